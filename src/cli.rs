@@ -1,0 +1,1 @@
+//! Command-line flags as parsed by clap, before validation.

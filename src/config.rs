@@ -1,0 +1,1 @@
+//! Settings: TOML file merged with command-line flags, validated into one [`Config`].

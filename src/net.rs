@@ -1,0 +1,140 @@
+//! IP address sets: CIDR parsing, the home network, allowlists, and the exact
+//! address predicates the Sentinel rules use (Kusto's `ipv4_is_private`).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// One CIDR block, IPv4 or IPv6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, String> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(format!("prefix length /{prefix} is too long for {addr} (max /{max})"));
+        }
+        Ok(Cidr { addr: mask(addr, prefix), prefix })
+    }
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => mask(ip, self.prefix) == self.addr,
+            _ => false,
+        }
+    }
+}
+
+fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let bits = u32::from(a);
+            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix as u32) };
+            IpAddr::V4(Ipv4Addr::from(bits & m))
+        }
+        IpAddr::V6(a) => {
+            let bits = u128::from(a);
+            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix as u32) };
+            IpAddr::V6(Ipv6Addr::from(bits & m))
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| format!("'{s}' is not an IP address or CIDR block"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().map_err(|_| format!("'{s}' has a bad prefix length"))?,
+            None => max,
+        };
+        Cidr::new(addr, prefix).map_err(|e| format!("'{s}': {e}"))
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// A set of CIDR blocks (home network, allowlists). Small sets: a linear scan is fastest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetSet {
+    blocks: Vec<Cidr>,
+}
+
+impl NetSet {
+    pub fn new(blocks: Vec<Cidr>) -> Self {
+        NetSet { blocks }
+    }
+    /// RFC 1918, carrier-grade NAT (100.64.0.0/10) and unique-local IPv6 (fc00::/7).
+    pub fn default_home() -> Self {
+        Self::parse_list("10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7").expect("static list")
+    }
+    /// Parses `a/b,c/d,...` (whitespace allowed).
+    pub fn parse_list(s: &str) -> Result<Self, String> {
+        let blocks = s
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(Cidr::from_str)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(NetSet { blocks })
+    }
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.blocks.iter().any(|b| b.contains(ip))
+    }
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+    pub fn blocks(&self) -> &[Cidr] {
+        &self.blocks
+    }
+}
+
+/// Kusto's `ipv4_is_private()`: true for 10/8, 172.16/12, 192.168/16; false for any
+/// other IPv4 address; `None` (null) for anything that is not IPv4 — so in KQL both
+/// `== false` and `== true` filters drop IPv6 addresses.
+pub fn kusto_ipv4_is_private(ip: IpAddr) -> Option<bool> {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            Some(o[0] == 10 || (o[0] == 172 && (16..=31).contains(&o[1])) || (o[0] == 192 && o[1] == 168))
+        }
+        IpAddr::V6(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_matches_cidrs() {
+        let set = NetSet::parse_list("10.0.0.0/8, 2001:db8::/32,192.0.2.7").unwrap();
+        assert!(set.contains("10.1.2.3".parse().unwrap()));
+        assert!(set.contains("2001:db8::1".parse().unwrap()));
+        assert!(set.contains("192.0.2.7".parse().unwrap()));
+        assert!(!set.contains("192.0.2.8".parse().unwrap()));
+        assert!(!set.contains("11.0.0.1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("banana".parse::<Cidr>().unwrap_err().contains("banana"));
+    }
+
+    #[test]
+    fn kusto_private_is_null_for_ipv6() {
+        assert_eq!(kusto_ipv4_is_private("172.31.255.255".parse().unwrap()), Some(true));
+        assert_eq!(kusto_ipv4_is_private("172.32.0.1".parse().unwrap()), Some(false));
+        assert_eq!(kusto_ipv4_is_private("100.64.0.1".parse().unwrap()), Some(false));
+        assert_eq!(kusto_ipv4_is_private("fd00::1".parse().unwrap()), None);
+    }
+}

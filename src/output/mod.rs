@@ -1,0 +1,5 @@
+//! Output: JSON Lines writers for ASIM NetworkSession records and alerts, and the
+//! sinks they go to (stdout or files that can be reopened for logrotate).
+
+pub mod records;
+pub mod sink;

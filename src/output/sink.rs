@@ -1,0 +1,1 @@
+//! Where JSON lines go: stdout or a file (appended, reopenable on SIGHUP).

@@ -1,0 +1,1 @@
+//! Running as a service: signals, privilege drop, journald-friendly logging.

@@ -1,0 +1,1 @@
+//! Counters shared between threads, the exit summary and periodic JSON stats lines.
