@@ -1,1 +1,342 @@
-//! Settings: TOML file merged with command-line flags, validated into one [`Config`].
+//! Settings: a TOML file (`--config`) merged with command-line flags (flags win),
+//! validated into one [`Config`]. Every error names the setting and what was wrong.
+
+use crate::cli::{Cli, Command, CommonArgs};
+use crate::detect::{enhanced::EnhancedConfig, DetectConfig, RuleSet};
+use crate::flow::FlowConfig;
+use crate::net::NetSet;
+use crate::time::Duration;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Where a JSON Lines stream goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutputPath {
+    Stdout,
+    File(PathBuf),
+}
+
+impl OutputPath {
+    fn parse(s: &str) -> Self {
+        if s == "-" {
+            OutputPath::Stdout
+        } else {
+            OutputPath::File(PathBuf::from(s))
+        }
+    }
+}
+
+/// Live-capture settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveConfig {
+    pub interface: String,
+    pub snaplen: i32,
+    pub buffer_size: Option<i32>,
+    pub promisc: bool,
+    pub read_timeout_ms: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceConfig {
+    Replay { files: Vec<PathBuf> },
+    Live(LiveConfig),
+}
+
+/// The validated configuration the pipeline runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub source: SourceConfig,
+    pub bpf: Option<String>,
+    pub records: Option<OutputPath>,
+    pub alerts: OutputPath,
+    pub flow: FlowConfig,
+    pub detect: DetectConfig,
+    pub sensor_name: String,
+    /// Periodic stats lines (live); None = only on SIGUSR1.
+    pub stats_interval: Option<std::time::Duration>,
+    pub user: Option<String>,
+    pub config_file: Option<PathBuf>,
+    pub quiet: bool,
+    /// The raw shared flags, kept so a SIGHUP reload lets them keep winning over the file.
+    pub common: CommonArgs,
+}
+
+/// The TOML file, all optional. Unknown keys are errors (typos must not pass silently).
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileSettings {
+    pub records: Option<String>,
+    pub alerts: Option<String>,
+    pub home_net: Option<Vec<String>>,
+    pub rules: Option<String>,
+    pub bpf: Option<String>,
+    pub sensor_name: Option<String>,
+    pub stats_interval: Option<u64>,
+    pub user: Option<String>,
+    pub capture: CaptureSettings,
+    pub flow: FlowSettings,
+    pub detect: DetectSettings,
+    pub enhanced: Option<EnhancedConfig>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureSettings {
+    pub interface: Option<String>,
+    pub snaplen: Option<i32>,
+    pub buffer_size: Option<i32>,
+    pub promisc: Option<bool>,
+    pub read_timeout_ms: Option<i32>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlowSettings {
+    pub tcp_timeout: Option<f64>,
+    pub tcp_handshake_timeout: Option<f64>,
+    pub udp_timeout: Option<f64>,
+    pub icmp_timeout: Option<f64>,
+    pub other_timeout: Option<f64>,
+    pub active_timeout: Option<f64>,
+    pub max_flows: Option<usize>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectSettings {
+    pub suppression: Option<f64>,
+}
+
+impl FileSettings {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("config file {}: {}", path.display(), e.to_string().trim_end()))
+    }
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration, String> {
+    if !v.is_finite() || v <= 0.0 || v > 86_400.0 * 365.0 {
+        return Err(format!("{name} must be a positive number of seconds, got {v}"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+pub fn parse_rules(s: &str) -> Result<RuleSet, String> {
+    match s {
+        "all" => Ok(RuleSet::All),
+        "sentinel" => Ok(RuleSet::Sentinel),
+        "enhanced" => Ok(RuleSet::Enhanced),
+        other => Err(format!("--rules must be all, sentinel or enhanced, not '{other}'")),
+    }
+}
+
+fn parse_home_net(list: &str) -> Result<NetSet, String> {
+    let set = NetSet::parse_list(list).map_err(|e| format!("home_net: {e}"))?;
+    if set.is_empty() {
+        return Err("home_net is empty".into());
+    }
+    Ok(set)
+}
+
+/// The host name, for `Dvc`.
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "flowsentry".to_string())
+}
+
+impl Config {
+    pub fn from_cli(cli: Cli) -> Result<Config, String> {
+        let (source_kind, common, live_flags) = match cli.command {
+            Command::Replay { files, common } => (Some(files), common, None),
+            Command::Live { interface, snaplen, buffer_size, no_promisc, user, stats_interval, common } => {
+                (None, common, Some((interface, snaplen, buffer_size, no_promisc, user, stats_interval)))
+            }
+        };
+        let file = match &common.config {
+            Some(p) => FileSettings::load(p)?,
+            None => FileSettings::default(),
+        };
+        let mut cfg = Self::merge(&common, &file)?;
+        match (source_kind, live_flags) {
+            (Some(files), _) => cfg.source = SourceConfig::Replay { files },
+            (None, Some((interface, snaplen, buffer_size, no_promisc, user, stats_interval))) => {
+                let interface = interface.or_else(|| file.capture.interface.clone()).ok_or_else(|| {
+                    "live capture needs an interface: --interface IFACE (or capture.interface in the config file)".to_string()
+                })?;
+                let snaplen = snaplen.or(file.capture.snaplen).unwrap_or(262_144);
+                if !(64..=262_144).contains(&snaplen) {
+                    return Err(format!("--snaplen must be between 64 and 262144 bytes, got {snaplen}"));
+                }
+                let buffer_size = buffer_size.or(file.capture.buffer_size);
+                if let Some(b) = buffer_size {
+                    if b < 65_536 {
+                        return Err(format!("--buffer-size must be at least 65536 bytes, got {b}"));
+                    }
+                }
+                let read_timeout_ms = file.capture.read_timeout_ms.unwrap_or(250);
+                if !(1..=10_000).contains(&read_timeout_ms) {
+                    return Err(format!("capture.read_timeout_ms must be 1..10000, got {read_timeout_ms}"));
+                }
+                cfg.source = SourceConfig::Live(LiveConfig {
+                    interface,
+                    snaplen,
+                    buffer_size,
+                    promisc: !no_promisc && file.capture.promisc.unwrap_or(true),
+                    read_timeout_ms,
+                });
+                cfg.user = user.or_else(|| file.user.clone());
+                let every = stats_interval.or(file.stats_interval).unwrap_or(60);
+                cfg.stats_interval = (every > 0).then(|| std::time::Duration::from_secs(every));
+            }
+            (None, None) => unreachable!("clap requires a subcommand"),
+        }
+        Ok(cfg)
+    }
+
+    /// Settings shared by both modes; the source is filled in by the caller.
+    fn merge(common: &CommonArgs, file: &FileSettings) -> Result<Config, String> {
+        let records = common.records.as_deref().or(file.records.as_deref()).map(OutputPath::parse);
+        let alerts = OutputPath::parse(common.alerts.as_deref().or(file.alerts.as_deref()).unwrap_or("-"));
+        if let (Some(OutputPath::File(r)), OutputPath::File(a)) = (&records, &alerts) {
+            if r == a {
+                return Err(format!("--records and --alerts both name {}; give them different files", r.display()));
+            }
+        }
+        let detect = Self::detect_config(common, file)?;
+        let mut flow = FlowConfig::default();
+        let f = &file.flow;
+        if let Some(v) = common.tcp_timeout.or(f.tcp_timeout) {
+            flow.tcp_idle = seconds("tcp_timeout", v)?;
+        }
+        if let Some(v) = f.tcp_handshake_timeout {
+            flow.tcp_handshake_idle = seconds("tcp_handshake_timeout", v)?;
+        }
+        if let Some(v) = common.udp_timeout.or(f.udp_timeout) {
+            flow.udp_idle = seconds("udp_timeout", v)?;
+        }
+        if let Some(v) = f.icmp_timeout {
+            flow.icmp_idle = seconds("icmp_timeout", v)?;
+        }
+        if let Some(v) = f.other_timeout {
+            flow.other_idle = seconds("other_timeout", v)?;
+        }
+        if let Some(v) = common.active_timeout.or(f.active_timeout) {
+            flow.active_timeout = seconds("active_timeout", v)?;
+        }
+        if let Some(n) = common.max_flows.or(f.max_flows) {
+            if n == 0 || n > 50_000_000 {
+                return Err(format!("max_flows must be between 1 and 50000000, got {n}"));
+            }
+            flow.max_flows = n;
+        }
+        let bpf = common.bpf.clone().or_else(|| file.bpf.clone()).filter(|s| !s.trim().is_empty());
+        Ok(Config {
+            source: SourceConfig::Replay { files: Vec::new() },
+            bpf,
+            records,
+            alerts,
+            flow,
+            detect,
+            sensor_name: common.sensor_name.clone().or_else(|| file.sensor_name.clone()).unwrap_or_else(host_name),
+            stats_interval: None,
+            user: None,
+            config_file: common.config.clone(),
+            quiet: common.quiet,
+            common: common.clone(),
+        })
+    }
+
+    fn detect_config(common: &CommonArgs, file: &FileSettings) -> Result<DetectConfig, String> {
+        let mut d = DetectConfig::default();
+        if let Some(r) = common.rules.as_deref().or(file.rules.as_deref()) {
+            d.rules = parse_rules(r)?;
+        }
+        if let Some(h) = &common.home_net {
+            d.home_net = parse_home_net(h)?;
+        } else if let Some(list) = &file.home_net {
+            d.home_net = parse_home_net(&list.join(","))?;
+        }
+        if let Some(s) = common.suppression.or(file.detect.suppression) {
+            d.suppression = seconds("suppression", s)?;
+        }
+        if let Some(e) = &file.enhanced {
+            d.enhanced = e.clone();
+        }
+        if common.beacon_internal {
+            d.enhanced.beacon_internal = true;
+        }
+        Ok(d)
+    }
+
+    /// Re-reads the config file for a SIGHUP: home networks, thresholds, allowlists.
+    /// Flags given on the command line keep winning.
+    pub fn reload_detect(&self) -> Result<DetectConfig, String> {
+        let file = match &self.config_file {
+            Some(p) => FileSettings::load(p)?,
+            None => FileSettings::default(),
+        };
+        Self::detect_config(&self.common, &file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        Config::from_cli(cli)
+    }
+
+    #[test]
+    fn replay_defaults() {
+        let c = parse(&["flowsentry", "replay", "a.pcap", "b.pcapng"]).unwrap();
+        assert_eq!(c.source, SourceConfig::Replay { files: vec!["a.pcap".into(), "b.pcapng".into()] });
+        assert_eq!(c.alerts, OutputPath::Stdout);
+        assert_eq!(c.records, None);
+        assert_eq!(c.detect.rules, RuleSet::All);
+        assert!(c.detect.home_net.contains("192.168.1.1".parse().unwrap()));
+        assert!(!c.detect.home_net.contains("203.0.113.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        assert!(parse(&["flowsentry", "replay", "--rules", "magic", "a"]).unwrap_err().contains("magic"));
+        assert!(parse(&["flowsentry", "replay", "--home-net", "10.0.0.0/99", "a"]).unwrap_err().contains("10.0.0.0/99"));
+        assert!(parse(&["flowsentry", "replay", "--udp-timeout=-3", "a"]).unwrap_err().contains("udp_timeout"));
+        assert!(parse(&["flowsentry", "live"]).unwrap_err().contains("interface"));
+    }
+
+    #[test]
+    fn file_settings_merge_and_flags_win() {
+        let dir = std::env::temp_dir().join(format!("flowsentry-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.toml");
+        std::fs::write(
+            &path,
+            "home_net = [\"192.0.2.0/24\"]\nrules = \"sentinel\"\n[capture]\ninterface = \"veth0\"\npromisc = false\n[flow]\nmax_flows = 1000\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let c = parse(&["flowsentry", "live", "-c", p, "--rules", "enhanced"]).unwrap();
+        assert_eq!(c.detect.rules, RuleSet::Enhanced);
+        assert!(c.detect.home_net.contains("192.0.2.9".parse().unwrap()));
+        assert!(!c.detect.home_net.contains("10.0.0.1".parse().unwrap()));
+        assert_eq!(c.flow.max_flows, 1000);
+        match c.source {
+            SourceConfig::Live(l) => {
+                assert_eq!(l.interface, "veth0");
+                assert!(!l.promisc);
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&path, "home_nett = []\n").unwrap();
+        let err = parse(&["flowsentry", "replay", "-c", p, "x"]).unwrap_err();
+        assert!(err.contains("home_nett"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -15,12 +15,14 @@
 //! - [`net`], [`time`]: address sets and capture-time helpers shared by everything.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod flow;
+pub mod log;
 pub mod net;
 pub mod output;
 pub mod pipeline;

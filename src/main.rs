@@ -1,5 +1,11 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    match flowsentry::app::run() {
+        Ok(code) => code,
+        Err(e) => {
+            flowsentry::log::error(&e);
+            ExitCode::from(2)
+        }
+    }
 }

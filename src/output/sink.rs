@@ -1,1 +1,99 @@
-//! Where JSON lines go: stdout or a file (appended, reopenable on SIGHUP).
+//! Where JSON lines go: stdout or a file opened for appending, which can be reopened
+//! (SIGHUP, for logrotate). A closed stdout (`| head`) is reported as
+//! [`SinkError::BrokenPipe`] so the caller can stop quietly: that is not an error.
+
+use crate::config::OutputPath;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+pub enum SinkError {
+    /// The reader went away (stdout closed): stop, exit 0.
+    BrokenPipe,
+    /// A real failure (disk full, permissions): names the output and the reason.
+    Failed(String),
+}
+
+enum Target {
+    Stdout(io::Stdout),
+    File(File),
+}
+
+impl Write for Target {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Target::Stdout(s) => s.write(buf),
+            Target::File(f) => f.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Target::Stdout(s) => s.flush(),
+            Target::File(f) => f.flush(),
+        }
+    }
+}
+
+pub struct Sink {
+    what: &'static str,
+    path: Option<PathBuf>,
+    out: BufWriter<Target>,
+    lines: u64,
+}
+
+fn open_file(what: &str, path: &PathBuf) -> Result<File, String> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {what} output {}: {e}", path.display()))
+}
+
+impl Sink {
+    /// `what` names the stream in errors ("records", "alerts").
+    pub fn open(what: &'static str, path: &OutputPath) -> Result<Sink, String> {
+        let (path, target) = match path {
+            OutputPath::Stdout => (None, Target::Stdout(io::stdout())),
+            OutputPath::File(p) => (Some(p.clone()), Target::File(open_file(what, p)?)),
+        };
+        Ok(Sink { what, path, out: BufWriter::with_capacity(256 * 1024, target), lines: 0 })
+    }
+
+    pub fn is_stdout(&self) -> bool {
+        self.path.is_none()
+    }
+
+    fn classify(&self, e: io::Error) -> SinkError {
+        if e.kind() == io::ErrorKind::BrokenPipe && self.path.is_none() {
+            SinkError::BrokenPipe
+        } else {
+            let name = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "stdout".into());
+            SinkError::Failed(format!("writing {} to {name} failed: {e}", self.what))
+        }
+    }
+
+    /// Appends bytes that hold whole lines.
+    pub fn write_lines(&mut self, bytes: &[u8], lines: u64) -> Result<(), SinkError> {
+        self.out.write_all(bytes).map_err(|e| self.classify(e))?;
+        self.lines += lines;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        self.out.flush().map_err(|e| self.classify(e))
+    }
+
+    /// Flushes, then reopens the file by name (after logrotate moved it). Stdout: flush only.
+    pub fn reopen(&mut self) -> Result<(), SinkError> {
+        self.flush()?;
+        if let Some(p) = &self.path {
+            let f = open_file(self.what, p).map_err(SinkError::Failed)?;
+            self.out = BufWriter::with_capacity(256 * 1024, Target::File(f));
+        }
+        Ok(())
+    }
+
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+}
