@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's main command: build flowsentry and replay the bundled demo capture
+# (a real nmap scan and a real periodic HTTP client recorded in network namespaces by
+# captures/make-captures.sh), printing the alerts as JSON Lines on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/install-deps.sh build
+cargo build --release --locked --quiet --bin flowsentry
+exec target/release/flowsentry replay "$@" captures/demo.pcap
