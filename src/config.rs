@@ -109,7 +109,8 @@ pub struct DetectSettings {
 
 impl FileSettings {
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| format!("config file {}: {}", path.display(), e.to_string().trim_end()))
     }
 }
@@ -164,7 +165,8 @@ impl Config {
             (Some(files), _) => cfg.source = SourceConfig::Replay { files },
             (None, Some((interface, snaplen, buffer_size, no_promisc, user, stats_interval))) => {
                 let interface = interface.or_else(|| file.capture.interface.clone()).ok_or_else(|| {
-                    "live capture needs an interface: --interface IFACE (or capture.interface in the config file)".to_string()
+                    "live capture needs an interface: --interface IFACE (or capture.interface in the config file)"
+                        .to_string()
                 })?;
                 let snaplen = snaplen.or(file.capture.snaplen).unwrap_or(262_144);
                 if !(64..=262_144).contains(&snaplen) {
@@ -306,7 +308,9 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         assert!(parse(&["flowsentry", "replay", "--rules", "magic", "a"]).unwrap_err().contains("magic"));
-        assert!(parse(&["flowsentry", "replay", "--home-net", "10.0.0.0/99", "a"]).unwrap_err().contains("10.0.0.0/99"));
+        assert!(parse(&["flowsentry", "replay", "--home-net", "10.0.0.0/99", "a"])
+            .unwrap_err()
+            .contains("10.0.0.0/99"));
         assert!(parse(&["flowsentry", "replay", "--udp-timeout=-3", "a"]).unwrap_err().contains("udp_timeout"));
         assert!(parse(&["flowsentry", "live"]).unwrap_err().contains("interface"));
     }

@@ -83,11 +83,8 @@ impl NetSet {
     }
     /// Parses `a/b,c/d,...` (whitespace allowed).
     pub fn parse_list(s: &str) -> Result<Self, String> {
-        let blocks = s
-            .split(',')
-            .filter(|p| !p.trim().is_empty())
-            .map(Cidr::from_str)
-            .collect::<Result<Vec<_>, _>>()?;
+        let blocks =
+            s.split(',').filter(|p| !p.trim().is_empty()).map(Cidr::from_str).collect::<Result<Vec<_>, _>>()?;
         Ok(NetSet { blocks })
     }
     pub fn contains(&self, ip: IpAddr) -> bool {

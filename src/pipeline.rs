@@ -43,7 +43,10 @@ const LIVE_BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(1
 
 /// What the capture thread tells the detector thread.
 pub enum ToDetector {
-    Batch { events: Vec<FlowEvent>, now: Timestamp },
+    Batch {
+        events: Vec<FlowEvent>,
+        now: Timestamp,
+    },
     /// SIGHUP: new detector settings (home networks, thresholds, allowlists).
     Reload(Box<DetectConfig>),
     /// SIGHUP: reopen output files (logrotate).
@@ -115,7 +118,8 @@ pub fn run(
             .expect("spawn capture thread")
     };
     let capture_error = capture.join().unwrap_or_else(|_| Some("capture thread panicked".into()));
-    let (output_error, broken_pipe) = detector.join().unwrap_or_else(|_| (Some("detector thread panicked".into()), false));
+    let (output_error, broken_pipe) =
+        detector.join().unwrap_or_else(|_| (Some("detector thread panicked".into()), false));
     Outcome { capture_error, output_error, broken_pipe, stats: stats.snapshot() }
 }
 
@@ -170,7 +174,12 @@ fn capture_thread(
 ) -> Option<String> {
     let live = source.is_live();
     let mut table = FlowTable::new(cfg.flow.clone());
-    let mut batch = Batcher { events: Vec::with_capacity(BATCH_EVENTS), packets: 0, last_sent: Instant::now(), detector_gone: false };
+    let mut batch = Batcher {
+        events: Vec::with_capacity(BATCH_EVENTS),
+        packets: 0,
+        last_sent: Instant::now(),
+        detector_gone: false,
+    };
     // Live: wall-clock instant of the newest packet, to advance time on a quiet link.
     let mut last_packet_at: Option<Instant> = None;
     let mut last_stats = Instant::now();

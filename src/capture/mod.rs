@@ -89,12 +89,24 @@ pub enum CaptureError {
     Timeout,
     UnsupportedLinkType(i32),
     /// Could not open a file (missing, unreadable, not a capture).
-    OpenFile { path: String, reason: String },
+    OpenFile {
+        path: String,
+        reason: String,
+    },
     /// The file broke part way (truncated or corrupt record).
-    ReadFile { path: String, reason: String },
+    ReadFile {
+        path: String,
+        reason: String,
+    },
     /// Interface problems: unknown interface, permission, went away.
-    Interface { name: String, reason: String },
-    Filter { expr: String, reason: String },
+    Interface {
+        name: String,
+        reason: String,
+    },
+    Filter {
+        expr: String,
+        reason: String,
+    },
 }
 
 impl fmt::Display for CaptureError {
@@ -118,10 +130,7 @@ impl std::error::Error for CaptureError {}
 
 /// Human name of a DLT for error messages.
 pub fn dlt_name(dlt: i32) -> String {
-    pcap::Linktype(dlt)
-        .get_name()
-        .map(|n| format!("DLT_{n}"))
-        .unwrap_or_else(|_| "unknown".to_string())
+    pcap::Linktype(dlt).get_name().map(|n| format!("DLT_{n}")).unwrap_or_else(|_| "unknown".to_string())
 }
 
 /// In-memory source for tests and fuzzing: a fixed list of frames.
