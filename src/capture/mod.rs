@@ -49,8 +49,6 @@ impl LinkType {
 /// One captured frame, borrowed from the source's buffer until the next call.
 #[derive(Clone, Copy, Debug)]
 pub struct Frame<'a> {
-    /// Link type of this frame (a replay of several files may change it between files).
-    pub link: LinkType,
     pub ts: Timestamp,
     /// Length on the wire (may exceed `data.len()` when the snaplen truncated it).
     pub wire_len: u32,
@@ -146,6 +144,6 @@ impl PacketSource for MemorySource {
             return Ok(None);
         };
         self.next += 1;
-        Ok(Some(Frame { link: self.link, ts: *ts, wire_len: data.len() as u32, data }))
+        Ok(Some(Frame { ts: *ts, wire_len: data.len() as u32, data }))
     }
 }
