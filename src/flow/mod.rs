@@ -3,7 +3,11 @@
 //! segment of one) begins and a [`FlowEvent::End`] record when it ends. Every Start is
 //! matched by exactly one End (FIN/RST, idle or active timeout, eviction, shutdown).
 
+pub mod key;
+mod session;
 pub mod table;
+#[cfg(test)]
+mod tests;
 
 use crate::time::{Duration, Timestamp};
 use std::net::IpAddr;

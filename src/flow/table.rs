@@ -1,51 +1,345 @@
 //! The flow table: hash map from canonical 5-tuple to session state, with per-timeout
 //! idle lists so expiry is O(expired), and a hard cap on the number of sessions.
+//!
+//! Sessions live in a slab (`Vec` + free list); the map holds slab indices. Each timeout
+//! class has an intrusive doubly-linked list ordered by "touched" (table time of the last
+//! packet, which never goes backwards), so the head is always the next to expire and
+//! both expiry and eviction only look at list heads. Keys are attacker-controlled, so
+//! the map uses the keyed SipHash `RandomState`; nothing is ever output in map order.
+//!
+//! Time is the largest packet timestamp seen. An older packet is still counted (and may
+//! stretch the session's start back) but does not move time back; a jump forward just
+//! expires whatever is due, however large the gap.
+//!
+//! ICMP errors that quote a known session are counted in that session, as a packet
+//! travelling opposite to the quoted one (normally responder → initiator), and bump its
+//! `icmp_errors`; they never create a session of their own unless nothing matches.
+//!
+//! A TCP session closed by a FIN exchange or a RST lingers `tcp_closed_linger` to absorb
+//! late packets and is then emitted with reason `fin`/`rst` (also at flush: a lingering
+//! session is already finished). A bare SYN on a lingering session's tuple ends it at once
+//! and starts a new session (port reuse). Active-timeout segments keep the TCP history of
+//! the session (so a long SF connection stays established) but restart every counter.
 
-use super::{FlowConfig, FlowEvent};
-use crate::decode::PacketMeta;
-use crate::time::Timestamp;
+use super::key::{key_ports, sender_is_initiator, FlowKey};
+use super::session::{Session, TimeoutClass, CLASS_COUNT, NIL};
+use super::{EndReason, FlowConfig, FlowEvent};
+use crate::decode::{tcp_flags, PacketMeta, Transport};
+use crate::time::{Duration, Timestamp};
+use hashbrown::HashMap;
+use std::collections::hash_map::RandomState;
 
 /// Counters the flow table keeps for the exit summary and stats lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowCounters {
+    /// New sessions created (active-timeout continuations not included).
     pub sessions: u64,
+    /// End records emitted (sessions + active-timeout splits, once all are flushed).
     pub records: u64,
+    /// Active-timeout splits (each emitted an End and a new Start).
+    pub active_splits: u64,
     pub evictions: u64,
     pub icmp_errors_matched: u64,
     pub icmp_errors_unmatched: u64,
+    /// Sessions open right now.
     pub active: u64,
 }
 
 pub struct FlowTable {
     cfg: FlowConfig,
     counters: FlowCounters,
+    map: HashMap<FlowKey, u32, RandomState>,
+    slots: Vec<Session>,
+    free: Vec<u32>,
+    heads: [u32; CLASS_COUNT],
+    tails: [u32; CLASS_COUNT],
+    now: Timestamp,
+    started: bool,
+    next_id: u64,
 }
+
+const CLASSES: [TimeoutClass; CLASS_COUNT] = [
+    TimeoutClass::TcpHandshake,
+    TimeoutClass::TcpEstablished,
+    TimeoutClass::TcpClosed,
+    TimeoutClass::Udp,
+    TimeoutClass::Icmp,
+    TimeoutClass::Other,
+];
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
-        FlowTable { cfg, counters: FlowCounters::default() }
+        let initial = cfg.max_flows.clamp(1, 65_536);
+        FlowTable {
+            cfg,
+            counters: FlowCounters::default(),
+            map: HashMap::with_capacity_and_hasher(initial, RandomState::new()),
+            slots: Vec::with_capacity(initial),
+            free: Vec::new(),
+            heads: [NIL; CLASS_COUNT],
+            tails: [NIL; CLASS_COUNT],
+            now: Timestamp::ZERO,
+            started: false,
+            next_id: 1,
+        }
     }
     pub fn config(&self) -> &FlowConfig {
         &self.cfg
     }
+
     /// Feeds one packet; pushes any Start/End events (including expiries due by the
     /// packet's time) onto `out`.
     pub fn ingest_at(&mut self, pkt: &PacketMeta, out: &mut Vec<FlowEvent>) {
-        let _ = (pkt, out);
+        self.set_now(pkt.ts);
+        self.expire(out);
+
+        if let Transport::Icmp {
+            quoted: Some(q),
+            icmp_type,
+            code,
+            ..
+        } = pkt.transport
+        {
+            let qkey = FlowKey::new(q.src, q.sport, q.dst, q.dport, q.protocol, pkt.vlan);
+            if let Some(&idx) = self.map.get(&qkey) {
+                self.counters.icmp_errors_matched += 1;
+                let split = self.split_if_old(idx, pkt.ts, out);
+                self.unlink(idx);
+                let s = &mut self.slots[idx as usize];
+                let quoted_from_init =
+                    s.init_addr == s.resp_addr || (q.src == s.init_addr && q.sport == s.init_port);
+                s.count_icmp_error(pkt, quoted_from_init, icmp_type, code);
+                self.relink(idx);
+                if split {
+                    out.push(FlowEvent::Start(self.slots[idx as usize].start_event()));
+                }
+                return;
+            }
+            self.counters.icmp_errors_unmatched += 1;
+        }
+
+        let (sport, dport, has_ports) = key_ports(pkt);
+        let key = FlowKey::new(pkt.src, sport, pkt.dst, dport, pkt.protocol(), pkt.vlan);
+        let existing = self.map.get(&key).copied();
+        let (idx, announce) = match existing {
+            Some(idx) if self.slots[idx as usize].closed.is_some() && is_bare_syn(pkt) => {
+                let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Fin);
+                self.end(idx, reason, out);
+                (self.create(key, pkt, sport, dport, has_ports, out), true)
+            }
+            Some(idx) => {
+                let split = self.split_if_old(idx, pkt.ts, out);
+                self.unlink(idx);
+                (idx, split)
+            }
+            None => (self.create(key, pkt, sport, dport, has_ports, out), true),
+        };
+        let s = &mut self.slots[idx as usize];
+        let from_init = s.is_from_initiator(pkt, sport);
+        s.count(pkt, from_init);
+        self.relink(idx);
+        if announce {
+            out.push(FlowEvent::Start(self.slots[idx as usize].start_event()));
+        }
     }
+
     /// Advances capture time without a packet (quiet live link): expires idle sessions.
     pub fn advance_to(&mut self, now: Timestamp, out: &mut Vec<FlowEvent>) {
-        let _ = (now, out);
+        self.set_now(now);
+        self.expire(out);
     }
-    /// Ends every open session (reason Shutdown), oldest first.
+
+    /// Ends every open session (reason Shutdown; `fin`/`rst` for sessions already closed
+    /// and lingering), oldest start first, then by id.
     pub fn flush_all(&mut self, out: &mut Vec<FlowEvent>) {
-        let _ = out;
+        let mut open: Vec<u32> = self.map.values().copied().collect();
+        open.sort_by_key(|&i| (self.slots[i as usize].start, self.slots[i as usize].id));
+        for idx in open {
+            let reason = self.slots[idx as usize]
+                .closed
+                .unwrap_or(EndReason::Shutdown);
+            self.end(idx, reason, out);
+        }
     }
+
     pub fn counters(&self) -> FlowCounters {
         self.counters
     }
+
     /// Current capture time (the latest packet time seen, never going backwards).
     pub fn now(&self) -> Timestamp {
-        Timestamp::ZERO
+        self.now
     }
+
+    fn set_now(&mut self, ts: Timestamp) {
+        if !self.started || ts > self.now {
+            self.now = ts;
+            self.started = true;
+        }
+    }
+
+    fn timeout(&self, class: TimeoutClass) -> Duration {
+        match class {
+            TimeoutClass::TcpHandshake => self.cfg.tcp_handshake_idle,
+            TimeoutClass::TcpEstablished => self.cfg.tcp_idle,
+            TimeoutClass::TcpClosed => self.cfg.tcp_closed_linger,
+            TimeoutClass::Udp => self.cfg.udp_idle,
+            TimeoutClass::Icmp => self.cfg.icmp_idle,
+            TimeoutClass::Other => self.cfg.other_idle,
+        }
+    }
+
+    /// Ends every session whose idle timeout has passed, earliest deadline first.
+    fn expire(&mut self, out: &mut Vec<FlowEvent>) {
+        loop {
+            let mut due: Option<(Timestamp, u32)> = None;
+            for class in CLASSES {
+                let head = self.heads[class as usize];
+                if head == NIL {
+                    continue;
+                }
+                let deadline = self.slots[head as usize]
+                    .touched
+                    .saturating_add(self.timeout(class));
+                if deadline <= self.now && due.map_or(true, |(d, _)| deadline < d) {
+                    due = Some((deadline, head));
+                }
+            }
+            let Some((_, idx)) = due else { return };
+            let reason = self.slots[idx as usize]
+                .closed
+                .unwrap_or(EndReason::IdleTimeout);
+            self.end(idx, reason, out);
+        }
+    }
+
+    /// Emits an active-timeout End for an old segment and turns the slot into the next
+    /// segment; the caller pushes the new Start once the packet is counted.
+    fn split_if_old(&mut self, idx: u32, ts: Timestamp, out: &mut Vec<FlowEvent>) -> bool {
+        let s = &self.slots[idx as usize];
+        if self.now.since(s.start) <= self.cfg.active_timeout {
+            return false;
+        }
+        out.push(FlowEvent::End(s.record(EndReason::ActiveTimeout)));
+        self.counters.records += 1;
+        self.counters.active_splits += 1;
+        let id = self.take_id();
+        self.slots[idx as usize].next_segment(id, ts);
+        true
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn create(
+        &mut self,
+        key: FlowKey,
+        pkt: &PacketMeta,
+        sport: u16,
+        dport: u16,
+        has_ports: bool,
+        out: &mut Vec<FlowEvent>,
+    ) -> u32 {
+        if self.map.len() >= self.cfg.max_flows.max(1) {
+            self.evict_one(out);
+        }
+        let sender = (pkt.src, sport);
+        let receiver = (pkt.dst, dport);
+        let (init, resp) = if sender_is_initiator(pkt) {
+            (sender, receiver)
+        } else {
+            (receiver, sender)
+        };
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Session::vacant(key));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let id = self.take_id();
+        let now = self.now;
+        self.slots[idx as usize].init(key, init, resp, has_ports, id, pkt.ts, now);
+        self.map.insert(key, idx);
+        self.counters.sessions += 1;
+        self.counters.active = self.map.len() as u64;
+        idx
+    }
+
+    /// Ends the longest-idle session of all (smallest "touched" among the list heads).
+    fn evict_one(&mut self, out: &mut Vec<FlowEvent>) {
+        let victim = CLASSES
+            .iter()
+            .map(|&c| self.heads[c as usize])
+            .filter(|&h| h != NIL)
+            .min_by_key(|&h| (self.slots[h as usize].touched, self.slots[h as usize].id));
+        if let Some(idx) = victim {
+            self.counters.evictions += 1;
+            self.end(idx, EndReason::Evicted, out);
+        }
+    }
+
+    fn end(&mut self, idx: u32, reason: EndReason, out: &mut Vec<FlowEvent>) {
+        self.unlink(idx);
+        let s = &mut self.slots[idx as usize];
+        out.push(FlowEvent::End(s.record(reason)));
+        s.live = false;
+        let key = s.key;
+        self.map.remove(&key);
+        self.free.push(idx);
+        self.counters.records += 1;
+        self.counters.active = self.map.len() as u64;
+    }
+
+    fn unlink(&mut self, idx: u32) {
+        let (class, prev, next) = {
+            let s = &self.slots[idx as usize];
+            (s.class as usize, s.prev, s.next)
+        };
+        if prev == NIL && self.heads[class] != idx {
+            return; // not linked
+        }
+        if prev == NIL {
+            self.heads[class] = next;
+        } else {
+            self.slots[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.tails[class] = prev;
+        } else {
+            self.slots[next as usize].prev = prev;
+        }
+        let s = &mut self.slots[idx as usize];
+        s.prev = NIL;
+        s.next = NIL;
+    }
+
+    /// Marks the session touched now and appends it to its (possibly new) class list.
+    fn relink(&mut self, idx: u32) {
+        let now = self.now;
+        let class = {
+            let s = &mut self.slots[idx as usize];
+            s.touched = now;
+            s.class as usize
+        };
+        let tail = self.tails[class];
+        {
+            let s = &mut self.slots[idx as usize];
+            s.prev = tail;
+            s.next = NIL;
+        }
+        if tail == NIL {
+            self.heads[class] = idx;
+        } else {
+            self.slots[tail as usize].next = idx;
+        }
+        self.tails[class] = idx;
+    }
+}
+
+fn is_bare_syn(pkt: &PacketMeta) -> bool {
+    matches!(pkt.transport, Transport::Tcp { flags, .. } if flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN)
 }

@@ -1,0 +1,438 @@
+//! One session's state inside the flow table: counters per direction, the TCP
+//! handshake/teardown history, and the rules that turn it into a Zeek `conn_state`, an
+//! ASIM `EventResult` and finally a [`FlowRecord`].
+
+use super::key::{icmp_is_request, FlowKey};
+use super::{ConnState, EndReason, EventResult, FirstPacket, FlowRecord, SessionStart};
+use crate::decode::{proto, tcp_flags, PacketMeta, Transport};
+use crate::time::Timestamp;
+use std::net::IpAddr;
+
+/// Index meaning "no entry" in the intrusive idle lists.
+pub const NIL: u32 = u32::MAX;
+
+/// Idle-timeout class; each has its own idle list in the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutClass {
+    /// TCP attempt not (yet) answered by a SYN-ACK.
+    TcpHandshake = 0,
+    TcpEstablished = 1,
+    /// FIN exchange done or RST seen: lingering for late packets.
+    TcpClosed = 2,
+    Udp = 3,
+    Icmp = 4,
+    Other = 5,
+}
+
+pub const CLASS_COUNT: usize = 6;
+
+// TCP history bits (initiator = O, responder = R).
+const O_SYN: u8 = 1;
+const R_SYNACK: u8 = 2;
+const O_FIN: u8 = 4;
+const R_FIN: u8 = 8;
+const O_RST: u8 = 16;
+const R_RST: u8 = 32;
+
+/// A session slot. `live == false` means the slot is on the free list.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub live: bool,
+    pub key: FlowKey,
+    /// Initiator endpoint as keyed (port is the key port: echo id for ICMP echo).
+    pub init_addr: IpAddr,
+    pub init_port: u16,
+    pub resp_addr: IpAddr,
+    pub resp_port: u16,
+    pub has_ports: bool,
+    pub id: u64,
+    pub segment: u32,
+    pub start: Timestamp,
+    pub last: Timestamp,
+    /// Table time of the last packet (monotonic; orders the idle lists).
+    pub touched: Timestamp,
+    pub class: TimeoutClass,
+    pub prev: u32,
+    pub next: u32,
+    pub src_bytes: u64,
+    pub dst_bytes: u64,
+    pub src_packets: u64,
+    pub dst_packets: u64,
+    /// Packets counted in `dst_packets` that were ICMP errors (not real answers).
+    pub dst_error_packets: u64,
+    pub src_flags: u8,
+    pub dst_flags: u8,
+    history: u8,
+    first_rst_by_initiator: bool,
+    /// Set once FIN-both or RST closed the session.
+    pub closed: Option<EndReason>,
+    pub icmp_first: Option<(u8, u8)>,
+    pub icmp_errors: u32,
+    pub last_icmp_error: Option<(u8, u8)>,
+    pub first: FirstPacket,
+    pub has_first: bool,
+}
+
+impl Session {
+    /// A free slot placeholder.
+    pub fn vacant(key: FlowKey) -> Self {
+        Session {
+            live: false,
+            key,
+            init_addr: key.a,
+            init_port: 0,
+            resp_addr: key.b,
+            resp_port: 0,
+            has_ports: false,
+            id: 0,
+            segment: 0,
+            start: Timestamp::ZERO,
+            last: Timestamp::ZERO,
+            touched: Timestamp::ZERO,
+            class: TimeoutClass::Other,
+            prev: NIL,
+            next: NIL,
+            src_bytes: 0,
+            dst_bytes: 0,
+            src_packets: 0,
+            dst_packets: 0,
+            dst_error_packets: 0,
+            src_flags: 0,
+            dst_flags: 0,
+            history: 0,
+            first_rst_by_initiator: false,
+            closed: None,
+            icmp_first: None,
+            icmp_errors: 0,
+            last_icmp_error: None,
+            first: FirstPacket::default(),
+            has_first: false,
+        }
+    }
+
+    /// Resets this slot for a new session.
+    #[allow(clippy::too_many_arguments)]
+    pub fn init(
+        &mut self,
+        key: FlowKey,
+        (init_addr, init_port): (IpAddr, u16),
+        (resp_addr, resp_port): (IpAddr, u16),
+        has_ports: bool,
+        id: u64,
+        ts: Timestamp,
+        now: Timestamp,
+    ) {
+        *self = Session::vacant(key);
+        self.live = true;
+        self.init_addr = init_addr;
+        self.init_port = init_port;
+        self.resp_addr = resp_addr;
+        self.resp_port = resp_port;
+        self.has_ports = has_ports;
+        self.id = id;
+        self.start = ts;
+        self.last = ts;
+        self.touched = now;
+        self.class = match key.protocol {
+            proto::TCP if has_ports => TimeoutClass::TcpEstablished,
+            proto::UDP => TimeoutClass::Udp,
+            proto::ICMP | proto::ICMPV6 => TimeoutClass::Icmp,
+            _ => TimeoutClass::Other,
+        };
+    }
+
+    /// Starts the next active-timeout segment: fresh counters and id; the TCP history
+    /// (so the state stays meaningful) and the first-packet fields carry over.
+    pub fn next_segment(&mut self, id: u64, ts: Timestamp) {
+        self.id = id;
+        self.segment += 1;
+        self.start = ts;
+        self.last = ts;
+        self.src_bytes = 0;
+        self.dst_bytes = 0;
+        self.src_packets = 0;
+        self.dst_packets = 0;
+        self.dst_error_packets = 0;
+        self.src_flags = 0;
+        self.dst_flags = 0;
+        self.icmp_errors = 0;
+        self.last_icmp_error = None;
+    }
+
+    /// Whether a packet from `(addr, key_port)` travels initiator → responder.
+    pub fn is_from_initiator(&self, pkt: &PacketMeta, key_port: u16) -> bool {
+        if self.init_addr == self.resp_addr && self.init_port == self.resp_port {
+            // Talking to itself: only the echo type tells the directions apart.
+            return match pkt.transport {
+                Transport::Icmp { v6, icmp_type, .. } => icmp_type != if v6 { 129 } else { 0 },
+                _ => true,
+            };
+        }
+        pkt.src == self.init_addr && key_port == self.init_port
+    }
+
+    fn span(&mut self, ts: Timestamp) {
+        if ts < self.start {
+            self.start = ts;
+        }
+        if ts > self.last {
+            self.last = ts;
+        }
+    }
+
+    /// Counts an ordinary packet and updates TCP/ICMP history.
+    pub fn count(&mut self, pkt: &PacketMeta, from_init: bool) {
+        self.span(pkt.ts);
+        let len = u64::from(pkt.ip_len);
+        if from_init {
+            self.src_bytes += len;
+            self.src_packets += 1;
+        } else {
+            self.dst_bytes += len;
+            self.dst_packets += 1;
+        }
+        match pkt.transport {
+            Transport::Tcp {
+                flags,
+                seq,
+                window,
+                payload_len,
+                ..
+            } => {
+                if from_init && !self.has_first {
+                    self.record_first(pkt, flags, seq, window, payload_len);
+                }
+                self.tcp_flags(flags, from_init);
+            }
+            Transport::Udp { payload_len, .. } => {
+                if from_init && !self.has_first {
+                    self.record_first(pkt, 0, 0, 0, payload_len);
+                }
+            }
+            Transport::Icmp {
+                icmp_type, code, ..
+            } => {
+                if from_init && !self.has_first {
+                    self.record_first(pkt, 0, 0, 0, 0);
+                }
+                if from_init && self.icmp_first.is_none() {
+                    self.icmp_first = Some((icmp_type, code));
+                }
+            }
+            Transport::Other { .. } => {
+                if from_init && !self.has_first {
+                    self.record_first(pkt, 0, 0, 0, 0);
+                }
+            }
+        }
+    }
+
+    /// Counts an ICMP error that quoted this session. It travels opposite to the quoted
+    /// packet: when the initiator's packet was quoted, it counts as responder → initiator.
+    pub fn count_icmp_error(
+        &mut self,
+        pkt: &PacketMeta,
+        quoted_from_init: bool,
+        icmp_type: u8,
+        code: u8,
+    ) {
+        self.span(pkt.ts);
+        let len = u64::from(pkt.ip_len);
+        if quoted_from_init {
+            self.dst_bytes += len;
+            self.dst_packets += 1;
+            self.dst_error_packets += 1;
+        } else {
+            self.src_bytes += len;
+            self.src_packets += 1;
+        }
+        self.icmp_errors = self.icmp_errors.saturating_add(1);
+        self.last_icmp_error = Some((icmp_type, code));
+    }
+
+    fn record_first(
+        &mut self,
+        pkt: &PacketMeta,
+        flags: u8,
+        seq: u32,
+        window: u16,
+        payload_len: u32,
+    ) {
+        self.has_first = true;
+        self.first = FirstPacket {
+            tcp_flags: flags,
+            ttl: pkt.ttl,
+            ip_id: pkt.ip_id,
+            tcp_window: window,
+            tcp_seq: seq,
+            payload_len,
+        };
+    }
+
+    fn tcp_flags(&mut self, flags: u8, from_init: bool) {
+        let syn = flags & tcp_flags::SYN != 0;
+        let ack = flags & tcp_flags::ACK != 0;
+        let (s, f, r) = if from_init {
+            self.src_flags |= flags;
+            (if syn && !ack { O_SYN } else { 0 }, O_FIN, O_RST)
+        } else {
+            self.dst_flags |= flags;
+            (if syn && ack { R_SYNACK } else { 0 }, R_FIN, R_RST)
+        };
+        self.history |= s;
+        if flags & tcp_flags::FIN != 0 {
+            self.history |= f;
+        }
+        if flags & tcp_flags::RST != 0 {
+            if self.history & (O_RST | R_RST) == 0 {
+                self.first_rst_by_initiator = from_init;
+            }
+            self.history |= r;
+        }
+        if self.closed.is_none() {
+            if self.history & (O_RST | R_RST) != 0 {
+                self.closed = Some(EndReason::Rst);
+            } else if self.history & (O_FIN | R_FIN) == O_FIN | R_FIN {
+                self.closed = Some(EndReason::Fin);
+            }
+        }
+        self.class = if self.closed.is_some() {
+            TimeoutClass::TcpClosed
+        } else if self.history & (O_SYN | R_SYNACK) == O_SYN {
+            TimeoutClass::TcpHandshake
+        } else {
+            TimeoutClass::TcpEstablished
+        };
+    }
+
+    fn is_tcp(&self) -> bool {
+        self.key.protocol == proto::TCP && self.has_ports
+    }
+
+    /// Zeek `conn_state` from the TCP history (OTH for everything that is not TCP).
+    pub fn conn_state(&self) -> ConnState {
+        if !self.is_tcp() {
+            return ConnState::OTH;
+        }
+        let h = self.history;
+        let has = |bit: u8| h & bit != 0;
+        match (has(O_SYN), has(R_SYNACK)) {
+            (false, false) => ConnState::OTH,
+            (true, false) => {
+                if has(R_RST) {
+                    ConnState::REJ
+                } else if has(O_RST) {
+                    ConnState::RSTOS0
+                } else if has(O_FIN) {
+                    ConnState::SH
+                } else if self.dst_packets == 0 {
+                    ConnState::S0
+                } else {
+                    ConnState::OTH
+                }
+            }
+            (false, true) if has(R_RST) && !has(O_RST) => ConnState::RSTRH,
+            (false, true) if has(R_FIN) && !has(O_FIN) => ConnState::SHR,
+            _ => {
+                if has(O_RST) || has(R_RST) {
+                    if self.first_rst_by_initiator {
+                        ConnState::RSTO
+                    } else {
+                        ConnState::RSTR
+                    }
+                } else {
+                    match (has(O_FIN), has(R_FIN)) {
+                        (true, true) => ConnState::SF,
+                        (true, false) => ConnState::S2,
+                        (false, true) => ConnState::S3,
+                        (false, false) => ConnState::S1,
+                    }
+                }
+            }
+        }
+    }
+
+    /// ASIM EventResult. Success: TCP handshake completed, or packets both ways (ICMP
+    /// errors do not count as an answer). Failure: REJ/S0/RSTOS0/SH, unanswered UDP or
+    /// ICMP request. NA otherwise (one-way other protocols, stray ICMP, RSTRH/SHR, ...).
+    pub fn event_result(&self, state: ConnState) -> EventResult {
+        let answered = self.src_packets > 0 && self.dst_packets > self.dst_error_packets;
+        if self.is_tcp() {
+            return match state {
+                ConnState::REJ | ConnState::S0 | ConnState::RSTOS0 | ConnState::SH => {
+                    EventResult::Failure
+                }
+                _ if self.history & (O_SYN | R_SYNACK) == O_SYN | R_SYNACK => EventResult::Success,
+                ConnState::RSTRH | ConnState::SHR => EventResult::NA,
+                _ if answered => EventResult::Success,
+                _ => EventResult::NA,
+            };
+        }
+        match self.key.protocol {
+            _ if answered => EventResult::Success,
+            proto::UDP => EventResult::Failure,
+            proto::ICMP | proto::ICMPV6 => match self.icmp_first {
+                Some((t, _)) if icmp_is_request(self.key.protocol, t) => EventResult::Failure,
+                // Answered only by an ICMP error, whatever was asked.
+                _ if self.dst_error_packets > 0 => EventResult::Failure,
+                _ => EventResult::NA,
+            },
+            _ if self.dst_error_packets > 0 => EventResult::Failure,
+            _ => EventResult::NA,
+        }
+    }
+
+    fn ports(&self) -> (Option<u16>, Option<u16>) {
+        if self.has_ports {
+            (Some(self.init_port), Some(self.resp_port))
+        } else {
+            (None, None)
+        }
+    }
+
+    pub fn start_event(&self) -> SessionStart {
+        let (sport, dport) = self.ports();
+        SessionStart {
+            id: self.id,
+            ts: self.start,
+            src: self.init_addr,
+            dst: self.resp_addr,
+            sport,
+            dport,
+            protocol: self.key.protocol,
+            segment: self.segment,
+            first: self.first,
+        }
+    }
+
+    pub fn record(&self, end_reason: EndReason) -> FlowRecord {
+        let (sport, dport) = self.ports();
+        let conn_state = self.conn_state();
+        FlowRecord {
+            id: self.id,
+            segment: self.segment,
+            start: self.start,
+            end: self.last,
+            src: self.init_addr,
+            dst: self.resp_addr,
+            sport,
+            dport,
+            protocol: self.key.protocol,
+            src_bytes: self.src_bytes,
+            dst_bytes: self.dst_bytes,
+            src_packets: self.src_packets,
+            dst_packets: self.dst_packets,
+            icmp_type: self.icmp_first.map(|(t, _)| t),
+            icmp_code: self.icmp_first.map(|(_, c)| c),
+            vlan: self.key.vlan,
+            conn_state,
+            result: self.event_result(conn_state),
+            end_reason,
+            src_tcp_flags: self.src_flags,
+            dst_tcp_flags: self.dst_flags,
+            icmp_errors: self.icmp_errors,
+            last_icmp_error: self.last_icmp_error,
+            first: self.first,
+        }
+    }
+}
