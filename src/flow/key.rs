@@ -20,32 +20,11 @@ pub struct FlowKey {
 
 impl FlowKey {
     /// Key for a packet sent from `(src, sport)` to `(dst, dport)`.
-    pub fn new(
-        src: IpAddr,
-        sport: u16,
-        dst: IpAddr,
-        dport: u16,
-        protocol: u8,
-        vlan: Option<u16>,
-    ) -> Self {
+    pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, protocol: u8, vlan: Option<u16>) -> Self {
         if (src, sport) <= (dst, dport) {
-            FlowKey {
-                a: src,
-                b: dst,
-                pa: sport,
-                pb: dport,
-                protocol,
-                vlan,
-            }
+            FlowKey { a: src, b: dst, pa: sport, pb: dport, protocol, vlan }
         } else {
-            FlowKey {
-                a: dst,
-                b: src,
-                pa: dport,
-                pb: sport,
-                protocol,
-                vlan,
-            }
+            FlowKey { a: dst, b: src, pa: dport, pb: sport, protocol, vlan }
         }
     }
 }
@@ -53,21 +32,17 @@ impl FlowKey {
 /// The packet's endpoints as used for keying: `(sport, dport, ports_in_record)`.
 pub fn key_ports(pkt: &PacketMeta) -> (u16, u16, bool) {
     match pkt.transport {
-        Transport::Tcp { sport, dport, .. } | Transport::Udp { sport, dport, .. } => {
-            (sport, dport, true)
-        }
-        Transport::Icmp {
-            echo_id: Some(id), ..
-        } => (id, id, false),
+        Transport::Tcp { sport, dport, .. } | Transport::Udp { sport, dport, .. } => (sport, dport, true),
+        Transport::Icmp { echo_id: Some(id), .. } => (id, id, false),
         Transport::Icmp { .. } | Transport::Other { .. } => (0, 0, false),
     }
 }
 
 /// High ports that are nevertheless servers (databases, RDP, VNC, web alternates, ...).
 const HIGH_SERVICE_PORTS: &[u16] = &[
-    1080, 1194, 1433, 1434, 1521, 1723, 1883, 2049, 2375, 2376, 3000, 3128, 3306, 3389, 4443, 5000,
-    5060, 5061, 5222, 5432, 5601, 5671, 5672, 5900, 5984, 6379, 6443, 6667, 8000, 8008, 8080, 8081,
-    8088, 8443, 8883, 8888, 9000, 9042, 9092, 9200, 9300, 9418, 11211, 27017,
+    1080, 1194, 1433, 1434, 1521, 1723, 1883, 2049, 2375, 2376, 3000, 3128, 3306, 3389, 4443, 5000, 5060, 5061, 5222,
+    5432, 5601, 5671, 5672, 5900, 5984, 6379, 6443, 6667, 8000, 8008, 8080, 8081, 8088, 8443, 8883, 8888, 9000, 9042,
+    9092, 9200, 9300, 9418, 11211, 27017,
 ];
 
 /// A port a server listens on: below 1024 or a well-known high service port.
@@ -81,12 +56,7 @@ pub fn is_service_port(port: u16) -> bool {
 /// port to an ephemeral one — then it is the server answering.
 pub fn sender_is_initiator(pkt: &PacketMeta) -> bool {
     match pkt.transport {
-        Transport::Tcp {
-            sport,
-            dport,
-            flags,
-            ..
-        } => {
+        Transport::Tcp { sport, dport, flags, .. } => {
             let syn = flags & tcp_flags::SYN != 0;
             let ack = flags & tcp_flags::ACK != 0;
             if syn && !ack {
@@ -137,13 +107,7 @@ mod tests {
     fn key_is_the_same_both_ways() {
         let x: IpAddr = "192.0.2.1".parse().unwrap();
         let y: IpAddr = "192.0.2.2".parse().unwrap();
-        assert_eq!(
-            FlowKey::new(x, 5000, y, 80, 6, None),
-            FlowKey::new(y, 80, x, 5000, 6, None)
-        );
-        assert_ne!(
-            FlowKey::new(x, 5000, y, 80, 6, None),
-            FlowKey::new(x, 5000, y, 80, 6, Some(7))
-        );
+        assert_eq!(FlowKey::new(x, 5000, y, 80, 6, None), FlowKey::new(y, 80, x, 5000, 6, None));
+        assert_ne!(FlowKey::new(x, 5000, y, 80, 6, None), FlowKey::new(x, 5000, y, 80, 6, Some(7)));
     }
 }

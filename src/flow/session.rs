@@ -192,13 +192,7 @@ impl Session {
             self.dst_packets += 1;
         }
         match pkt.transport {
-            Transport::Tcp {
-                flags,
-                seq,
-                window,
-                payload_len,
-                ..
-            } => {
+            Transport::Tcp { flags, seq, window, payload_len, .. } => {
                 if from_init && !self.has_first {
                     self.record_first(pkt, flags, seq, window, payload_len);
                 }
@@ -209,9 +203,7 @@ impl Session {
                     self.record_first(pkt, 0, 0, 0, payload_len);
                 }
             }
-            Transport::Icmp {
-                icmp_type, code, ..
-            } => {
+            Transport::Icmp { icmp_type, code, .. } => {
                 if from_init && !self.has_first {
                     self.record_first(pkt, 0, 0, 0, 0);
                 }
@@ -229,13 +221,7 @@ impl Session {
 
     /// Counts an ICMP error that quoted this session. It travels opposite to the quoted
     /// packet: when the initiator's packet was quoted, it counts as responder → initiator.
-    pub fn count_icmp_error(
-        &mut self,
-        pkt: &PacketMeta,
-        quoted_from_init: bool,
-        icmp_type: u8,
-        code: u8,
-    ) {
+    pub fn count_icmp_error(&mut self, pkt: &PacketMeta, quoted_from_init: bool, icmp_type: u8, code: u8) {
         self.span(pkt.ts);
         let len = u64::from(pkt.ip_len);
         if quoted_from_init {
@@ -250,14 +236,7 @@ impl Session {
         self.last_icmp_error = Some((icmp_type, code));
     }
 
-    fn record_first(
-        &mut self,
-        pkt: &PacketMeta,
-        flags: u8,
-        seq: u32,
-        window: u16,
-        payload_len: u32,
-    ) {
+    fn record_first(&mut self, pkt: &PacketMeta, flags: u8, seq: u32, window: u16, payload_len: u32) {
         self.has_first = true;
         self.first = FirstPacket {
             tcp_flags: flags,
@@ -359,9 +338,7 @@ impl Session {
         let answered = self.src_packets > 0 && self.dst_packets > self.dst_error_packets;
         if self.is_tcp() {
             return match state {
-                ConnState::REJ | ConnState::S0 | ConnState::RSTOS0 | ConnState::SH => {
-                    EventResult::Failure
-                }
+                ConnState::REJ | ConnState::S0 | ConnState::RSTOS0 | ConnState::SH => EventResult::Failure,
                 _ if self.history & (O_SYN | R_SYNACK) == O_SYN | R_SYNACK => EventResult::Success,
                 ConnState::RSTRH | ConnState::SHR => EventResult::NA,
                 _ if answered => EventResult::Success,

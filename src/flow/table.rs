@@ -93,21 +93,14 @@ impl FlowTable {
         self.set_now(pkt.ts);
         self.expire(out);
 
-        if let Transport::Icmp {
-            quoted: Some(q),
-            icmp_type,
-            code,
-            ..
-        } = pkt.transport
-        {
+        if let Transport::Icmp { quoted: Some(q), icmp_type, code, .. } = pkt.transport {
             let qkey = FlowKey::new(q.src, q.sport, q.dst, q.dport, q.protocol, pkt.vlan);
             if let Some(&idx) = self.map.get(&qkey) {
                 self.counters.icmp_errors_matched += 1;
                 let split = self.split_if_old(idx, pkt.ts, out);
                 self.unlink(idx);
                 let s = &mut self.slots[idx as usize];
-                let quoted_from_init =
-                    s.init_addr == s.resp_addr || (q.src == s.init_addr && q.sport == s.init_port);
+                let quoted_from_init = s.init_addr == s.resp_addr || (q.src == s.init_addr && q.sport == s.init_port);
                 s.count_icmp_error(pkt, quoted_from_init, icmp_type, code);
                 self.relink(idx);
                 if split {
@@ -155,9 +148,7 @@ impl FlowTable {
         let mut open: Vec<u32> = self.map.values().copied().collect();
         open.sort_by_key(|&i| (self.slots[i as usize].start, self.slots[i as usize].id));
         for idx in open {
-            let reason = self.slots[idx as usize]
-                .closed
-                .unwrap_or(EndReason::Shutdown);
+            let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Shutdown);
             self.end(idx, reason, out);
         }
     }
@@ -198,17 +189,13 @@ impl FlowTable {
                 if head == NIL {
                     continue;
                 }
-                let deadline = self.slots[head as usize]
-                    .touched
-                    .saturating_add(self.timeout(class));
+                let deadline = self.slots[head as usize].touched.saturating_add(self.timeout(class));
                 if deadline <= self.now && due.map_or(true, |(d, _)| deadline < d) {
                     due = Some((deadline, head));
                 }
             }
             let Some((_, idx)) = due else { return };
-            let reason = self.slots[idx as usize]
-                .closed
-                .unwrap_or(EndReason::IdleTimeout);
+            let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::IdleTimeout);
             self.end(idx, reason, out);
         }
     }
@@ -248,11 +235,7 @@ impl FlowTable {
         }
         let sender = (pkt.src, sport);
         let receiver = (pkt.dst, dport);
-        let (init, resp) = if sender_is_initiator(pkt) {
-            (sender, receiver)
-        } else {
-            (receiver, sender)
-        };
+        let (init, resp) = if sender_is_initiator(pkt) { (sender, receiver) } else { (receiver, sender) };
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {

@@ -49,11 +49,7 @@ fn udp(ms: i64, src: &str, sport: u16, dst: &str, dport: u16, len: u32) -> Packe
         ttl: 64,
         ip_id: 1,
         vlan: None,
-        transport: Transport::Udp {
-            sport,
-            dport,
-            payload_len: len.saturating_sub(28),
-        },
+        transport: Transport::Udp { sport, dport, payload_len: len.saturating_sub(28) },
     }
 }
 
@@ -74,13 +70,7 @@ fn icmp(
         ttl: 64,
         ip_id: 2,
         vlan: None,
-        transport: Transport::Icmp {
-            v6: false,
-            icmp_type,
-            code,
-            echo_id,
-            quoted,
-        },
+        transport: Transport::Icmp { v6: false, icmp_type, code, echo_id, quoted },
     }
 }
 
@@ -151,15 +141,9 @@ fn handshake_and_fin_is_sf_with_counts() {
     assert_eq!(r.len(), 1);
     let r = &r[0];
     assert_eq!(r.id, starts(&ev)[0].id);
-    assert_eq!(
-        (r.src, r.sport, r.dst, r.dport),
-        (ip(C), Some(40000), ip(S), Some(443))
-    );
+    assert_eq!((r.src, r.sport, r.dst, r.dport), (ip(C), Some(40000), ip(S), Some(443)));
     assert_eq!((r.src_packets, r.dst_packets), (5, 3));
-    assert_eq!(
-        (r.src_bytes, r.dst_bytes),
-        (60 + 52 + 552 + 52 + 52, 60 + 1052 + 52)
-    );
+    assert_eq!((r.src_bytes, r.dst_bytes), (60 + 52 + 552 + 52 + 52, 60 + 1052 + 52));
     assert_eq!(r.conn_state, ConnState::SF);
     assert_eq!(r.result, EventResult::Success);
     assert_eq!(r.end_reason, EndReason::Fin);
@@ -167,19 +151,13 @@ fn handshake_and_fin_is_sf_with_counts() {
     assert_eq!(r.src_tcp_flags, F::SYN | F::ACK | F::PSH | F::FIN);
     assert_eq!(r.dst_tcp_flags, F::SYN | F::ACK | F::PSH | F::FIN);
     assert_eq!(r.first.tcp_flags, F::SYN);
-    assert_eq!(
-        (r.first.ttl, r.first.tcp_window, r.first.payload_len),
-        (64, 1024, 20)
-    );
+    assert_eq!((r.first.ttl, r.first.tcp_window, r.first.payload_len), (64, 1024, 20));
     assert_eq!(tab.counters().active, 0);
 }
 
 #[test]
 fn syn_answered_by_rst_is_rej_failure() {
-    let r = only_record(&[
-        tcp(0, C, 40001, S, 22, F::SYN, 60),
-        tcp(1, S, 22, C, 40001, F::RST | F::ACK, 40),
-    ]);
+    let r = only_record(&[tcp(0, C, 40001, S, 22, F::SYN, 60), tcp(1, S, 22, C, 40001, F::RST | F::ACK, 40)]);
     assert_eq!(r.conn_state, ConnState::REJ);
     assert_eq!(r.result, EventResult::Failure);
     assert_eq!(r.end_reason, EndReason::Rst);
@@ -189,18 +167,9 @@ fn syn_answered_by_rst_is_rej_failure() {
 #[test]
 fn unanswered_syn_times_out_as_s0() {
     let mut tab = table();
-    let mut ev = feed(
-        &mut tab,
-        &[
-            tcp(0, C, 40002, S, 80, F::SYN, 60),
-            tcp(1000, C, 40002, S, 80, F::SYN, 60),
-        ],
-    );
+    let mut ev = feed(&mut tab, &[tcp(0, C, 40002, S, 80, F::SYN, 60), tcp(1000, C, 40002, S, 80, F::SYN, 60)]);
     tab.advance_to(t(1000 + 9_999), &mut ev);
-    assert!(
-        ends(&ev).is_empty(),
-        "handshake idle is 10 s from the last packet"
-    );
+    assert!(ends(&ev).is_empty(), "handshake idle is 10 s from the last packet");
     tab.advance_to(t(1000 + 10_000), &mut ev);
     let r = &ends(&ev)[0];
     assert_eq!(r.conn_state, ConnState::S0);
@@ -212,19 +181,12 @@ fn unanswered_syn_times_out_as_s0() {
 #[test]
 fn rst_mid_session_is_rsto_or_rstr() {
     let hs = |p: u16| {
-        vec![
-            tcp(0, C, p, S, 80, F::SYN, 60),
-            tcp(1, S, 80, C, p, F::SYN | F::ACK, 60),
-            tcp(2, C, p, S, 80, F::ACK, 52),
-        ]
+        vec![tcp(0, C, p, S, 80, F::SYN, 60), tcp(1, S, 80, C, p, F::SYN | F::ACK, 60), tcp(2, C, p, S, 80, F::ACK, 52)]
     };
     let mut a = hs(40003);
     a.push(tcp(3, C, 40003, S, 80, F::RST, 40));
     let r = only_record(&a);
-    assert_eq!(
-        (r.conn_state, r.result, r.end_reason),
-        (ConnState::RSTO, EventResult::Success, EndReason::Rst)
-    );
+    assert_eq!((r.conn_state, r.result, r.end_reason), (ConnState::RSTO, EventResult::Success, EndReason::Rst));
     let mut b = hs(40004);
     b.push(tcp(3, S, 80, C, 40004, F::RST, 40));
     b.push(tcp(4, C, 40004, S, 80, F::RST, 40));
@@ -238,19 +200,12 @@ fn mid_session_server_reply_first_keeps_client_as_initiator() {
         tcp(1, S, 443, C, 51000, F::ACK, 1500),
         tcp(2, C, 51000, S, 443, F::ACK, 52),
     ]);
-    assert_eq!(
-        (r.src, r.sport, r.dst, r.dport),
-        (ip(C), Some(51000), ip(S), Some(443))
-    );
+    assert_eq!((r.src, r.sport, r.dst, r.dport), (ip(C), Some(51000), ip(S), Some(443)));
     assert_eq!((r.src_packets, r.dst_packets, r.dst_bytes), (1, 2, 3000));
     assert_eq!(r.conn_state, ConnState::OTH);
     assert_eq!(r.result, EventResult::Success);
     assert_eq!(r.end_reason, EndReason::Shutdown);
-    assert_eq!(
-        r.first.tcp_flags,
-        F::ACK,
-        "first packet fields come from the initiator"
-    );
+    assert_eq!(r.first.tcp_flags, F::ACK, "first packet fields come from the initiator");
     // Both sides on service ports: the sender stays the initiator.
     let r = only_record(&[tcp(0, S, 443, C, 3389, F::ACK, 52)]);
     assert_eq!(r.src, ip(S));
@@ -258,39 +213,24 @@ fn mid_session_server_reply_first_keeps_client_as_initiator() {
 
 #[test]
 fn syn_ack_first_makes_receiver_the_initiator() {
-    let r = only_record(&[
-        tcp(0, S, 8080, C, 40005, F::SYN | F::ACK, 60),
-        tcp(1, C, 40005, S, 8080, F::ACK, 52),
-    ]);
+    let r = only_record(&[tcp(0, S, 8080, C, 40005, F::SYN | F::ACK, 60), tcp(1, C, 40005, S, 8080, F::ACK, 52)]);
     assert_eq!((r.src, r.sport, r.dport), (ip(C), Some(40005), Some(8080)));
     assert_eq!((r.src_packets, r.dst_packets), (1, 1));
     assert_eq!(r.result, EventResult::Success);
-    let r = only_record(&[
-        tcp(0, S, 8080, C, 40006, F::SYN | F::ACK, 60),
-        tcp(1, S, 8080, C, 40006, F::RST, 40),
-    ]);
+    let r = only_record(&[tcp(0, S, 8080, C, 40006, F::SYN | F::ACK, 60), tcp(1, S, 8080, C, 40006, F::RST, 40)]);
     assert_eq!(r.conn_state, ConnState::RSTRH);
 }
 
 #[test]
 fn udp_two_way_is_success_and_one_way_failure() {
     let r = only_record(&[udp(0, C, 53000, S, 53, 60), udp(5, S, 53, C, 53000, 120)]);
-    assert_eq!(
-        (r.sport, r.dport, r.src_bytes, r.dst_bytes),
-        (Some(53000), Some(53), 60, 120)
-    );
-    assert_eq!(
-        (r.conn_state, r.result),
-        (ConnState::OTH, EventResult::Success)
-    );
+    assert_eq!((r.sport, r.dport, r.src_bytes, r.dst_bytes), (Some(53000), Some(53), 60, 120));
+    assert_eq!((r.conn_state, r.result), (ConnState::OTH, EventResult::Success));
     let mut tab = table();
     let mut ev = feed(&mut tab, &[udp(0, C, 53001, S, 161, 70)]);
     tab.advance_to(t(60_000), &mut ev);
     let r = &ends(&ev)[0];
-    assert_eq!(
-        (r.result, r.end_reason, r.dst_packets),
-        (EventResult::Failure, EndReason::IdleTimeout, 0)
-    );
+    assert_eq!((r.result, r.end_reason, r.dst_packets), (EventResult::Failure, EndReason::IdleTimeout, 0));
     // A DNS reply seen first still has the client as initiator.
     let r = only_record(&[udp(0, S, 53, C, 53002, 120)]);
     assert_eq!((r.src, r.sport, r.dst_packets), (ip(C), Some(53002), 1));
@@ -305,14 +245,8 @@ fn icmp_echo_pairs_by_id_without_ports() {
     ]);
     let r = ends(&ev);
     assert_eq!(r.len(), 2);
-    assert_eq!(
-        (r[0].sport, r[0].dport, r[0].protocol),
-        (None, None, proto::ICMP)
-    );
-    assert_eq!(
-        (r[0].icmp_type, r[0].icmp_code, r[0].result),
-        (Some(8), Some(0), EventResult::Success)
-    );
+    assert_eq!((r[0].sport, r[0].dport, r[0].protocol), (None, None, proto::ICMP));
+    assert_eq!((r[0].icmp_type, r[0].icmp_code, r[0].result), (Some(8), Some(0), EventResult::Success));
     assert_eq!((r[0].src_packets, r[0].dst_packets), (1, 1));
     assert_eq!((r[1].result, r[1].src_packets), (EventResult::Failure, 1));
     // Reply seen first: the requester is still the initiator.
@@ -322,51 +256,27 @@ fn icmp_echo_pairs_by_id_without_ports() {
 
 #[test]
 fn icmp_port_unreachable_is_attributed_to_the_udp_session() {
-    let q = QuotedTuple {
-        src: ip(C),
-        dst: ip(S),
-        protocol: proto::UDP,
-        sport: 53003,
-        dport: 9999,
-    };
-    let (ev, tab) = run_and_flush(&[
-        udp(0, C, 53003, S, 9999, 60),
-        icmp(1, S, C, 3, 3, None, Some(q)),
-    ]);
+    let q = QuotedTuple { src: ip(C), dst: ip(S), protocol: proto::UDP, sport: 53003, dport: 9999 };
+    let (ev, tab) = run_and_flush(&[udp(0, C, 53003, S, 9999, 60), icmp(1, S, C, 3, 3, None, Some(q))]);
     let r = ends(&ev);
     assert_eq!(r.len(), 1, "the error must not create a session");
     let r = &r[0];
     assert_eq!((r.icmp_errors, r.last_icmp_error), (1, Some((3, 3))));
     assert_eq!((r.dst_packets, r.dst_bytes), (1, 84));
     assert_eq!(r.result, EventResult::Failure);
-    assert_eq!(
-        (
-            tab.counters().icmp_errors_matched,
-            tab.counters().icmp_errors_unmatched
-        ),
-        (1, 0)
-    );
+    assert_eq!((tab.counters().icmp_errors_matched, tab.counters().icmp_errors_unmatched), (1, 0));
     // No matching session: the error becomes its own ICMP session.
     let (ev, tab) = run_and_flush(&[icmp(1, S, C, 3, 3, None, Some(q))]);
     let r = &ends(&ev)[0];
-    assert_eq!(
-        (r.protocol, r.icmp_type, r.icmp_errors, r.result),
-        (proto::ICMP, Some(3), 0, EventResult::NA)
-    );
+    assert_eq!((r.protocol, r.icmp_type, r.icmp_errors, r.result), (proto::ICMP, Some(3), 0, EventResult::NA));
     assert_eq!(tab.counters().icmp_errors_unmatched, 1);
 }
 
 #[test]
 fn active_timeout_splits_into_segments() {
-    let cfg = FlowConfig {
-        active_timeout: Duration::from_secs(60),
-        ..FlowConfig::default()
-    };
+    let cfg = FlowConfig { active_timeout: Duration::from_secs(60), ..FlowConfig::default() };
     let mut tab = FlowTable::new(cfg);
-    let mut pkts = vec![
-        tcp(0, C, 40007, S, 80, F::SYN, 60),
-        tcp(1, S, 80, C, 40007, F::SYN | F::ACK, 60),
-    ];
+    let mut pkts = vec![tcp(0, C, 40007, S, 80, F::SYN, 60), tcp(1, S, 80, C, 40007, F::SYN | F::ACK, 60)];
     for i in 1..=15 {
         pkts.push(tcp(i * 10_000, C, 40007, S, 80, F::ACK, 100));
     }
@@ -374,19 +284,13 @@ fn active_timeout_splits_into_segments() {
     tab.flush_all(&mut ev);
     let (s, e) = (starts(&ev), ends(&ev));
     assert_eq!((s.len(), e.len()), (3, 3));
-    assert_eq!(
-        s.iter().map(|x| x.segment).collect::<Vec<_>>(),
-        vec![0, 1, 2]
-    );
+    assert_eq!(s.iter().map(|x| x.segment).collect::<Vec<_>>(), vec![0, 1, 2]);
     assert_eq!(e[0].end_reason, EndReason::ActiveTimeout);
     assert_eq!(e[0].src_packets + e[0].dst_packets, 2 + 6);
     assert_eq!(s[1].ts, t(70_000));
     assert_eq!(e[1].start, t(70_000));
     assert_eq!(e[2].end_reason, EndReason::Shutdown);
-    assert_eq!(
-        e.iter().map(|r| r.src_packets + r.dst_packets).sum::<u64>(),
-        17
-    );
+    assert_eq!(e.iter().map(|r| r.src_packets + r.dst_packets).sum::<u64>(), 17);
     assert!(e.iter().all(|r| r.conn_state == ConnState::S1));
     for (a, b) in s.iter().zip(&e) {
         assert_eq!(a.id, b.id);
@@ -396,10 +300,7 @@ fn active_timeout_splits_into_segments() {
 
 #[test]
 fn full_table_evicts_the_longest_idle_session() {
-    let cfg = FlowConfig {
-        max_flows: 2,
-        ..FlowConfig::default()
-    };
+    let cfg = FlowConfig { max_flows: 2, ..FlowConfig::default() };
     let mut tab = FlowTable::new(cfg);
     let ev = feed(
         &mut tab,
@@ -412,23 +313,14 @@ fn full_table_evicts_the_longest_idle_session() {
     );
     let r = ends(&ev);
     assert_eq!(r.len(), 1);
-    assert_eq!(
-        (r[0].sport, r[0].end_reason),
-        (Some(2222), EndReason::Evicted)
-    );
+    assert_eq!((r[0].sport, r[0].end_reason), (Some(2222), EndReason::Evicted));
     assert_eq!((tab.counters().evictions, tab.counters().active), (1, 2));
 }
 
 #[test]
 fn out_of_order_packet_counts_but_does_not_move_time_back() {
     let mut tab = table();
-    let ev = feed(
-        &mut tab,
-        &[
-            udp(5_000, C, 4000, S, 53, 60),
-            udp(1_000, S, 53, C, 4000, 60),
-        ],
-    );
+    let ev = feed(&mut tab, &[udp(5_000, C, 4000, S, 53, 60), udp(1_000, S, 53, C, 4000, 60)]);
     assert_eq!(tab.now(), t(5_000));
     let mut ev2 = ev;
     tab.flush_all(&mut ev2);
@@ -439,13 +331,7 @@ fn out_of_order_packet_counts_but_does_not_move_time_back() {
 #[test]
 fn ten_year_jump_expires_without_walking_the_gap() {
     let mut tab = table();
-    let mut ev = feed(
-        &mut tab,
-        &[
-            udp(0, C, 4001, S, 53, 60),
-            tcp(0, C, 4002, S, 80, F::SYN, 60),
-        ],
-    );
+    let mut ev = feed(&mut tab, &[udp(0, C, 4001, S, 53, 60), tcp(0, C, 4002, S, 80, F::SYN, 60)]);
     let later = Timestamp(t(0).0 + 10 * 365 * 86_400 * 1_000_000_000);
     let mut p = udp(0, C, 4001, S, 53, 60);
     p.ts = later;
@@ -493,10 +379,7 @@ fn syn_after_fin_on_same_tuple_starts_a_new_session() {
     ]);
     let e = ends(&ev);
     assert_eq!(e.len(), 2);
-    assert_eq!(
-        (e[0].conn_state, e[0].end_reason),
-        (ConnState::SF, EndReason::Fin)
-    );
+    assert_eq!((e[0].conn_state, e[0].end_reason), (ConnState::SF, EndReason::Fin));
     assert_eq!(e[1].conn_state, ConnState::S0);
 }
 
@@ -505,40 +388,21 @@ mod prop {
     use proptest::prelude::*;
 
     fn arb_packet() -> impl Strategy<Value = PacketMeta> {
-        (
-            0i64..400_000,
-            0usize..3,
-            0usize..3,
-            0u8..4,
-            any::<u8>(),
-            0u16..3,
-            40u32..1500,
-        )
-            .prop_map(|(ms, a, b, kind, flags, port, len)| {
+        (0i64..400_000, 0usize..3, 0usize..3, 0u8..4, any::<u8>(), 0u16..3, 40u32..1500).prop_map(
+            |(ms, a, b, kind, flags, port, len)| {
                 let hosts = ["192.0.2.1", "192.0.2.2", "2001:db8::1"];
                 let (src, dst) = (hosts[a], hosts[b]);
-                let (src, dst) = if ip(src).is_ipv4() != ip(dst).is_ipv4() {
-                    (src, src)
-                } else {
-                    (src, dst)
-                };
+                let (src, dst) = if ip(src).is_ipv4() != ip(dst).is_ipv4() { (src, src) } else { (src, dst) };
                 let mut p = match kind {
                     0 => tcp(ms, src, 1000 + port, dst, 80, flags & 0x17, len),
                     1 => tcp(ms, dst, 80, src, 1000 + port, flags & 0x17, len),
                     2 => udp(ms, src, 53, dst, 2000 + port, len),
-                    _ => icmp(
-                        ms,
-                        src,
-                        dst,
-                        if flags & 1 == 0 { 8 } else { 0 },
-                        0,
-                        Some(port),
-                        None,
-                    ),
+                    _ => icmp(ms, src, dst, if flags & 1 == 0 { 8 } else { 0 }, 0, Some(port), None),
                 };
                 p.ip_len = len;
                 p
-            })
+            },
+        )
     }
 
     proptest! {

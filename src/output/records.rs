@@ -58,12 +58,8 @@ pub fn write_record(rec: &FlowRecord, ctx: &RecordContext, out: &mut Vec<u8>) {
     out.extend_from_slice(if rec.src.is_ipv4() { b"IPv4" } else { b"IPv6" });
     out.extend_from_slice(b"\",\"NetworkDirection\":\"");
     out.extend_from_slice(direction(rec.src, rec.dst, &ctx.home_net).as_bytes());
-    let _ = write!(
-        out,
-        "\",\"NetworkDuration\":{},\"SrcIpAddr\":\"{}\"",
-        rec.end.since(rec.start).0 / 1_000_000,
-        rec.src
-    );
+    let _ =
+        write!(out, "\",\"NetworkDuration\":{},\"SrcIpAddr\":\"{}\"", rec.end.since(rec.start).0 / 1_000_000, rec.src);
     if let Some(p) = rec.sport {
         let _ = write!(out, ",\"SrcPortNumber\":{p}");
     }
@@ -115,10 +111,7 @@ pub fn write_record(rec: &FlowRecord, ctx: &RecordContext, out: &mut Vec<u8>) {
     if rec.icmp_errors > 0 {
         let _ = write!(out, ",\"FlowsentryIcmpErrors\":{}", rec.icmp_errors);
         if let Some((t, c)) = rec.last_icmp_error {
-            let _ = write!(
-                out,
-                ",\"FlowsentryLastIcmpErrorType\":{t},\"FlowsentryLastIcmpErrorCode\":{c}"
-            );
+            let _ = write!(out, ",\"FlowsentryLastIcmpErrorType\":{t},\"FlowsentryLastIcmpErrorCode\":{c}");
         }
     }
     out.extend_from_slice(b"}\n");
@@ -238,10 +231,7 @@ mod tests {
     use serde_json::Value;
 
     fn ctx() -> RecordContext {
-        RecordContext {
-            dvc: "sensor-1".into(),
-            home_net: NetSet::parse_list("192.0.2.0/24,2001:db8:1::/48").unwrap(),
-        }
+        RecordContext { dvc: "sensor-1".into(), home_net: NetSet::parse_list("192.0.2.0/24,2001:db8:1::/48").unwrap() }
     }
 
     fn tcp_record() -> FlowRecord {
@@ -354,31 +344,16 @@ mod tests {
             "DstTcpFlags",
         ];
         assert_eq!(order.len(), o.len());
-        let positions: Vec<usize> = order
-            .iter()
-            .map(|k| text.find(&format!("\"{k}\":")).unwrap())
-            .collect();
-        assert!(
-            positions.windows(2).all(|w| w[0] < w[1]),
-            "fields out of order: {text}"
-        );
+        let positions: Vec<usize> = order.iter().map(|k| text.find(&format!("\"{k}\":")).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "fields out of order: {text}");
     }
 
     #[test]
     fn times_match_timestamp_rfc3339() {
-        for ns in [
-            0i64,
-            -1,
-            951_782_400_000_000_999,
-            1_700_000_000_123_456_789,
-            4_102_444_800_000_000_000,
-        ] {
+        for ns in [0i64, -1, 951_782_400_000_000_999, 1_700_000_000_123_456_789, 4_102_444_800_000_000_000] {
             let mut out = Vec::new();
             write_time(Timestamp(ns), &mut out);
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                format!("\"{}\"", Timestamp(ns).rfc3339())
-            );
+            assert_eq!(String::from_utf8(out).unwrap(), format!("\"{}\"", Timestamp(ns).rfc3339()));
         }
     }
 
@@ -423,10 +398,7 @@ mod tests {
         assert_eq!(o["EventResult"], "Failure");
         assert_eq!(o["FlowsentryIcmpErrors"], 2);
         assert_eq!(
-            (
-                o["FlowsentryLastIcmpErrorType"].clone(),
-                o["FlowsentryLastIcmpErrorCode"].clone()
-            ),
+            (o["FlowsentryLastIcmpErrorType"].clone(), o["FlowsentryLastIcmpErrorCode"].clone()),
             (3.into(), 1.into())
         );
         r.protocol = 47;
@@ -440,10 +412,7 @@ mod tests {
 
     #[test]
     fn dvc_is_escaped() {
-        let c = RecordContext {
-            dvc: "a\"b\\c\nd\u{1}é".into(),
-            home_net: NetSet::default(),
-        };
+        let c = RecordContext { dvc: "a\"b\\c\nd\u{1}é".into(), home_net: NetSet::default() };
         let (_, o) = render(&tcp_record(), &c);
         assert_eq!(o["Dvc"], "a\"b\\c\nd\u{1}é");
         assert_eq!(o["NetworkDirection"], "External");
