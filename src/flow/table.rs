@@ -69,6 +69,7 @@ const CLASSES: [TimeoutClass; CLASS_COUNT] = [
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
+<<<<<<< HEAD
         let initial = cfg.max_flows.clamp(1, 65_536);
         FlowTable {
             cfg,
@@ -81,6 +82,11 @@ impl FlowTable {
             now: Timestamp::ZERO,
             started: false,
             next_id: 1,
+=======
+        FlowTable {
+            cfg,
+            counters: FlowCounters::default(),
+>>>>>>> sentinel
         }
     }
     pub fn config(&self) -> &FlowConfig {

@@ -1,0 +1,675 @@
+//! Sentinel rule "Potential beaconing activity (ASIM Network Session schema)" v1.1.3,
+//! evaluated hour by hour as soon as each hour's answer is certain.
+//!
+//! What the KQL does, step by step (see tests/reference/beaconing.kql):
+//! 1. keep records whose `DstIpAddr` is public IPv4 (`not(ipv4_is_private(..))`, null for
+//!    IPv6, so IPv6 is dropped) and outside 169.254.0.0/16 and 127.0.0.0/8;
+//! 2. sort by `SrcIpAddr, TimeGenerated, DstIpAddr, DstPortNumber` ascending (strings
+//!    compare as strings, nulls first), then give each row the gap to the NEXT row:
+//!    `datetime_diff('second', next, this)` = floor(next) − floor(this) in whole seconds,
+//!    kept only if the next row has the same source — whatever its destination;
+//! 3. keep gaps > 10 s; per `bin(TimeGenerated, 1h)`, source, destination and port count
+//!    rows per gap value; `TotalEvents` = rows with a kept gap, `MostFrequentTimeDeltaCount`
+//!    the largest per-gap count, bytes are the sums over the kept rows;
+//! 4. alert when `TotalEvents > 15` and `MostFrequentTimeDeltaCount / TotalEvents * 100 > 80`.
+//!
+//! Decisions where Kusto leaves a choice: rows equal in all four sort keys are ordered by
+//! `SrcPortNumber` (nulls first), `SrcBytes`, `DstBytes` ascending, so the last of them is
+//! the one that carries the gap to the following row; among gap values tied for most
+//! frequent (`arg_max`), the smallest gap is reported. The whole capture is one query
+//! window (the rule's daily 1-day window boundaries are not reproduced).
+//!
+//! Streaming: a row is a [`FlowEvent::End`] record whose start is its `TimeGenerated`.
+//! All rows starting before the horizon `min(capture time, earliest open session start)`
+//! are known. An hour of a source is evaluated once the horizon has passed the hour AND the
+//! gap of its last row is certain: the source's first row after the hour is known (or input
+//! has ended). While waiting for that row, the hour is decided early if the group holding
+//! the last row could not alert whatever its gap turns out to be. Evaluated rows are
+//! released; at most `max_rows` rows are buffered (more are dropped and counted as
+//! evictions). Alerts carry the end of their hour (or the end of capture, if earlier) as
+//! time.
+
+use super::record_time;
+use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage};
+use crate::flow::FlowEvent;
+use crate::net::{kusto_ipv4_is_private, Cidr};
+use crate::time::{Duration, Timestamp, NANOS_PER_SEC};
+use hashbrown::{HashMap, HashSet};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+pub const RULE_NAME: &str = "Potential beaconing activity (ASIM Network Session schema)";
+pub const SEVERITY: &str = "Low";
+pub const TACTICS: &[&str] = &["CommandAndControl"];
+pub const TECHNIQUES: &[&str] = &["T1071", "T1571"];
+/// `TimeDeltaThreshold`: gaps must be longer than this many seconds.
+pub const TIME_DELTA_THRESHOLD: i64 = 10;
+/// `TotalEventsThreshold`: more kept gaps than this per group.
+pub const TOTAL_EVENTS_THRESHOLD: u64 = 15;
+/// `PercentBeaconThreshold`: the most frequent gap's share must exceed this percentage.
+pub const PERCENT_BEACON_THRESHOLD: f64 = 80.0;
+pub const BIN_WIDTH: Duration = Duration(3600 * NANOS_PER_SEC);
+
+/// The KQL's destination filter.
+pub fn destination_qualifies(dst: IpAddr) -> bool {
+    let link_local = Cidr::new(IpAddr::V4(Ipv4Addr::new(169, 254, 0, 0)), 16).expect("static");
+    let loopback = Cidr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8).expect("static");
+    kusto_ipv4_is_private(dst) == Some(false)
+        && !link_local.contains(dst)
+        && !loopback.contains(dst)
+}
+
+/// Sort key of one row within its source: TimeGenerated, DstIpAddr (as a string),
+/// DstPortNumber, then the tie-breaks SrcPortNumber, SrcBytes, DstBytes.
+type RowKey = (Timestamp, String, Option<u16>, Option<u16>, u64, u64);
+
+fn first_key_at(t: Timestamp) -> RowKey {
+    (t, String::new(), None, None, 0, 0)
+}
+
+struct RowValue {
+    dst: IpAddr,
+    /// Identical rows: all but the last get a gap of 0 to their twin.
+    copies: u32,
+}
+
+#[derive(Default)]
+struct SourceRows {
+    rows: BTreeMap<RowKey, RowValue>,
+    /// The wake-up time registered in `SentinelBeaconing::waiting`, if any.
+    wake_at: Option<Timestamp>,
+}
+
+/// Per (destination, port) aggregate of one source-hour.
+struct Group {
+    dst: IpAddr,
+    per_gap: BTreeMap<i64, u64>,
+    total: u64,
+    src_bytes: u64,
+    dst_bytes: u64,
+}
+
+impl Group {
+    /// (count, gap) of the most frequent gap; the smallest gap wins ties.
+    fn most_frequent(&self) -> (u64, i64) {
+        let mut best = (0, 0);
+        for (&gap, &n) in &self.per_gap {
+            if n > best.0 {
+                best = (n, gap);
+            }
+        }
+        best
+    }
+    fn beacon_percent(&self) -> f64 {
+        self.most_frequent().0 as f64 / self.total as f64 * 100.0
+    }
+    fn alerts(&self) -> bool {
+        self.total > TOTAL_EVENTS_THRESHOLD && self.beacon_percent() > PERCENT_BEACON_THRESHOLD
+    }
+    /// Could this group alert once one more row with an unknown gap (maybe none) is added?
+    /// Conservative: `>=` where the rule has `>`.
+    fn could_alert_with_one_more(&self) -> bool {
+        let (m, t) = (self.most_frequent().0, self.total);
+        let with = t + 1 > TOTAL_EVENTS_THRESHOLD && (m + 1) * 100 >= 80 * (t + 1);
+        let without = t > TOTAL_EVENTS_THRESHOLD && m * 100 >= 80 * t;
+        with || without
+    }
+}
+
+enum Progress {
+    /// Nothing left for this source.
+    Empty,
+    /// Wait until the horizon reaches this time.
+    WaitUntil(Timestamp),
+    /// Wait for the source's next row.
+    WaitForRow,
+}
+
+pub struct SentinelBeaconing {
+    max_rows: usize,
+    sources: HashMap<IpAddr, SourceRows>,
+    rows_total: usize,
+    /// Sessions started (with a qualifying destination) but not yet ended: (start, id).
+    open: BTreeSet<(Timestamp, u64)>,
+    open_start: HashMap<u64, Timestamp>,
+    /// Capture time reached (from Starts and `on_time`).
+    watermark: Timestamp,
+    /// Horizon of the last evaluation: rows starting before it should already be known.
+    settled: Timestamp,
+    /// Sources with new rows since their last evaluation.
+    dirty: HashSet<IpAddr>,
+    /// Sources waiting for the horizon to reach a time.
+    waiting: BTreeSet<(Timestamp, IpAddr)>,
+    dropped_rows: u64,
+    late_rows: u64,
+}
+
+impl SentinelBeaconing {
+    pub fn new(max_rows: usize) -> Self {
+        SentinelBeaconing {
+            max_rows: max_rows.max(1),
+            sources: HashMap::new(),
+            rows_total: 0,
+            open: BTreeSet::new(),
+            open_start: HashMap::new(),
+            watermark: Timestamp(i64::MIN),
+            settled: Timestamp(i64::MIN),
+            dirty: HashSet::new(),
+            waiting: BTreeSet::new(),
+            dropped_rows: 0,
+            late_rows: 0,
+        }
+    }
+
+    /// Records that arrived after their hour had been evaluated (out-of-order capture).
+    pub fn late_rows(&self) -> u64 {
+        self.late_rows
+    }
+
+    /// All rows with `TimeGenerated` before this are known.
+    fn horizon(&self) -> Timestamp {
+        let w = record_time(self.watermark);
+        match self.open.first() {
+            Some(&(t, _)) => w.min(t),
+            None => w,
+        }
+    }
+
+    fn add_row(&mut self, rec: &crate::flow::FlowRecord) {
+        if let Some(t) = self.open_start.remove(&rec.id) {
+            self.open.remove(&(t, rec.id));
+        }
+        if !destination_qualifies(rec.dst) {
+            return;
+        }
+        let t = record_time(rec.start);
+        if t < self.settled {
+            self.late_rows += 1;
+            return;
+        }
+        if self.rows_total >= self.max_rows {
+            self.dropped_rows += 1;
+            return;
+        }
+        self.rows_total += 1;
+        let key = (
+            t,
+            rec.dst.to_string(),
+            rec.dport,
+            rec.sport,
+            rec.src_bytes,
+            rec.dst_bytes,
+        );
+        let source = self.sources.entry(rec.src).or_default();
+        source
+            .rows
+            .entry(key)
+            .or_insert(RowValue {
+                dst: rec.dst,
+                copies: 0,
+            })
+            .copies += 1;
+        self.dirty.insert(rec.src);
+    }
+
+    /// Evaluates every source whose next hour may have become decidable; `None` = input over.
+    fn sweep(&mut self, horizon: Option<Timestamp>, alerts: &mut Vec<Alert>) {
+        let mut candidates: Vec<IpAddr> = match horizon {
+            None => self.sources.keys().copied().collect(),
+            Some(h) => {
+                let mut c: Vec<IpAddr> = self.dirty.iter().copied().collect();
+                while let Some(&(w, ip)) = self.waiting.first() {
+                    if w > h {
+                        break;
+                    }
+                    self.waiting.pop_first();
+                    if let Some(s) = self.sources.get_mut(&ip) {
+                        s.wake_at = None;
+                    }
+                    c.push(ip);
+                }
+                c
+            }
+        };
+        self.dirty.clear();
+        if let Some(h) = horizon {
+            self.settled = self.settled.max(h);
+        }
+        // Deterministic alert order: by SrcIpAddr as the KQL sorts it (string order).
+        candidates.sort_by_cached_key(|ip| (ip.to_string(), *ip));
+        candidates.dedup();
+        for ip in candidates {
+            let Some(mut source) = self.sources.remove(&ip) else {
+                continue;
+            };
+            if let Some(w) = source.wake_at.take() {
+                self.waiting.remove(&(w, ip));
+            }
+            let progress = self.evaluate_source(ip, &mut source, horizon, alerts);
+            match progress {
+                Progress::Empty => {}
+                Progress::WaitUntil(w) => {
+                    source.wake_at = Some(w);
+                    self.waiting.insert((w, ip));
+                    self.sources.insert(ip, source);
+                }
+                Progress::WaitForRow => {
+                    self.sources.insert(ip, source);
+                }
+            }
+        }
+    }
+
+    fn evaluate_source(
+        &mut self,
+        src: IpAddr,
+        source: &mut SourceRows,
+        horizon: Option<Timestamp>,
+        alerts: &mut Vec<Alert>,
+    ) -> Progress {
+        loop {
+            let Some((first, _)) = source.rows.first_key_value() else {
+                return Progress::Empty;
+            };
+            let bin = first.0.bin_start(BIN_WIDTH);
+            let bin_end = bin.saturating_add(BIN_WIDTH);
+            if let Some(h) = horizon {
+                if bin_end > h {
+                    return Progress::WaitUntil(bin_end);
+                }
+            }
+            let boundary = first_key_at(bin_end);
+            let next_row_time = source
+                .rows
+                .range(boundary.clone()..)
+                .next()
+                .map(|(k, _)| k.0);
+            // The first row after the hour, if it is certain; Err(wait) otherwise.
+            let successor: Result<Option<Timestamp>, Progress> = match (next_row_time, horizon) {
+                (Some(t), Some(h)) if t <= h => Ok(Some(t)),
+                (Some(t), None) => Ok(Some(t)),
+                (None, None) => Ok(None),
+                (Some(t), Some(_)) => Err(Progress::WaitUntil(t)),
+                (None, Some(_)) => Err(Progress::WaitForRow),
+            };
+            let groups = match successor {
+                Ok(succ) => aggregate(&source.rows, &boundary, succ),
+                Err(wait @ Progress::WaitUntil(_)) => return wait,
+                Err(wait) => {
+                    // The source may stay quiet for long: decide now if the group holding
+                    // the last row could not alert whatever its gap.
+                    let groups = aggregate(&source.rows, &boundary, None);
+                    let (last, _) = source
+                        .rows
+                        .range(..boundary.clone())
+                        .next_back()
+                        .expect("bin has rows");
+                    let pending = (last.1.clone(), last.2);
+                    if groups
+                        .get(&pending)
+                        .is_some_and(Group::could_alert_with_one_more)
+                    {
+                        return wait;
+                    }
+                    groups
+                }
+            };
+            let time = bin_end.min(self.watermark.max(bin));
+            for ((_, dport), g) in &groups {
+                if g.alerts() {
+                    alerts.push(make_alert(src, g, *dport, bin, time));
+                }
+            }
+            let rest = source.rows.split_off(&boundary);
+            let released: usize = source.rows.values().map(|v| v.copies as usize).sum();
+            self.rows_total -= released;
+            source.rows = rest;
+        }
+    }
+}
+
+/// Steps 2–3 of the query for the rows of one source before `boundary` (one hour), given
+/// the time of the source's first row after them (`None`: there is none).
+fn aggregate(
+    rows: &BTreeMap<RowKey, RowValue>,
+    boundary: &RowKey,
+    successor: Option<Timestamp>,
+) -> BTreeMap<(String, Option<u16>), Group> {
+    let mut groups: BTreeMap<(String, Option<u16>), Group> = BTreeMap::new();
+    let mut iter = rows.range(..boundary.clone()).peekable();
+    while let Some((key, value)) = iter.next() {
+        let next = iter.peek().map(|(k, _)| k.0).or(successor);
+        // Twins (copies - 1 of them) have a gap of 0 to each other: never kept.
+        let Some(next) = next else { continue };
+        let gap = next.floor_secs() - key.0.floor_secs();
+        if gap <= TIME_DELTA_THRESHOLD {
+            continue;
+        }
+        let g = groups
+            .entry((key.1.clone(), key.2))
+            .or_insert_with(|| Group {
+                dst: value.dst,
+                per_gap: BTreeMap::new(),
+                total: 0,
+                src_bytes: 0,
+                dst_bytes: 0,
+            });
+        *g.per_gap.entry(gap).or_insert(0) += 1;
+        g.total += 1;
+        g.src_bytes += key.4;
+        g.dst_bytes += key.5;
+    }
+    groups
+}
+
+fn make_alert(
+    src: IpAddr,
+    g: &Group,
+    dport: Option<u16>,
+    bin: Timestamp,
+    time: Timestamp,
+) -> Alert {
+    let (count, gap) = g.most_frequent();
+    let mut evidence = Map::new();
+    evidence.insert("WindowStart".into(), Value::String(bin.rfc3339()));
+    evidence.insert("TotalEvents".into(), g.total.into());
+    evidence.insert("MostFrequentTimeDeltaCount".into(), count.into());
+    evidence.insert("MostFrequentTimeDeltainSeconds".into(), gap.into());
+    evidence.insert("BeaconPercent".into(), g.beacon_percent().into());
+    evidence.insert("TotalSrcBytes".into(), g.src_bytes.into());
+    evidence.insert("TotalDstBytes".into(), g.dst_bytes.into());
+    Alert {
+        alert_type: AlertType::Beaconing,
+        mode: DetectionMode::Sentinel,
+        time,
+        name: RULE_NAME.into(),
+        severity: SEVERITY,
+        tactics: TACTICS,
+        techniques: TECHNIQUES,
+        src,
+        dst: Some(g.dst),
+        dport,
+        evidence,
+    }
+}
+
+impl Detector for SentinelBeaconing {
+    fn on_event(&mut self, event: &FlowEvent, _alerts: &mut Vec<Alert>) {
+        match event {
+            FlowEvent::Start(s) => {
+                self.watermark = self.watermark.max(s.ts);
+                if destination_qualifies(s.dst) {
+                    let t = record_time(s.ts);
+                    self.open.insert((t, s.id));
+                    self.open_start.insert(s.id, t);
+                }
+            }
+            FlowEvent::End(rec) => self.add_row(rec),
+        }
+    }
+    fn on_time(&mut self, now: Timestamp, alerts: &mut Vec<Alert>) {
+        self.watermark = self.watermark.max(now);
+        let h = self.horizon();
+        self.sweep(Some(h), alerts);
+    }
+    fn finish(&mut self, alerts: &mut Vec<Alert>) {
+        self.sweep(None, alerts);
+        self.waiting.clear();
+        self.open.clear();
+        self.open_start.clear();
+    }
+    fn usage(&self) -> DetectorUsage {
+        DetectorUsage {
+            sources: self.sources.len() as u64,
+            series: self.rows_total as u64,
+            evictions: self.dropped_rows,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{ConnState, EndReason, EventResult, FirstPacket, FlowRecord, SessionStart};
+
+    const T0: f64 = 1_699_999_200.0; // an hour boundary (1_699_999_200 = 472_222 h)
+
+    struct Feed {
+        det: SentinelBeaconing,
+        alerts: Vec<Alert>,
+        next_id: u64,
+    }
+
+    impl Feed {
+        fn new() -> Self {
+            Feed {
+                det: SentinelBeaconing::new(10_000),
+                alerts: Vec::new(),
+                next_id: 1,
+            }
+        }
+        fn start(
+            &mut self,
+            secs: f64,
+            src: &str,
+            dst: &str,
+            dport: Option<u16>,
+        ) -> (u64, SessionStart) {
+            let id = self.next_id;
+            self.next_id += 1;
+            let s = SessionStart {
+                id,
+                ts: Timestamp::from_secs_f64(secs),
+                src: src.parse().unwrap(),
+                dst: dst.parse().unwrap(),
+                sport: Some(50000),
+                dport,
+                protocol: 6,
+                segment: 0,
+                first: FirstPacket::default(),
+            };
+            self.det
+                .on_event(&FlowEvent::Start(s.clone()), &mut self.alerts);
+            (id, s)
+        }
+        fn end(&mut self, s: &SessionStart, bytes: u64) {
+            let rec = FlowRecord {
+                id: s.id,
+                segment: 0,
+                start: s.ts,
+                end: s.ts.saturating_add(Duration::from_millis(100)),
+                src: s.src,
+                dst: s.dst,
+                sport: s.sport,
+                dport: s.dport,
+                protocol: 6,
+                src_bytes: bytes,
+                dst_bytes: 2 * bytes,
+                src_packets: 1,
+                dst_packets: 1,
+                icmp_type: None,
+                icmp_code: None,
+                vlan: None,
+                conn_state: ConnState::SF,
+                result: EventResult::Success,
+                end_reason: EndReason::Fin,
+                src_tcp_flags: 0,
+                dst_tcp_flags: 0,
+                icmp_errors: 0,
+                last_icmp_error: None,
+                first: FirstPacket::default(),
+            };
+            self.det.on_event(&FlowEvent::End(rec), &mut self.alerts);
+        }
+        /// A short session: Start and End at once, then capture time moves to its start.
+        fn session(&mut self, secs: f64, src: &str, dst: &str, dport: Option<u16>) {
+            let (_, s) = self.start(secs, src, dst, dport);
+            self.end(&s, 100);
+            self.det
+                .on_time(Timestamp::from_secs_f64(secs), &mut self.alerts);
+        }
+        fn finish(mut self) -> Vec<Alert> {
+            self.det.finish(&mut self.alerts);
+            self.alerts
+        }
+    }
+
+    fn beacon(feed: &mut Feed, n: usize, period: f64, dst: &str) {
+        for i in 0..n {
+            feed.session(T0 + 5.0 + period * i as f64, "192.0.2.10", dst, Some(443));
+        }
+    }
+
+    #[test]
+    fn seventeen_sessions_give_sixteen_gaps_and_alert() {
+        let mut feed = Feed::new();
+        beacon(&mut feed, 17, 60.0, "198.51.100.7");
+        let alerts = feed.finish();
+        assert_eq!(alerts.len(), 1);
+        let a = &alerts[0];
+        assert_eq!(a.name, RULE_NAME);
+        assert_eq!(a.dst, Some("198.51.100.7".parse().unwrap()));
+        assert_eq!(a.dport, Some(443));
+        assert_eq!(a.evidence["TotalEvents"], 16);
+        assert_eq!(a.evidence["MostFrequentTimeDeltaCount"], 16);
+        assert_eq!(a.evidence["MostFrequentTimeDeltainSeconds"], 60);
+        assert_eq!(a.evidence["BeaconPercent"], 100.0);
+        // Bytes of the 16 rows that carry a gap (the last row has none).
+        assert_eq!(a.evidence["TotalSrcBytes"], 1600);
+        assert_eq!(a.evidence["TotalDstBytes"], 3200);
+        assert_eq!(
+            a.evidence["WindowStart"],
+            Timestamp::from_secs(T0 as i64).rfc3339()
+        );
+    }
+
+    #[test]
+    fn sixteen_sessions_give_only_fifteen_gaps_unless_a_later_row_follows() {
+        let mut feed = Feed::new();
+        beacon(&mut feed, 16, 60.0, "198.51.100.7");
+        assert!(feed.finish().is_empty());
+        // Any later row of the same source (another destination) gives the 16th a gap.
+        let mut feed = Feed::new();
+        beacon(&mut feed, 16, 60.0, "198.51.100.7");
+        feed.session(
+            T0 + 5.0 + 16.0 * 60.0,
+            "192.0.2.10",
+            "203.0.113.99",
+            Some(80),
+        );
+        let alerts = feed.finish();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].evidence["TotalEvents"], 16);
+    }
+
+    #[test]
+    fn interleaved_destination_steals_the_gaps() {
+        // A every 60 s, B 5 s after each A: A's rows get 5 s gaps (dropped), B's get 55 s.
+        let mut feed = Feed::new();
+        for i in 0..20 {
+            let t = T0 + 5.0 + 60.0 * i as f64;
+            feed.session(t, "192.0.2.10", "198.51.100.7", Some(443));
+            feed.session(t + 5.0, "192.0.2.10", "203.0.113.8", Some(443));
+        }
+        let alerts = feed.finish();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].dst, Some("203.0.113.8".parse().unwrap()));
+        assert_eq!(alerts[0].evidence["MostFrequentTimeDeltainSeconds"], 55);
+        assert_eq!(alerts[0].evidence["TotalEvents"], 19);
+    }
+
+    #[test]
+    fn gaps_of_ten_seconds_or_less_are_dropped() {
+        let mut feed = Feed::new();
+        beacon(&mut feed, 40, 10.0, "198.51.100.7");
+        assert!(feed.finish().is_empty());
+        let mut feed = Feed::new();
+        beacon(&mut feed, 40, 11.0, "198.51.100.7");
+        let alerts = feed.finish();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].evidence["MostFrequentTimeDeltainSeconds"], 11);
+    }
+
+    #[test]
+    fn gaps_count_second_boundaries_like_datetime_diff() {
+        // Starts at x.9 and x.1 alternately, x 60 s apart: the real gaps alternate 59.2 and
+        // 60.8 s (rounding would give 59/61 and no beacon), but floor(next) - floor(this)
+        // is always 60.
+        let mut feed = Feed::new();
+        for i in 0..30 {
+            let frac = if i % 2 == 0 { 0.9 } else { 0.1 };
+            feed.session(
+                T0 + 60.0 * i as f64 + frac,
+                "192.0.2.10",
+                "198.51.100.7",
+                Some(443),
+            );
+        }
+        let alerts = feed.finish();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].evidence["MostFrequentTimeDeltainSeconds"], 60);
+        assert_eq!(alerts[0].evidence["MostFrequentTimeDeltaCount"], 29);
+    }
+
+    #[test]
+    fn private_ipv6_link_local_and_loopback_destinations_are_ignored() {
+        for dst in [
+            "10.0.0.5",
+            "172.20.1.1",
+            "192.168.0.1",
+            "169.254.1.1",
+            "127.0.0.5",
+            "2001:db8::5",
+        ] {
+            let mut feed = Feed::new();
+            beacon(&mut feed, 30, 60.0, dst);
+            assert!(feed.finish().is_empty(), "{dst}");
+        }
+    }
+
+    #[test]
+    fn hour_waits_for_open_sessions_and_for_the_next_row() {
+        let mut feed = Feed::new();
+        beacon(&mut feed, 20, 60.0, "198.51.100.7"); // rows until T0+1145
+                                                     // A long session starting inside the hour keeps it open past its end.
+        let (_, long) = feed.start(T0 + 1200.0, "192.0.2.99", "198.51.100.50", Some(22));
+        feed.det
+            .on_time(Timestamp::from_secs_f64(T0 + 4000.0), &mut feed.alerts);
+        assert!(
+            feed.alerts.is_empty(),
+            "hour must wait for the open session"
+        );
+        feed.end(&long, 10);
+        feed.det
+            .on_time(Timestamp::from_secs_f64(T0 + 4001.0), &mut feed.alerts);
+        // The last beacon row still needs its source's next row: only 19 gaps are certain,
+        // and the 20th could still change the answer's numbers.
+        assert!(feed.alerts.is_empty(), "last row's gap is not known yet");
+        feed.session(T0 + 7200.0, "192.0.2.10", "203.0.113.99", Some(80));
+        assert_eq!(feed.alerts.len(), 1);
+        assert_eq!(feed.alerts[0].evidence["TotalEvents"], 20);
+        assert_eq!(feed.alerts[0].time, Timestamp::from_secs(T0 as i64 + 3600));
+        assert_eq!(feed.det.usage().series, 1, "evaluated rows are released");
+        assert!(feed.finish().len() == 1);
+    }
+
+    #[test]
+    fn quiet_source_is_decided_early_when_it_cannot_alert() {
+        let mut feed = Feed::new();
+        beacon(&mut feed, 5, 60.0, "198.51.100.7");
+        feed.det
+            .on_time(Timestamp::from_secs_f64(T0 + 3700.0), &mut feed.alerts);
+        assert_eq!(feed.det.usage().series, 0);
+        assert!(feed.finish().is_empty());
+    }
+
+    #[test]
+    fn row_cap_counts_dropped_rows() {
+        let mut feed = Feed::new();
+        feed.det = SentinelBeaconing::new(3);
+        beacon(&mut feed, 5, 60.0, "198.51.100.7");
+        assert_eq!(feed.det.usage().series, 3);
+        assert_eq!(feed.det.usage().evictions, 2);
+    }
+}

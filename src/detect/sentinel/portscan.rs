@@ -1,0 +1,293 @@
+//! Sentinel rule "Port scan detected (ASIM Network Session schema)" v1.0.6, streamed.
+//!
+//! The KQL keeps records whose `SrcIpAddr` is not private IPv4 (`ipv4_is_private(..) ==
+//! False`, so IPv6 — where the function is null — is dropped) and is not the exact string
+//! "127.0.0.1" or "::1", then per `SrcIpAddr` and `bin(TimeGenerated, 5m)` alerts when
+//! `dcount(DstPortNumber) > 50` (null ports count nothing).
+//!
+//! Every [`FlowEvent::Start`] is one future record (TimeGenerated = session start), so the
+//! rule runs on Starts: the alert is raised as soon as the 51st distinct port of a
+//! (source, bin) arrives, once per (source, bin). Its `AttemptedPortsCount` and
+//! `AttemptedPorts` are as of that moment (51 ports, in first-seen order), not the final
+//! count of the bin; parity with the query is about which (SrcIpAddr, WindowStart) pairs
+//! alert. Memory: one bin per source (the newest seen); a Start for an older bin than the
+//! source's current one is ignored and counted as late; sources are dropped when capture
+//! time leaves their bin, and at most `max_sources` are tracked per bin.
+
+use super::record_time;
+use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage};
+use crate::flow::FlowEvent;
+use crate::net::kusto_ipv4_is_private;
+use crate::time::{Duration, Timestamp};
+use hashbrown::HashMap;
+use serde_json::{Map, Value};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Rule name exactly as published (the double space is in the rule's `name`).
+pub const RULE_NAME: &str = "Port scan detected  (ASIM Network Session schema)";
+pub const SEVERITY: &str = "Medium";
+pub const TACTICS: &[&str] = &["Discovery"];
+pub const TECHNIQUES: &[&str] = &["T1046"];
+/// `let PortScanThreshold = 50;` — alert when the distinct port count is greater.
+pub const PORT_SCAN_THRESHOLD: usize = 50;
+pub const BIN_WIDTH: Duration = Duration(300 * crate::time::NANOS_PER_SEC);
+
+/// The KQL's source filter.
+pub fn source_qualifies(src: IpAddr) -> bool {
+    kusto_ipv4_is_private(src) == Some(false) && src != IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
+
+struct SourceBin {
+    bin: Timestamp,
+    /// Distinct ports in first-seen order; emptied once the alert is raised.
+    ports: Vec<u16>,
+    alerted: bool,
+}
+
+pub struct SentinelPortScan {
+    max_sources: usize,
+    sources: HashMap<IpAddr, SourceBin>,
+    /// Start of the newest bin capture time has reached.
+    current_bin: Timestamp,
+    untracked: u64,
+    late: u64,
+}
+
+impl SentinelPortScan {
+    pub fn new(max_sources: usize) -> Self {
+        SentinelPortScan {
+            max_sources: max_sources.max(1),
+            sources: HashMap::new(),
+            current_bin: Timestamp(i64::MIN),
+            untracked: 0,
+            late: 0,
+        }
+    }
+
+    /// Starts whose bin is older than their source's current bin (ignored).
+    pub fn late_events(&self) -> u64 {
+        self.late
+    }
+
+    fn advance(&mut self, now: Timestamp) {
+        let bin = now.bin_start(BIN_WIDTH);
+        if bin > self.current_bin {
+            self.current_bin = bin;
+            self.sources.retain(|_, s| s.bin >= bin);
+        }
+    }
+
+    fn on_start(
+        &mut self,
+        ts: Timestamp,
+        src: IpAddr,
+        dport: Option<u16>,
+        alerts: &mut Vec<Alert>,
+    ) {
+        if !source_qualifies(src) {
+            return;
+        }
+        let ts = record_time(ts);
+        let bin = ts.bin_start(BIN_WIDTH);
+        if !self.sources.contains_key(&src) && self.sources.len() >= self.max_sources {
+            self.untracked += 1;
+            return;
+        }
+        let state = self.sources.entry(src).or_insert(SourceBin {
+            bin,
+            ports: Vec::new(),
+            alerted: false,
+        });
+        if bin < state.bin {
+            self.late += 1;
+            return;
+        }
+        if bin > state.bin {
+            *state = SourceBin {
+                bin,
+                ports: Vec::new(),
+                alerted: false,
+            };
+        }
+        let Some(port) = dport else { return };
+        if state.alerted || state.ports.contains(&port) {
+            return;
+        }
+        state.ports.push(port);
+        if state.ports.len() > PORT_SCAN_THRESHOLD {
+            state.alerted = true;
+            let ports = std::mem::take(&mut state.ports);
+            let mut evidence = Map::new();
+            evidence.insert("WindowStart".into(), Value::String(bin.rfc3339()));
+            evidence.insert("AttemptedPortsCount".into(), ports.len().into());
+            evidence.insert(
+                "AttemptedPorts".into(),
+                ports
+                    .iter()
+                    .map(|p| Value::from(*p))
+                    .collect::<Vec<_>>()
+                    .into(),
+            );
+            alerts.push(Alert {
+                alert_type: AlertType::PortScan,
+                mode: DetectionMode::Sentinel,
+                time: ts,
+                name: RULE_NAME.into(),
+                severity: SEVERITY,
+                tactics: TACTICS,
+                techniques: TECHNIQUES,
+                src,
+                dst: None,
+                dport: None,
+                evidence,
+            });
+        }
+    }
+}
+
+impl Detector for SentinelPortScan {
+    fn on_event(&mut self, event: &FlowEvent, alerts: &mut Vec<Alert>) {
+        if let FlowEvent::Start(s) = event {
+            self.advance(s.ts);
+            self.on_start(s.ts, s.src, s.dport, alerts);
+        }
+    }
+    fn on_time(&mut self, now: Timestamp, _alerts: &mut Vec<Alert>) {
+        self.advance(now);
+    }
+    fn finish(&mut self, _alerts: &mut Vec<Alert>) {
+        self.sources.clear();
+    }
+    fn usage(&self) -> DetectorUsage {
+        DetectorUsage {
+            sources: self.sources.len() as u64,
+            series: self.sources.values().map(|s| s.ports.len() as u64).sum(),
+            evictions: self.untracked,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{FirstPacket, SessionStart};
+
+    fn start(id: u64, secs: f64, src: &str, dport: Option<u16>) -> FlowEvent {
+        FlowEvent::Start(SessionStart {
+            id,
+            ts: Timestamp::from_secs_f64(secs),
+            src: src.parse().unwrap(),
+            dst: "192.0.2.10".parse().unwrap(),
+            sport: dport.map(|_| 40000),
+            dport,
+            protocol: if dport.is_some() { 6 } else { 1 },
+            segment: 0,
+            first: FirstPacket::default(),
+        })
+    }
+
+    /// Feeds `n` distinct ports from `src`, `step` seconds apart from `t0`.
+    fn scan(det: &mut SentinelPortScan, src: &str, t0: f64, step: f64, n: u16) -> Vec<Alert> {
+        let mut alerts = Vec::new();
+        for i in 0..n {
+            det.on_event(
+                &start(i as u64, t0 + step * i as f64, src, Some(1000 + i)),
+                &mut alerts,
+            );
+        }
+        det.finish(&mut alerts);
+        alerts
+    }
+
+    #[test]
+    fn fifty_one_distinct_ports_alert_once_fifty_do_not() {
+        let mut det = SentinelPortScan::new(100);
+        let alerts = scan(&mut det, "203.0.113.5", 1_700_000_100.0, 0.5, 80);
+        assert_eq!(alerts.len(), 1);
+        let a = &alerts[0];
+        assert_eq!(a.name, RULE_NAME);
+        assert_eq!(a.evidence["AttemptedPortsCount"], 51);
+        assert_eq!(a.evidence["AttemptedPorts"][0], 1000);
+        assert_eq!(a.evidence["AttemptedPorts"][50], 1050);
+        assert_eq!(
+            a.evidence["WindowStart"],
+            Timestamp::from_secs(1_700_000_100).rfc3339()
+        );
+        assert_eq!(a.time, Timestamp::from_secs_f64(1_700_000_100.0 + 25.0));
+
+        let mut det = SentinelPortScan::new(100);
+        assert!(scan(&mut det, "203.0.113.5", 1_700_000_100.0, 0.5, 50).is_empty());
+    }
+
+    #[test]
+    fn repeated_ports_and_icmp_add_nothing() {
+        let mut det = SentinelPortScan::new(100);
+        let mut alerts = Vec::new();
+        for i in 0..200u64 {
+            det.on_event(
+                &start(
+                    i,
+                    1_700_000_100.0,
+                    "203.0.113.5",
+                    Some(1000 + (i % 50) as u16),
+                ),
+                &mut alerts,
+            );
+            det.on_event(
+                &start(1000 + i, 1_700_000_100.0, "203.0.113.5", None),
+                &mut alerts,
+            );
+        }
+        assert!(alerts.is_empty());
+    }
+
+    #[test]
+    fn private_loopback_and_ipv6_sources_are_ignored() {
+        for src in [
+            "10.1.2.3",
+            "172.16.0.9",
+            "192.168.1.1",
+            "127.0.0.1",
+            "2001:db8::1",
+            "::1",
+        ] {
+            let mut det = SentinelPortScan::new(100);
+            assert!(
+                scan(&mut det, src, 1_700_000_100.0, 0.1, 100).is_empty(),
+                "{src}"
+            );
+        }
+        // Only the exact string 127.0.0.1 is excluded; the rest of 127/8 is "not private".
+        let mut det = SentinelPortScan::new(100);
+        assert_eq!(
+            scan(&mut det, "127.0.0.2", 1_700_000_100.0, 0.1, 100).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_scan_split_by_a_bin_boundary_does_not_alert() {
+        // 1_700_000_100 is a 5-minute boundary; 45 ports before it and 45 after.
+        let mut det = SentinelPortScan::new(100);
+        assert!(scan(&mut det, "203.0.113.5", 1_700_000_100.0 - 45.0, 1.0, 90).is_empty());
+    }
+
+    #[test]
+    fn source_cap_counts_untracked_sources() {
+        let mut det = SentinelPortScan::new(1);
+        let mut alerts = Vec::new();
+        det.on_event(
+            &start(1, 1_700_000_100.0, "203.0.113.5", Some(1)),
+            &mut alerts,
+        );
+        det.on_event(
+            &start(2, 1_700_000_101.0, "203.0.113.6", Some(1)),
+            &mut alerts,
+        );
+        assert_eq!(det.usage().sources, 1);
+        assert_eq!(det.usage().evictions, 1);
+        // The next bin frees the table.
+        det.on_time(Timestamp::from_secs(1_700_000_400), &mut alerts);
+        assert_eq!(det.usage().sources, 0);
+    }
+}
