@@ -142,11 +142,7 @@ pub struct MemorySource {
 
 impl MemorySource {
     pub fn new(link: LinkType, frames: Vec<(Timestamp, Vec<u8>)>) -> Self {
-        MemorySource {
-            link,
-            frames,
-            next: 0,
-        }
+        MemorySource { link, frames, next: 0 }
     }
 }
 
@@ -159,14 +155,6 @@ impl PacketSource for MemorySource {
             return Ok(None);
         };
         self.next += 1;
-<<<<<<< HEAD
         Ok(Some(Frame { link: self.link, ts: *ts, wire_len: data.len() as u32, data }))
-=======
-        Ok(Some(Frame {
-            ts: *ts,
-            wire_len: data.len() as u32,
-            data,
-        }))
->>>>>>> sentinel
     }
 }

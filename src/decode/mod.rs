@@ -113,17 +113,8 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
-<<<<<<< HEAD
     pub const ALL: [SkipReason; 4] =
         [SkipReason::NonIp, SkipReason::Fragment, SkipReason::Truncated, SkipReason::Malformed];
-=======
-    pub const ALL: [SkipReason; 4] = [
-        SkipReason::NonIp,
-        SkipReason::Fragment,
-        SkipReason::Truncated,
-        SkipReason::Malformed,
-    ];
->>>>>>> sentinel
     pub fn as_str(self) -> &'static str {
         match self {
             SkipReason::NonIp => "non_ip",

@@ -69,7 +69,6 @@ const CLASSES: [TimeoutClass; CLASS_COUNT] = [
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
-<<<<<<< HEAD
         let initial = cfg.max_flows.clamp(1, 65_536);
         FlowTable {
             cfg,
@@ -82,11 +81,6 @@ impl FlowTable {
             now: Timestamp::ZERO,
             started: false,
             next_id: 1,
-=======
-        FlowTable {
-            cfg,
-            counters: FlowCounters::default(),
->>>>>>> sentinel
         }
     }
     pub fn config(&self) -> &FlowConfig {

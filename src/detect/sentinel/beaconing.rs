@@ -55,9 +55,7 @@ pub const BIN_WIDTH: Duration = Duration(3600 * NANOS_PER_SEC);
 pub fn destination_qualifies(dst: IpAddr) -> bool {
     let link_local = Cidr::new(IpAddr::V4(Ipv4Addr::new(169, 254, 0, 0)), 16).expect("static");
     let loopback = Cidr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8).expect("static");
-    kusto_ipv4_is_private(dst) == Some(false)
-        && !link_local.contains(dst)
-        && !loopback.contains(dst)
+    kusto_ipv4_is_private(dst) == Some(false) && !link_local.contains(dst) && !loopback.contains(dst)
 }
 
 /// Sort key of one row within its source: TimeGenerated, DstIpAddr (as a string),
@@ -193,23 +191,9 @@ impl SentinelBeaconing {
             return;
         }
         self.rows_total += 1;
-        let key = (
-            t,
-            rec.dst.to_string(),
-            rec.dport,
-            rec.sport,
-            rec.src_bytes,
-            rec.dst_bytes,
-        );
+        let key = (t, rec.dst.to_string(), rec.dport, rec.sport, rec.src_bytes, rec.dst_bytes);
         let source = self.sources.entry(rec.src).or_default();
-        source
-            .rows
-            .entry(key)
-            .or_insert(RowValue {
-                dst: rec.dst,
-                copies: 0,
-            })
-            .copies += 1;
+        source.rows.entry(key).or_insert(RowValue { dst: rec.dst, copies: 0 }).copies += 1;
         self.dirty.insert(rec.src);
     }
 
@@ -280,11 +264,7 @@ impl SentinelBeaconing {
                 }
             }
             let boundary = first_key_at(bin_end);
-            let next_row_time = source
-                .rows
-                .range(boundary.clone()..)
-                .next()
-                .map(|(k, _)| k.0);
+            let next_row_time = source.rows.range(boundary.clone()..).next().map(|(k, _)| k.0);
             // The first row after the hour, if it is certain; Err(wait) otherwise.
             let successor: Result<Option<Timestamp>, Progress> = match (next_row_time, horizon) {
                 (Some(t), Some(h)) if t <= h => Ok(Some(t)),
@@ -300,16 +280,9 @@ impl SentinelBeaconing {
                     // The source may stay quiet for long: decide now if the group holding
                     // the last row could not alert whatever its gap.
                     let groups = aggregate(&source.rows, &boundary, None);
-                    let (last, _) = source
-                        .rows
-                        .range(..boundary.clone())
-                        .next_back()
-                        .expect("bin has rows");
+                    let (last, _) = source.rows.range(..boundary.clone()).next_back().expect("bin has rows");
                     let pending = (last.1.clone(), last.2);
-                    if groups
-                        .get(&pending)
-                        .is_some_and(Group::could_alert_with_one_more)
-                    {
+                    if groups.get(&pending).is_some_and(Group::could_alert_with_one_more) {
                         return wait;
                     }
                     groups
@@ -346,15 +319,13 @@ fn aggregate(
         if gap <= TIME_DELTA_THRESHOLD {
             continue;
         }
-        let g = groups
-            .entry((key.1.clone(), key.2))
-            .or_insert_with(|| Group {
-                dst: value.dst,
-                per_gap: BTreeMap::new(),
-                total: 0,
-                src_bytes: 0,
-                dst_bytes: 0,
-            });
+        let g = groups.entry((key.1.clone(), key.2)).or_insert_with(|| Group {
+            dst: value.dst,
+            per_gap: BTreeMap::new(),
+            total: 0,
+            src_bytes: 0,
+            dst_bytes: 0,
+        });
         *g.per_gap.entry(gap).or_insert(0) += 1;
         g.total += 1;
         g.src_bytes += key.4;
@@ -363,13 +334,7 @@ fn aggregate(
     groups
 }
 
-fn make_alert(
-    src: IpAddr,
-    g: &Group,
-    dport: Option<u16>,
-    bin: Timestamp,
-    time: Timestamp,
-) -> Alert {
+fn make_alert(src: IpAddr, g: &Group, dport: Option<u16>, bin: Timestamp, time: Timestamp) -> Alert {
     let (count, gap) = g.most_frequent();
     let mut evidence = Map::new();
     evidence.insert("WindowStart".into(), Value::String(bin.rfc3339()));
@@ -443,19 +408,9 @@ mod tests {
 
     impl Feed {
         fn new() -> Self {
-            Feed {
-                det: SentinelBeaconing::new(10_000),
-                alerts: Vec::new(),
-                next_id: 1,
-            }
+            Feed { det: SentinelBeaconing::new(10_000), alerts: Vec::new(), next_id: 1 }
         }
-        fn start(
-            &mut self,
-            secs: f64,
-            src: &str,
-            dst: &str,
-            dport: Option<u16>,
-        ) -> (u64, SessionStart) {
+        fn start(&mut self, secs: f64, src: &str, dst: &str, dport: Option<u16>) -> (u64, SessionStart) {
             let id = self.next_id;
             self.next_id += 1;
             let s = SessionStart {
@@ -469,8 +424,7 @@ mod tests {
                 segment: 0,
                 first: FirstPacket::default(),
             };
-            self.det
-                .on_event(&FlowEvent::Start(s.clone()), &mut self.alerts);
+            self.det.on_event(&FlowEvent::Start(s.clone()), &mut self.alerts);
             (id, s)
         }
         fn end(&mut self, s: &SessionStart, bytes: u64) {
@@ -506,8 +460,7 @@ mod tests {
         fn session(&mut self, secs: f64, src: &str, dst: &str, dport: Option<u16>) {
             let (_, s) = self.start(secs, src, dst, dport);
             self.end(&s, 100);
-            self.det
-                .on_time(Timestamp::from_secs_f64(secs), &mut self.alerts);
+            self.det.on_time(Timestamp::from_secs_f64(secs), &mut self.alerts);
         }
         fn finish(mut self) -> Vec<Alert> {
             self.det.finish(&mut self.alerts);
@@ -538,10 +491,7 @@ mod tests {
         // Bytes of the 16 rows that carry a gap (the last row has none).
         assert_eq!(a.evidence["TotalSrcBytes"], 1600);
         assert_eq!(a.evidence["TotalDstBytes"], 3200);
-        assert_eq!(
-            a.evidence["WindowStart"],
-            Timestamp::from_secs(T0 as i64).rfc3339()
-        );
+        assert_eq!(a.evidence["WindowStart"], Timestamp::from_secs(T0 as i64).rfc3339());
     }
 
     #[test]
@@ -552,12 +502,7 @@ mod tests {
         // Any later row of the same source (another destination) gives the 16th a gap.
         let mut feed = Feed::new();
         beacon(&mut feed, 16, 60.0, "198.51.100.7");
-        feed.session(
-            T0 + 5.0 + 16.0 * 60.0,
-            "192.0.2.10",
-            "203.0.113.99",
-            Some(80),
-        );
+        feed.session(T0 + 5.0 + 16.0 * 60.0, "192.0.2.10", "203.0.113.99", Some(80));
         let alerts = feed.finish();
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].evidence["TotalEvents"], 16);
@@ -599,12 +544,7 @@ mod tests {
         let mut feed = Feed::new();
         for i in 0..30 {
             let frac = if i % 2 == 0 { 0.9 } else { 0.1 };
-            feed.session(
-                T0 + 60.0 * i as f64 + frac,
-                "192.0.2.10",
-                "198.51.100.7",
-                Some(443),
-            );
+            feed.session(T0 + 60.0 * i as f64 + frac, "192.0.2.10", "198.51.100.7", Some(443));
         }
         let alerts = feed.finish();
         assert_eq!(alerts.len(), 1);
@@ -614,14 +554,7 @@ mod tests {
 
     #[test]
     fn private_ipv6_link_local_and_loopback_destinations_are_ignored() {
-        for dst in [
-            "10.0.0.5",
-            "172.20.1.1",
-            "192.168.0.1",
-            "169.254.1.1",
-            "127.0.0.5",
-            "2001:db8::5",
-        ] {
+        for dst in ["10.0.0.5", "172.20.1.1", "192.168.0.1", "169.254.1.1", "127.0.0.5", "2001:db8::5"] {
             let mut feed = Feed::new();
             beacon(&mut feed, 30, 60.0, dst);
             assert!(feed.finish().is_empty(), "{dst}");
@@ -634,15 +567,10 @@ mod tests {
         beacon(&mut feed, 20, 60.0, "198.51.100.7"); // rows until T0+1145
                                                      // A long session starting inside the hour keeps it open past its end.
         let (_, long) = feed.start(T0 + 1200.0, "192.0.2.99", "198.51.100.50", Some(22));
-        feed.det
-            .on_time(Timestamp::from_secs_f64(T0 + 4000.0), &mut feed.alerts);
-        assert!(
-            feed.alerts.is_empty(),
-            "hour must wait for the open session"
-        );
+        feed.det.on_time(Timestamp::from_secs_f64(T0 + 4000.0), &mut feed.alerts);
+        assert!(feed.alerts.is_empty(), "hour must wait for the open session");
         feed.end(&long, 10);
-        feed.det
-            .on_time(Timestamp::from_secs_f64(T0 + 4001.0), &mut feed.alerts);
+        feed.det.on_time(Timestamp::from_secs_f64(T0 + 4001.0), &mut feed.alerts);
         // The last beacon row still needs its source's next row: only 19 gaps are certain,
         // and the 20th could still change the answer's numbers.
         assert!(feed.alerts.is_empty(), "last row's gap is not known yet");
@@ -658,8 +586,7 @@ mod tests {
     fn quiet_source_is_decided_early_when_it_cannot_alert() {
         let mut feed = Feed::new();
         beacon(&mut feed, 5, 60.0, "198.51.100.7");
-        feed.det
-            .on_time(Timestamp::from_secs_f64(T0 + 3700.0), &mut feed.alerts);
+        feed.det.on_time(Timestamp::from_secs_f64(T0 + 3700.0), &mut feed.alerts);
         assert_eq!(feed.det.usage().series, 0);
         assert!(feed.finish().is_empty());
     }

@@ -77,13 +77,7 @@ impl SentinelPortScan {
         }
     }
 
-    fn on_start(
-        &mut self,
-        ts: Timestamp,
-        src: IpAddr,
-        dport: Option<u16>,
-        alerts: &mut Vec<Alert>,
-    ) {
+    fn on_start(&mut self, ts: Timestamp, src: IpAddr, dport: Option<u16>, alerts: &mut Vec<Alert>) {
         if !source_qualifies(src) {
             return;
         }
@@ -93,21 +87,13 @@ impl SentinelPortScan {
             self.untracked += 1;
             return;
         }
-        let state = self.sources.entry(src).or_insert(SourceBin {
-            bin,
-            ports: Vec::new(),
-            alerted: false,
-        });
+        let state = self.sources.entry(src).or_insert(SourceBin { bin, ports: Vec::new(), alerted: false });
         if bin < state.bin {
             self.late += 1;
             return;
         }
         if bin > state.bin {
-            *state = SourceBin {
-                bin,
-                ports: Vec::new(),
-                alerted: false,
-            };
+            *state = SourceBin { bin, ports: Vec::new(), alerted: false };
         }
         let Some(port) = dport else { return };
         if state.alerted || state.ports.contains(&port) {
@@ -120,14 +106,7 @@ impl SentinelPortScan {
             let mut evidence = Map::new();
             evidence.insert("WindowStart".into(), Value::String(bin.rfc3339()));
             evidence.insert("AttemptedPortsCount".into(), ports.len().into());
-            evidence.insert(
-                "AttemptedPorts".into(),
-                ports
-                    .iter()
-                    .map(|p| Value::from(*p))
-                    .collect::<Vec<_>>()
-                    .into(),
-            );
+            evidence.insert("AttemptedPorts".into(), ports.iter().map(|p| Value::from(*p)).collect::<Vec<_>>().into());
             alerts.push(Alert {
                 alert_type: AlertType::PortScan,
                 mode: DetectionMode::Sentinel,
@@ -190,10 +169,7 @@ mod tests {
     fn scan(det: &mut SentinelPortScan, src: &str, t0: f64, step: f64, n: u16) -> Vec<Alert> {
         let mut alerts = Vec::new();
         for i in 0..n {
-            det.on_event(
-                &start(i as u64, t0 + step * i as f64, src, Some(1000 + i)),
-                &mut alerts,
-            );
+            det.on_event(&start(i as u64, t0 + step * i as f64, src, Some(1000 + i)), &mut alerts);
         }
         det.finish(&mut alerts);
         alerts
@@ -209,10 +185,7 @@ mod tests {
         assert_eq!(a.evidence["AttemptedPortsCount"], 51);
         assert_eq!(a.evidence["AttemptedPorts"][0], 1000);
         assert_eq!(a.evidence["AttemptedPorts"][50], 1050);
-        assert_eq!(
-            a.evidence["WindowStart"],
-            Timestamp::from_secs(1_700_000_100).rfc3339()
-        );
+        assert_eq!(a.evidence["WindowStart"], Timestamp::from_secs(1_700_000_100).rfc3339());
         assert_eq!(a.time, Timestamp::from_secs_f64(1_700_000_100.0 + 25.0));
 
         let mut det = SentinelPortScan::new(100);
@@ -224,45 +197,21 @@ mod tests {
         let mut det = SentinelPortScan::new(100);
         let mut alerts = Vec::new();
         for i in 0..200u64 {
-            det.on_event(
-                &start(
-                    i,
-                    1_700_000_100.0,
-                    "203.0.113.5",
-                    Some(1000 + (i % 50) as u16),
-                ),
-                &mut alerts,
-            );
-            det.on_event(
-                &start(1000 + i, 1_700_000_100.0, "203.0.113.5", None),
-                &mut alerts,
-            );
+            det.on_event(&start(i, 1_700_000_100.0, "203.0.113.5", Some(1000 + (i % 50) as u16)), &mut alerts);
+            det.on_event(&start(1000 + i, 1_700_000_100.0, "203.0.113.5", None), &mut alerts);
         }
         assert!(alerts.is_empty());
     }
 
     #[test]
     fn private_loopback_and_ipv6_sources_are_ignored() {
-        for src in [
-            "10.1.2.3",
-            "172.16.0.9",
-            "192.168.1.1",
-            "127.0.0.1",
-            "2001:db8::1",
-            "::1",
-        ] {
+        for src in ["10.1.2.3", "172.16.0.9", "192.168.1.1", "127.0.0.1", "2001:db8::1", "::1"] {
             let mut det = SentinelPortScan::new(100);
-            assert!(
-                scan(&mut det, src, 1_700_000_100.0, 0.1, 100).is_empty(),
-                "{src}"
-            );
+            assert!(scan(&mut det, src, 1_700_000_100.0, 0.1, 100).is_empty(), "{src}");
         }
         // Only the exact string 127.0.0.1 is excluded; the rest of 127/8 is "not private".
         let mut det = SentinelPortScan::new(100);
-        assert_eq!(
-            scan(&mut det, "127.0.0.2", 1_700_000_100.0, 0.1, 100).len(),
-            1
-        );
+        assert_eq!(scan(&mut det, "127.0.0.2", 1_700_000_100.0, 0.1, 100).len(), 1);
     }
 
     #[test]
@@ -276,14 +225,8 @@ mod tests {
     fn source_cap_counts_untracked_sources() {
         let mut det = SentinelPortScan::new(1);
         let mut alerts = Vec::new();
-        det.on_event(
-            &start(1, 1_700_000_100.0, "203.0.113.5", Some(1)),
-            &mut alerts,
-        );
-        det.on_event(
-            &start(2, 1_700_000_101.0, "203.0.113.6", Some(1)),
-            &mut alerts,
-        );
+        det.on_event(&start(1, 1_700_000_100.0, "203.0.113.5", Some(1)), &mut alerts);
+        det.on_event(&start(2, 1_700_000_101.0, "203.0.113.6", Some(1)), &mut alerts);
         assert_eq!(det.usage().sources, 1);
         assert_eq!(det.usage().evictions, 1);
         // The next bin frees the table.
