@@ -85,8 +85,16 @@ pub enum Transport {
     Tcp(TcpSpec),
     Udp(UdpSpec),
     /// ICMP / ICMPv6 echo request (the IP family follows the packet's addresses).
-    EchoRequest { ident: u16, seq: u16, payload_len: u16 },
-    EchoReply { ident: u16, seq: u16, payload_len: u16 },
+    EchoRequest {
+        ident: u16,
+        seq: u16,
+        payload_len: u16,
+    },
+    EchoReply {
+        ident: u16,
+        seq: u16,
+        payload_len: u16,
+    },
     /// ICMP destination unreachable / port unreachable (ICMPv6 type 1 code 4) quoting the
     /// UDP datagram that provoked it. The quoted datagram went from this packet's `dst` to
     /// its `src` (the unreachable host answers the prober), with the given TTL and IP id.
@@ -145,7 +153,10 @@ pub fn encode_frame(pkt: &Packet, buf: &mut Vec<u8>) {
     let v6 = match (pkt.src, pkt.dst) {
         (IpAddr::V4(_), IpAddr::V4(_)) => false,
         (IpAddr::V6(_), IpAddr::V6(_)) => true,
-        _ => panic!("synthetic packet mixes IPv4 and IPv6: {} -> {}", pkt.src, pkt.dst),
+        _ => panic!(
+            "synthetic packet mixes IPv4 and IPv6: {} -> {}",
+            pkt.src, pkt.dst
+        ),
     };
     buf.extend_from_slice(&mac_for(pkt.dst));
     buf.extend_from_slice(&mac_for(pkt.src));
@@ -249,7 +260,10 @@ fn write_ip_header(pkt: &Packet, proto: u8, buf: &mut Vec<u8>) {
             buf.extend_from_slice(&s.octets());
             buf.extend_from_slice(&d.octets());
         }
-        _ => panic!("synthetic packet mixes IPv4 and IPv6: {} -> {}", pkt.src, pkt.dst),
+        _ => panic!(
+            "synthetic packet mixes IPv4 and IPv6: {} -> {}",
+            pkt.src, pkt.dst
+        ),
     }
 }
 
@@ -420,12 +434,18 @@ mod tests {
         assert_eq!(udp.destination_port(), 5353);
         assert_eq!(udp.payload().len(), 33);
         let uh = udp.to_header();
-        assert_eq!(uh.calc_checksum_ipv6(&hdr, udp.payload()).unwrap(), uh.checksum);
+        assert_eq!(
+            uh.calc_checksum_ipv6(&hdr, udp.payload()).unwrap(),
+            uh.checksum
+        );
     }
 
     #[test]
     fn port_unreachable_quotes_the_probe() {
-        for (src, dst) in [("10.1.0.5", "203.0.113.66"), ("2001:db8:1::5", "2001:db8:bad::66")] {
+        for (src, dst) in [
+            ("10.1.0.5", "203.0.113.66"),
+            ("2001:db8:1::5", "2001:db8:bad::66"),
+        ] {
             let pkt = Packet {
                 ts: Timestamp(0),
                 src: v4(src),
@@ -446,7 +466,11 @@ mod tests {
             encode_frame(&pkt, &mut buf);
             let sliced = SlicedPacket::from_ethernet(&buf).expect("frame parses");
             let limit = if pkt.src.is_ipv6() { 1280 } else { 576 };
-            assert_eq!(buf.len() - ETH_LEN, limit, "quote truncated to the RFC limit");
+            assert_eq!(
+                buf.len() - ETH_LEN,
+                limit,
+                "quote truncated to the RFC limit"
+            );
             let icmp_bytes = match &sliced.transport {
                 Some(TransportSlice::Icmpv4(i)) => {
                     assert_eq!((i.type_u8(), i.code_u8()), (3, 3));
@@ -477,6 +501,7 @@ mod tests {
                     IpAddr::from(ip.header().source()),
                     IpAddr::from(ip.header().destination()),
                 ),
+                other => panic!("quote is not IP: {other:?}"),
             };
             assert_eq!((qs, qd), (pkt.dst, pkt.src));
         }
@@ -484,7 +509,10 @@ mod tests {
 
     #[test]
     fn echo_frames_have_valid_checksums() {
-        for (src, dst) in [("10.1.0.5", "198.51.100.1"), ("2001:db8:1::5", "2001:db8::1")] {
+        for (src, dst) in [
+            ("10.1.0.5", "198.51.100.1"),
+            ("2001:db8:1::5", "2001:db8::1"),
+        ] {
             let pkt = Packet {
                 ts: Timestamp(0),
                 src: v4(src),
@@ -499,7 +527,12 @@ mod tests {
             };
             let mut buf = Vec::new();
             encode_frame(&pkt, &mut buf);
-            let l4 = &buf[ETH_LEN + if pkt.src.is_ipv6() { IPV6_LEN } else { IPV4_LEN }..];
+            let l4 = &buf[ETH_LEN
+                + if pkt.src.is_ipv6() {
+                    IPV6_LEN
+                } else {
+                    IPV4_LEN
+                }..];
             let mut sum = sum_be_words(l4);
             if pkt.src.is_ipv6() {
                 sum += pseudo_header_sum(pkt.src, pkt.dst, PROTO_ICMPV6, l4.len() as u32);

@@ -80,7 +80,10 @@ impl<W: Write> PcapWriter<W> {
         let secs = u32::try_from(secs).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("timestamp {} s is outside the classic pcap range", ts.floor_secs()),
+                format!(
+                    "timestamp {} s is outside the classic pcap range",
+                    ts.floor_secs()
+                ),
             )
         })?;
         let frac = match self.resolution {

@@ -151,12 +151,25 @@ impl Trace {
             sack_permitted: true,
             ..TcpSpec::plain(0, 0, seq, ack, fl, window)
         };
-        self.tcp(start, client, server, LOCAL_TTL, syn_opts(c_isn, 0, flags::SYN, 64240));
+        self.tcp(
+            start,
+            client,
+            server,
+            LOCAL_TTL,
+            syn_opts(c_isn, 0, flags::SYN, 64240),
+        );
         let t1 = add(start, rtt.0);
         let synack = syn_opts(s_isn, c_isn.wrapping_add(1), flags::SYN | flags::ACK, 65160);
         self.tcp(t1, server, client, REMOTE_TTL, synack);
         let t2 = add(t1, HOST_DELAY_NS / 2);
-        let ack = TcpSpec::plain(0, 0, c_isn.wrapping_add(1), s_isn.wrapping_add(1), flags::ACK, 502);
+        let ack = TcpSpec::plain(
+            0,
+            0,
+            c_isn.wrapping_add(1),
+            s_isn.wrapping_add(1),
+            flags::ACK,
+            502,
+        );
         self.tcp(t2, client, server, LOCAL_TTL, ack);
         TcpConn {
             client,
@@ -206,7 +219,11 @@ impl Trace {
             let len = left.min(MSS as u64) as u16;
             left -= len as u64;
             segs += 1;
-            let fl = if left == 0 { flags::PSH | flags::ACK } else { flags::ACK };
+            let fl = if left == 0 {
+                flags::PSH | flags::ACK
+            } else {
+                flags::ACK
+            };
             let (from, to, ttl, seq, ack) = if upward {
                 (conn.client, conn.server, LOCAL_TTL, conn.cseq, conn.sseq)
             } else {
@@ -224,9 +241,14 @@ impl Trace {
                 if segs % 2 == 0 && left > 0 {
                     // Receiver's delayed ACK of two full segments; the sender's own ACKs
                     // come back from far away, so only the receiver ACKs locally.
-                    let ack =
-                        TcpSpec::plain(0, 0, conn.cseq, conn.sseq, flags::ACK, 502);
-                    self.tcp(add(t, HOST_DELAY_NS / 4), conn.client, conn.server, LOCAL_TTL, ack);
+                    let ack = TcpSpec::plain(0, 0, conn.cseq, conn.sseq, flags::ACK, 502);
+                    self.tcp(
+                        add(t, HOST_DELAY_NS / 4),
+                        conn.client,
+                        conn.server,
+                        LOCAL_TTL,
+                        ack,
+                    );
                 }
             }
             conn.t = t;
@@ -456,7 +478,14 @@ impl Trace {
     }
 
     /// `count` pings one second apart, each answered after `rtt`.
-    pub fn ping(&mut self, client: IpAddr, server: IpAddr, start: Timestamp, rtt: Duration, count: u16) {
+    pub fn ping(
+        &mut self,
+        client: IpAddr,
+        server: IpAddr,
+        start: Timestamp,
+        rtt: Duration,
+        count: u16,
+    ) {
         let ident = self.rng.next_u16();
         for seq in 0..count {
             let t = add(start, seq as i64 * 1_000_000_000);
@@ -466,11 +495,26 @@ impl Trace {
             ] {
                 let ip_id = self.rng.next_u16();
                 let transport = if reply {
-                    Transport::EchoReply { ident, seq, payload_len: 56 }
+                    Transport::EchoReply {
+                        ident,
+                        seq,
+                        payload_len: 56,
+                    }
                 } else {
-                    Transport::EchoRequest { ident, seq, payload_len: 56 }
+                    Transport::EchoRequest {
+                        ident,
+                        seq,
+                        payload_len: 56,
+                    }
                 };
-                self.packets.push(Packet { ts, src, dst, ttl, ip_id, transport });
+                self.packets.push(Packet {
+                    ts,
+                    src,
+                    dst,
+                    ttl,
+                    ip_id,
+                    transport,
+                });
             }
         }
     }
@@ -490,9 +534,18 @@ impl Trace {
         state: PortState,
     ) -> Timestamp {
         let seq = self.rng.next_u32();
-        let ack = if kind == ScanKind::Ack { self.rng.next_u32() } else { 0 };
+        let ack = if kind == ScanKind::Ack {
+            self.rng.next_u32()
+        } else {
+            0
+        };
         let (window, mss, ttl, ip_id) = match style {
-            ScannerStyle::Nmap => (1024, Some(1460), self.rng.range(37, 59) as u8, self.rng.next_u16()),
+            ScannerStyle::Nmap => (
+                1024,
+                Some(1460),
+                self.rng.range(37, 59) as u8,
+                self.rng.next_u16(),
+            ),
             ScannerStyle::Masscan => (1024, None, 255, masscan_ip_id(target, seq)),
             ScannerStyle::Zmap => (65535, None, 255, 54321),
         };
@@ -505,7 +558,14 @@ impl Trace {
             ip_id,
             transport: Transport::Tcp(TcpSpec {
                 mss: probe_mss,
-                ..TcpSpec::plain(scanner.port(), target.port(), seq, ack, kind.probe_flags(), window)
+                ..TcpSpec::plain(
+                    scanner.port(),
+                    target.port(),
+                    seq,
+                    ack,
+                    kind.probe_flags(),
+                    window,
+                )
             }),
         });
         let t = add(start, rtt.0);

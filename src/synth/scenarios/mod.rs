@@ -75,29 +75,121 @@ pub struct Scenario {
 /// Every fixed-size scenario, in `--list` order (the streaming `mixed` benchmark generator
 /// lives in [`crate::synth::mixed`]).
 pub const SCENARIOS: &[Scenario] = &[
-    Scenario { name: "public_syn_scan", summary: "203.0.113.66 SYN-scans 200 ports of 10.1.0.5 (3 open)", build: public_syn_scan },
-    Scenario { name: "internal_syn_scan", summary: "10.1.0.66 SYN-scans 200 ports of 10.1.0.5", build: internal_syn_scan },
-    Scenario { name: "scan_split_boundary", summary: "45 + 45 ports straddling a 5-minute bin boundary", build: scan_split_boundary },
-    Scenario { name: "horizontal_sweep", summary: "203.0.113.77 probes port 22 on 254 hosts", build: horizontal_sweep },
-    Scenario { name: "udp_scan_icmp", summary: "203.0.113.88 UDP-scans 200 ports, ICMP port unreachable replies", build: udp_scan_icmp },
-    Scenario { name: "ipv6_scan", summary: "2001:db8:bad::66 SYN-scans 200 ports of 2001:db8:1::5", build: ipv6_scan },
-    Scenario { name: "stealth_scans", summary: "FIN, NULL and XMAS scans of 100 ports from three sources", build: stealth_scans },
-    Scenario { name: "masscan_like", summary: "masscan-fingerprinted SYN scan, 100 ports x 16 hosts", build: masscan_like },
-    Scenario { name: "zmap_like", summary: "zmap-fingerprinted SYN sweep of port 443 over 254 hosts", build: zmap_like },
-    Scenario { name: "nat_many_sessions", summary: "2000 successful sessions from NAT 198.51.100.7 to 10.1.0.80:443", build: nat_many_sessions },
-    Scenario { name: "busy_public_server", summary: "10.1.0.80:443 serving 3000 public clients, some mid-session", build: busy_public_server },
-    Scenario { name: "midstream_downloads", summary: "capture starts with 20 downloads already running", build: midstream_downloads },
-    Scenario { name: "dns_resolver", summary: "resolver 10.1.0.53 querying public servers and answering clients", build: dns_resolver },
-    Scenario { name: "beacon_60s_exact", summary: "10.1.0.20 -> 203.0.113.50:443 every 60 s for 2 h", build: beacon_60s_exact },
-    Scenario { name: "beacon_60s_jitter20", summary: "60 s beacon with +-20 % uniform jitter, 2 h", build: beacon_60s_jitter20 },
-    Scenario { name: "beacon_60s_jitter50", summary: "Cobalt-Strike style 60 s beacon, 50 % jitter, 2 h", build: beacon_60s_jitter50 },
-    Scenario { name: "beacon_45s_with_browsing", summary: "45 s beacon hidden in browsing of 200 sites, 2 h", build: beacon_45s_with_browsing },
-    Scenario { name: "beacon_300s_hours", summary: "300 s beacon for 6 h", build: beacon_300s_hours },
-    Scenario { name: "beacon_udp", summary: "UDP 10.1.0.20 -> 203.0.113.53:53 every 30 s for 2 h", build: beacon_udp },
-    Scenario { name: "benign_bursty_browsing", summary: "page-load bursts to 100 sites with long think times", build: benign_bursty_browsing },
-    Scenario { name: "benign_cdn_burst", summary: "60 connections in 5 s to one CDN address on 443", build: benign_cdn_burst },
-    Scenario { name: "benign_internal_polling", summary: "10.1.0.30 -> 10.1.0.40:8080 every 30 s for 2 h", build: benign_internal_polling },
-    Scenario { name: "benign_poisson_visits", summary: "Poisson visits (mean 120 s) to 192.0.2.80:443 for 4 h", build: benign_poisson_visits },
+    Scenario {
+        name: "public_syn_scan",
+        summary: "203.0.113.66 SYN-scans 200 ports of 10.1.0.5 (3 open)",
+        build: public_syn_scan,
+    },
+    Scenario {
+        name: "internal_syn_scan",
+        summary: "10.1.0.66 SYN-scans 200 ports of 10.1.0.5",
+        build: internal_syn_scan,
+    },
+    Scenario {
+        name: "scan_split_boundary",
+        summary: "45 + 45 ports straddling a 5-minute bin boundary",
+        build: scan_split_boundary,
+    },
+    Scenario {
+        name: "horizontal_sweep",
+        summary: "203.0.113.77 probes port 22 on 254 hosts",
+        build: horizontal_sweep,
+    },
+    Scenario {
+        name: "udp_scan_icmp",
+        summary: "203.0.113.88 UDP-scans 200 ports, ICMP port unreachable replies",
+        build: udp_scan_icmp,
+    },
+    Scenario {
+        name: "ipv6_scan",
+        summary: "2001:db8:bad::66 SYN-scans 200 ports of 2001:db8:1::5",
+        build: ipv6_scan,
+    },
+    Scenario {
+        name: "stealth_scans",
+        summary: "FIN, NULL and XMAS scans of 100 ports from three sources",
+        build: stealth_scans,
+    },
+    Scenario {
+        name: "masscan_like",
+        summary: "masscan-fingerprinted SYN scan, 100 ports x 16 hosts",
+        build: masscan_like,
+    },
+    Scenario {
+        name: "zmap_like",
+        summary: "zmap-fingerprinted SYN sweep of port 443 over 254 hosts",
+        build: zmap_like,
+    },
+    Scenario {
+        name: "nat_many_sessions",
+        summary: "2000 successful sessions from NAT 198.51.100.7 to 10.1.0.80:443",
+        build: nat_many_sessions,
+    },
+    Scenario {
+        name: "busy_public_server",
+        summary: "10.1.0.80:443 serving 3000 public clients, some mid-session",
+        build: busy_public_server,
+    },
+    Scenario {
+        name: "midstream_downloads",
+        summary: "capture starts with 20 downloads already running",
+        build: midstream_downloads,
+    },
+    Scenario {
+        name: "dns_resolver",
+        summary: "resolver 10.1.0.53 querying public servers and answering clients",
+        build: dns_resolver,
+    },
+    Scenario {
+        name: "beacon_60s_exact",
+        summary: "10.1.0.20 -> 203.0.113.50:443 every 60 s for 2 h",
+        build: beacon_60s_exact,
+    },
+    Scenario {
+        name: "beacon_60s_jitter20",
+        summary: "60 s beacon with +-20 % uniform jitter, 2 h",
+        build: beacon_60s_jitter20,
+    },
+    Scenario {
+        name: "beacon_60s_jitter50",
+        summary: "Cobalt-Strike style 60 s beacon, 50 % jitter, 2 h",
+        build: beacon_60s_jitter50,
+    },
+    Scenario {
+        name: "beacon_45s_with_browsing",
+        summary: "45 s beacon hidden in browsing of 200 sites, 2 h",
+        build: beacon_45s_with_browsing,
+    },
+    Scenario {
+        name: "beacon_300s_hours",
+        summary: "300 s beacon for 6 h",
+        build: beacon_300s_hours,
+    },
+    Scenario {
+        name: "beacon_udp",
+        summary: "UDP 10.1.0.20 -> 203.0.113.53:53 every 30 s for 2 h",
+        build: beacon_udp,
+    },
+    Scenario {
+        name: "benign_bursty_browsing",
+        summary: "page-load bursts to 100 sites with long think times",
+        build: benign_bursty_browsing,
+    },
+    Scenario {
+        name: "benign_cdn_burst",
+        summary: "60 connections in 5 s to one CDN address on 443",
+        build: benign_cdn_burst,
+    },
+    Scenario {
+        name: "benign_internal_polling",
+        summary: "10.1.0.30 -> 10.1.0.40:8080 every 30 s for 2 h",
+        build: benign_internal_polling,
+    },
+    Scenario {
+        name: "benign_poisson_visits",
+        summary: "Poisson visits (mean 120 s) to 192.0.2.80:443 for 4 h",
+        build: benign_poisson_visits,
+    },
 ];
 
 /// Looks a scenario up by name.

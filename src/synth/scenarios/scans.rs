@@ -26,7 +26,11 @@ fn port_scan(
 ) {
     for (i, &port) in ports.iter().enumerate() {
         let t = Timestamp(t0.0 + (i as f64 * gap_s * 1e9) as i64);
-        let state = if open.contains(&port) { PortState::Open } else { others };
+        let state = if open.contains(&port) {
+            PortState::Open
+        } else {
+            others
+        };
         let mut dst = target;
         dst.set_port(port);
         tr.scan_probe(style, kind, scanner, dst, t, rtt, state);
@@ -41,8 +45,19 @@ pub fn public_syn_scan(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut tr = Trace::with_rng(ctx.rng("public_syn_scan"));
     let ports = distinct_ports(&mut tr.rng, 200, 1024, &[22, 80, 443]);
     let rtt = wan_rtt(&mut tr.rng);
-    port_scan(&mut tr, ScannerStyle::Nmap, ScanKind::Syn, v4(203, 0, 113, 66, 45_112),
-        v4(10, 1, 0, 5, 0), &ports, &[22, 80, 443], PortState::Closed, ctx.at(10.0), 0.01, rtt);
+    port_scan(
+        &mut tr,
+        ScannerStyle::Nmap,
+        ScanKind::Syn,
+        v4(203, 0, 113, 66, 45_112),
+        v4(10, 1, 0, 5, 0),
+        &ports,
+        &[22, 80, 443],
+        PortState::Closed,
+        ctx.at(10.0),
+        0.01,
+        rtt,
+    );
     tr.into_sorted()
 }
 
@@ -53,8 +68,19 @@ pub fn internal_syn_scan(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut tr = Trace::with_rng(ctx.rng("internal_syn_scan"));
     let ports = distinct_ports(&mut tr.rng, 200, 1024, &[22, 80, 443]);
     let rtt = lan_rtt(&mut tr.rng);
-    port_scan(&mut tr, ScannerStyle::Nmap, ScanKind::Syn, v4(10, 1, 0, 66, 51_000),
-        v4(10, 1, 0, 5, 0), &ports, &[22, 80, 443], PortState::Closed, ctx.at(10.0), 0.01, rtt);
+    port_scan(
+        &mut tr,
+        ScannerStyle::Nmap,
+        ScanKind::Syn,
+        v4(10, 1, 0, 66, 51_000),
+        v4(10, 1, 0, 5, 0),
+        &ports,
+        &[22, 80, 443],
+        PortState::Closed,
+        ctx.at(10.0),
+        0.01,
+        rtt,
+    );
     tr.into_sorted()
 }
 
@@ -71,10 +97,32 @@ pub fn scan_split_boundary(ctx: &ScenarioCtx) -> Vec<Packet> {
     let scanner = v4(198, 51, 100, 23, 40_404);
     let target = v4(10, 1, 0, 5, 0);
     let gap = 110.0 / 45.0;
-    port_scan(&mut tr, ScannerStyle::Nmap, ScanKind::Syn, scanner, target, &ports[..45], &[],
-        PortState::Closed, Timestamp(boundary.0 - 115_000_000_000), gap, rtt);
-    port_scan(&mut tr, ScannerStyle::Nmap, ScanKind::Syn, scanner, target, &ports[45..], &[],
-        PortState::Closed, Timestamp(boundary.0 + 1_000_000_000), gap, rtt);
+    port_scan(
+        &mut tr,
+        ScannerStyle::Nmap,
+        ScanKind::Syn,
+        scanner,
+        target,
+        &ports[..45],
+        &[],
+        PortState::Closed,
+        Timestamp(boundary.0 - 115_000_000_000),
+        gap,
+        rtt,
+    );
+    port_scan(
+        &mut tr,
+        ScannerStyle::Nmap,
+        ScanKind::Syn,
+        scanner,
+        target,
+        &ports[45..],
+        &[],
+        PortState::Closed,
+        Timestamp(boundary.0 + 1_000_000_000),
+        gap,
+        rtt,
+    );
     tr.into_sorted()
 }
 
@@ -92,8 +140,15 @@ pub fn horizontal_sweep(ctx: &ScenarioCtx) -> Vec<Packet> {
             1..=4 => PortState::Closed,
             _ => PortState::Filtered,
         };
-        tr.scan_probe(ScannerStyle::Nmap, ScanKind::Syn, v4(203, 0, 113, 77, 33_333),
-            v4(10, 1, 1, h, 22), ctx.at(5.0 + i as f64 * 0.02), rtt, state);
+        tr.scan_probe(
+            ScannerStyle::Nmap,
+            ScanKind::Syn,
+            v4(203, 0, 113, 77, 33_333),
+            v4(10, 1, 1, h, 22),
+            ctx.at(5.0 + i as f64 * 0.02),
+            rtt,
+            state,
+        );
     }
     tr.into_sorted()
 }
@@ -125,8 +180,19 @@ pub fn ipv6_scan(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut tr = Trace::with_rng(ctx.rng("ipv6_scan"));
     let ports = distinct_ports(&mut tr.rng, 200, 1024, &[22, 443]);
     let rtt = wan_rtt(&mut tr.rng);
-    port_scan(&mut tr, ScannerStyle::Nmap, ScanKind::Syn, v6("2001:db8:bad::66", 47_001),
-        v6("2001:db8:1::5", 0), &ports, &[22, 443], PortState::Closed, ctx.at(10.0), 0.01, rtt);
+    port_scan(
+        &mut tr,
+        ScannerStyle::Nmap,
+        ScanKind::Syn,
+        v6("2001:db8:bad::66", 47_001),
+        v6("2001:db8:1::5", 0),
+        &ports,
+        &[22, 443],
+        PortState::Closed,
+        ctx.at(10.0),
+        0.01,
+        rtt,
+    );
     tr.into_sorted()
 }
 
@@ -137,11 +203,24 @@ pub fn ipv6_scan(ctx: &ScenarioCtx) -> Vec<Packet> {
 pub fn stealth_scans(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut tr = Trace::with_rng(ctx.rng("stealth_scans"));
     let rtt = wan_rtt(&mut tr.rng);
-    for (i, kind) in [ScanKind::Fin, ScanKind::Null, ScanKind::Xmas].into_iter().enumerate() {
+    for (i, kind) in [ScanKind::Fin, ScanKind::Null, ScanKind::Xmas]
+        .into_iter()
+        .enumerate()
+    {
         let ports = distinct_ports(&mut tr.rng, 100, 1024, &[22, 80, 443]);
-        port_scan(&mut tr, ScannerStyle::Nmap, kind, v4(203, 0, 113, 101 + i as u8, 50_000 + i as u16),
-            v4(10, 1, 0, 5, 0), &ports, &[22, 80, 443], PortState::Closed,
-            ctx.at(10.0 + 60.0 * i as f64), 0.02, rtt);
+        port_scan(
+            &mut tr,
+            ScannerStyle::Nmap,
+            kind,
+            v4(203, 0, 113, 101 + i as u8, 50_000 + i as u16),
+            v4(10, 1, 0, 5, 0),
+            &ports,
+            &[22, 80, 443],
+            PortState::Closed,
+            ctx.at(10.0 + 60.0 * i as f64),
+            0.02,
+            rtt,
+        );
     }
     tr.into_sorted()
 }
@@ -167,8 +246,15 @@ pub fn masscan_like(ctx: &ScenarioCtx) -> Vec<Packet> {
         } else {
             PortState::Filtered
         };
-        tr.scan_probe(ScannerStyle::Masscan, ScanKind::Syn, v4(203, 0, 113, 120, 61_000),
-            target, ctx.at(2.0 + i as f64 * 0.001), rtt, state);
+        tr.scan_probe(
+            ScannerStyle::Masscan,
+            ScanKind::Syn,
+            v4(203, 0, 113, 120, 61_000),
+            target,
+            ctx.at(2.0 + i as f64 * 0.001),
+            rtt,
+            state,
+        );
     }
     tr.into_sorted()
 }
@@ -182,10 +268,21 @@ pub fn zmap_like(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut hosts: Vec<u8> = (1..=254).collect();
     tr.rng.shuffle(&mut hosts);
     for (i, &h) in hosts.iter().enumerate() {
-        let state = if i % 12 == 0 { PortState::Open } else { PortState::Filtered };
+        let state = if i % 12 == 0 {
+            PortState::Open
+        } else {
+            PortState::Filtered
+        };
         let sport = 40_000 + tr.rng.below(20_000) as u16;
-        tr.scan_probe(ScannerStyle::Zmap, ScanKind::Syn, v4(203, 0, 113, 121, sport),
-            v4(10, 1, 2, h, 443), ctx.at(1.0 + i as f64 * 0.004), rtt, state);
+        tr.scan_probe(
+            ScannerStyle::Zmap,
+            ScanKind::Syn,
+            v4(203, 0, 113, 121, sport),
+            v4(10, 1, 2, h, 443),
+            ctx.at(1.0 + i as f64 * 0.004),
+            rtt,
+            state,
+        );
     }
     tr.into_sorted()
 }
@@ -202,7 +299,14 @@ pub fn nat_many_sessions(ctx: &ScenarioCtx) -> Vec<Packet> {
         let rtt = wan_rtt(&mut tr.rng);
         let up = tr.rng.range(300, 2000);
         let down = tr.rng.range(500, 40_000);
-        tr.tcp_session(v4(198, 51, 100, 7, sport), v4(10, 1, 0, 80, 443), t, rtt, up, down);
+        tr.tcp_session(
+            v4(198, 51, 100, 7, sport),
+            v4(10, 1, 0, 80, 443),
+            t,
+            rtt,
+            up,
+            down,
+        );
     }
     tr.into_sorted()
 }
@@ -246,7 +350,13 @@ pub fn midstream_downloads(ctx: &ScenarioCtx) -> Vec<Packet> {
         tr.midstream_download(client, server, t, bytes, 500_000, true);
     }
     for _ in 0..20 {
-        let client = v4(10, 1, 0, 21 + tr.rng.below(20) as u8, tr.rng.ephemeral_port());
+        let client = v4(
+            10,
+            1,
+            0,
+            21 + tr.rng.below(20) as u8,
+            tr.rng.ephemeral_port(),
+        );
         let server = public_host(tr.rng.below(600) as u32, 443);
         let t = ctx.at(tr.rng.uniform(1.0, 60.0));
         let rtt = wan_rtt(&mut tr.rng);
@@ -265,7 +375,13 @@ pub fn dns_resolver(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut t = 0.0;
     while t < 600.0 {
         t += tr.rng.exp(0.3);
-        let client = v4(10, 1, 0, 100 + tr.rng.below(50) as u8, tr.rng.ephemeral_port());
+        let client = v4(
+            10,
+            1,
+            0,
+            100 + tr.rng.below(50) as u8,
+            tr.rng.ephemeral_port(),
+        );
         let at = ctx.at(t);
         let lan = lan_rtt(&mut tr.rng);
         if tr.rng.chance(0.6) {
@@ -277,7 +393,13 @@ pub fn dns_resolver(ctx: &ScenarioCtx) -> Vec<Packet> {
             tr.udp(at, client, resolver, 64, 40);
             let q = Timestamp(at.0 + 50_000);
             let back = tr.udp_exchange(out, ns, q, wan, 40, 120);
-            tr.udp(Timestamp(back.0 + 50_000 + lan.0 / 2), resolver, client, 64, 120);
+            tr.udp(
+                Timestamp(back.0 + 50_000 + lan.0 / 2),
+                resolver,
+                client,
+                64,
+                120,
+            );
         } else {
             tr.udp_exchange(client, resolver, at, lan, 40, 120);
         }
