@@ -23,10 +23,7 @@ pub struct FlowTable {
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
-        FlowTable {
-            cfg,
-            counters: FlowCounters::default(),
-        }
+        FlowTable { cfg, counters: FlowCounters::default() }
     }
     pub fn config(&self) -> &FlowConfig {
         &self.cfg

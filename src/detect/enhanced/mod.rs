@@ -13,9 +13,7 @@ pub struct EnhancedConfig {
 
 impl Default for EnhancedConfig {
     fn default() -> Self {
-        EnhancedConfig {
-            beacon_internal: false,
-        }
+        EnhancedConfig { beacon_internal: false }
     }
 }
 
