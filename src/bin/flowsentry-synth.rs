@@ -8,9 +8,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use flowsentry::synth::scenarios::DEFAULT_START_SECS;
-use flowsentry::synth::{
-    find_scenario, write_mixed, MixedParams, PcapWriter, ScenarioCtx, TsResolution, SCENARIOS,
-};
+use flowsentry::synth::{find_scenario, write_mixed, MixedParams, PcapWriter, ScenarioCtx, TsResolution, SCENARIOS};
 
 /// Write a synthetic pcap for a named scenario (see --list).
 #[derive(Parser, Debug)]
@@ -54,11 +52,7 @@ fn main() -> ExitCode {
         for s in SCENARIOS {
             let _ = writeln!(out, "{:<26} {}", s.name, s.summary);
         }
-        let _ = writeln!(
-            out,
-            "{:<26} benchmark mix: --packets N --session-rate R --hosts H",
-            "mixed"
-        );
+        let _ = writeln!(out, "{:<26} benchmark mix: --packets N --session-rate R --hosts H", "mixed");
         return ExitCode::SUCCESS;
     }
     match run(&args) {
@@ -71,14 +65,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let name = args
-        .scenario
-        .as_deref()
-        .ok_or("no scenario given (try --list)")?;
-    let path = args
-        .output
-        .as_deref()
-        .ok_or("no output file given (-o FILE)")?;
+    let name = args.scenario.as_deref().ok_or("no scenario given (try --list)")?;
+    let path = args.output.as_deref().ok_or("no output file given (-o FILE)")?;
     if name != "mixed" && find_scenario(name).is_none() {
         return Err(format!("unknown scenario `{name}` (try --list)"));
     }
@@ -87,21 +75,12 @@ fn run(args: &Args) -> Result<(), String> {
     } else {
         Box::new(File::create(path).map_err(|e| format!("cannot create {path}: {e}"))?)
     };
-    let res = if args.nanos {
-        TsResolution::Nano
-    } else {
-        TsResolution::Micro
-    };
-    let mut w =
-        PcapWriter::with_snaplen(sink, res, args.snaplen).map_err(|e| format!("{path}: {e}"))?;
+    let res = if args.nanos { TsResolution::Nano } else { TsResolution::Micro };
+    let mut w = PcapWriter::with_snaplen(sink, res, args.snaplen).map_err(|e| format!("{path}: {e}"))?;
     let ctx = ScenarioCtx::new(args.seed, args.start);
     let began = Instant::now();
     if name == "mixed" {
-        let params = MixedParams {
-            packets: args.packets,
-            session_rate: args.session_rate,
-            hosts: args.hosts,
-        };
+        let params = MixedParams { packets: args.packets, session_rate: args.session_rate, hosts: args.hosts };
         let stats = write_mixed(&ctx, &params, &mut w).map_err(|e| format!("{path}: {e}"))?;
         let bytes = w.record_bytes();
         w.finish().map_err(|e| format!("{path}: {e}"))?;
@@ -120,8 +99,7 @@ fn run(args: &Args) -> Result<(), String> {
     } else {
         let scenario = find_scenario(name).expect("checked above");
         let packets = (scenario.build)(&ctx);
-        w.write_all_packets(&packets)
-            .map_err(|e| format!("{path}: {e}"))?;
+        w.write_all_packets(&packets).map_err(|e| format!("{path}: {e}"))?;
         w.finish().map_err(|e| format!("{path}: {e}"))?;
         eprintln!("{name}: {} packets written to {path}", packets.len());
     }

@@ -29,11 +29,7 @@ pub struct MixedParams {
 
 impl Default for MixedParams {
     fn default() -> Self {
-        MixedParams {
-            packets: 1_000_000,
-            session_rate: 2000.0,
-            hosts: 20_000,
-        }
+        MixedParams { packets: 1_000_000, session_rate: 2000.0, hosts: 20_000 }
     }
 }
 
@@ -91,17 +87,11 @@ pub fn write_mixed<W: Write>(
     if params.session_rate <= 0.0 || !params.session_rate.is_finite() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "--session-rate must be a positive number, got {}",
-                params.session_rate
-            ),
+            format!("--session-rate must be a positive number, got {}", params.session_rate),
         ));
     }
     if params.hosts == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "--hosts must be at least 1",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "--hosts must be at least 1"));
     }
     let mut tr = Trace::with_rng(ctx.rng("mixed"));
     let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::with_capacity(1 << 16);
@@ -125,11 +115,7 @@ pub fn write_mixed<W: Write>(
         stats.sessions += 1;
         stats.scans += scan as u64;
         for pkt in tr.packets.drain(..) {
-            heap.push(Reverse(Pending {
-                ts: pkt.ts,
-                order,
-                pkt,
-            }));
+            heap.push(Reverse(Pending { ts: pkt.ts, order, pkt }));
             order += 1;
         }
         stats.peak_pending = stats.peak_pending.max(heap.len());
@@ -151,19 +137,12 @@ fn one_session(tr: &mut Trace, params: &MixedParams, t: Timestamp) -> bool {
             let port = if rng.chance(0.85) { 443 } else { 80 };
             let server = public_host(rng.below(762) as u32, port);
             let up = rng.range(200, 1200);
-            let down = if rng.chance(0.9) {
-                rng.range(300, 1400)
-            } else {
-                rng.range(2_000, 30_000)
-            };
+            let down = if rng.chance(0.9) { rng.range(300, 1400) } else { rng.range(2_000, 30_000) };
             tr.tcp_session(host, server, t, rtt, up, down);
         }
         // 10 %: DNS-like UDP exchange
         8_000..=8_999 => {
-            let server = public_host(
-                rng.below(762) as u32,
-                if rng.chance(0.9) { 53 } else { 123 },
-            );
+            let server = public_host(rng.below(762) as u32, if rng.chance(0.9) { 53 } else { 123 });
             let q = rng.range(30, 80) as u16;
             tr.udp_exchange(host, server, t, rtt, q, q + 60);
         }
@@ -201,11 +180,7 @@ fn one_session(tr: &mut Trace, params: &MixedParams, t: Timestamp) -> bool {
             for i in 0..100u16 {
                 let port = 1 + tr.rng.below(1024) as u16;
                 let at = Timestamp(t.0 + i as i64 * 5_000_000);
-                let state = if tr.rng.chance(0.1) {
-                    PortState::Filtered
-                } else {
-                    PortState::Closed
-                };
+                let state = if tr.rng.chance(0.1) { PortState::Filtered } else { PortState::Closed };
                 tr.scan_probe(
                     ScannerStyle::Nmap,
                     ScanKind::Syn,

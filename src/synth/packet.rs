@@ -153,10 +153,7 @@ pub fn encode_frame(pkt: &Packet, buf: &mut Vec<u8>) {
     let v6 = match (pkt.src, pkt.dst) {
         (IpAddr::V4(_), IpAddr::V4(_)) => false,
         (IpAddr::V6(_), IpAddr::V6(_)) => true,
-        _ => panic!(
-            "synthetic packet mixes IPv4 and IPv6: {} -> {}",
-            pkt.src, pkt.dst
-        ),
+        _ => panic!("synthetic packet mixes IPv4 and IPv6: {} -> {}", pkt.src, pkt.dst),
     };
     buf.extend_from_slice(&mac_for(pkt.dst));
     buf.extend_from_slice(&mac_for(pkt.src));
@@ -179,21 +176,9 @@ fn encode_ip(pkt: &Packet, buf: &mut Vec<u8>) {
     match pkt.transport {
         Transport::Tcp(t) => write_tcp(&t, buf),
         Transport::Udp(u) => write_udp(&u, buf),
-        Transport::EchoRequest {
-            ident,
-            seq,
-            payload_len,
-        } => write_echo(v6, true, ident, seq, payload_len, buf),
-        Transport::EchoReply {
-            ident,
-            seq,
-            payload_len,
-        } => write_echo(v6, false, ident, seq, payload_len, buf),
-        Transport::PortUnreachable {
-            quoted,
-            quoted_ttl,
-            quoted_ip_id,
-        } => {
+        Transport::EchoRequest { ident, seq, payload_len } => write_echo(v6, true, ident, seq, payload_len, buf),
+        Transport::EchoReply { ident, seq, payload_len } => write_echo(v6, false, ident, seq, payload_len, buf),
+        Transport::PortUnreachable { quoted, quoted_ttl, quoted_ip_id } => {
             let (typ, code) = if v6 { (1, 4) } else { (3, 3) };
             buf.extend_from_slice(&[typ, code, 0, 0, 0, 0, 0, 0]);
             let orig = Packet {
@@ -205,11 +190,7 @@ fn encode_ip(pkt: &Packet, buf: &mut Vec<u8>) {
                 transport: Transport::Udp(quoted),
             };
             encode_ip(&orig, buf);
-            let limit = if v6 {
-                ICMPV6_ERROR_LIMIT
-            } else {
-                ICMPV4_ERROR_LIMIT
-            };
+            let limit = if v6 { ICMPV6_ERROR_LIMIT } else { ICMPV4_ERROR_LIMIT };
             buf.truncate(ip_start + limit.min(buf.len() - ip_start));
         }
     }
@@ -260,10 +241,7 @@ fn write_ip_header(pkt: &Packet, proto: u8, buf: &mut Vec<u8>) {
             buf.extend_from_slice(&s.octets());
             buf.extend_from_slice(&d.octets());
         }
-        _ => panic!(
-            "synthetic packet mixes IPv4 and IPv6: {} -> {}",
-            pkt.src, pkt.dst
-        ),
+        _ => panic!("synthetic packet mixes IPv4 and IPv6: {} -> {}", pkt.src, pkt.dst),
     }
 }
 
@@ -381,17 +359,13 @@ mod tests {
         let mut buf = Vec::new();
         encode_frame(&pkt, &mut buf);
         let sliced = SlicedPacket::from_ethernet(&buf).expect("frame parses");
-        let Some(NetSlice::Ipv4(ip)) = &sliced.net else {
-            panic!("not ipv4")
-        };
+        let Some(NetSlice::Ipv4(ip)) = &sliced.net else { panic!("not ipv4") };
         let hdr = ip.header().to_header();
         assert_eq!(hdr.calc_header_checksum(), hdr.header_checksum);
         assert_eq!(hdr.source, [10, 1, 0, 20]);
         assert_eq!(hdr.destination, [203, 0, 113, 50]);
         assert_eq!(hdr.identification, 0x1234);
-        let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
-            panic!("not tcp")
-        };
+        let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else { panic!("not tcp") };
         assert_eq!(tcp.source_port(), 40000);
         assert_eq!(tcp.destination_port(), 443);
         assert!(tcp.syn() && tcp.ack() && !tcp.fin());
@@ -399,10 +373,7 @@ mod tests {
         assert_eq!(tcp.acknowledgment_number(), 2000);
         assert_eq!(tcp.payload().len(), 101);
         let th = tcp.to_header();
-        assert_eq!(
-            th.calc_checksum_ipv4(&hdr, tcp.payload()).unwrap(),
-            th.checksum
-        );
+        assert_eq!(th.calc_checksum_ipv4(&hdr, tcp.payload()).unwrap(), th.checksum);
         assert_eq!(th.window_size, 64240);
     }
 
@@ -414,38 +385,24 @@ mod tests {
             dst: v4("2001:db8:bad::66"),
             ttl: 64,
             ip_id: 0,
-            transport: Transport::Udp(UdpSpec {
-                sport: 53,
-                dport: 5353,
-                payload_len: 33,
-            }),
+            transport: Transport::Udp(UdpSpec { sport: 53, dport: 5353, payload_len: 33 }),
         };
         let mut buf = Vec::new();
         encode_frame(&pkt, &mut buf);
         let sliced = SlicedPacket::from_ethernet(&buf).expect("frame parses");
-        let Some(NetSlice::Ipv6(ip)) = &sliced.net else {
-            panic!("not ipv6")
-        };
+        let Some(NetSlice::Ipv6(ip)) = &sliced.net else { panic!("not ipv6") };
         let hdr = ip.header().to_header();
-        let Some(TransportSlice::Udp(udp)) = &sliced.transport else {
-            panic!("not udp")
-        };
+        let Some(TransportSlice::Udp(udp)) = &sliced.transport else { panic!("not udp") };
         assert_eq!(udp.source_port(), 53);
         assert_eq!(udp.destination_port(), 5353);
         assert_eq!(udp.payload().len(), 33);
         let uh = udp.to_header();
-        assert_eq!(
-            uh.calc_checksum_ipv6(&hdr, udp.payload()).unwrap(),
-            uh.checksum
-        );
+        assert_eq!(uh.calc_checksum_ipv6(&hdr, udp.payload()).unwrap(), uh.checksum);
     }
 
     #[test]
     fn port_unreachable_quotes_the_probe() {
-        for (src, dst) in [
-            ("10.1.0.5", "203.0.113.66"),
-            ("2001:db8:1::5", "2001:db8:bad::66"),
-        ] {
+        for (src, dst) in [("10.1.0.5", "203.0.113.66"), ("2001:db8:1::5", "2001:db8:bad::66")] {
             let pkt = Packet {
                 ts: Timestamp(0),
                 src: v4(src),
@@ -453,11 +410,7 @@ mod tests {
                 ttl: 64,
                 ip_id: 7,
                 transport: Transport::PortUnreachable {
-                    quoted: UdpSpec {
-                        sport: 55555,
-                        dport: 161,
-                        payload_len: 2000,
-                    },
+                    quoted: UdpSpec { sport: 55555, dport: 161, payload_len: 2000 },
                     quoted_ttl: 40,
                     quoted_ip_id: 99,
                 },
@@ -466,11 +419,7 @@ mod tests {
             encode_frame(&pkt, &mut buf);
             let sliced = SlicedPacket::from_ethernet(&buf).expect("frame parses");
             let limit = if pkt.src.is_ipv6() { 1280 } else { 576 };
-            assert_eq!(
-                buf.len() - ETH_LEN,
-                limit,
-                "quote truncated to the RFC limit"
-            );
+            assert_eq!(buf.len() - ETH_LEN, limit, "quote truncated to the RFC limit");
             let icmp_bytes = match &sliced.transport {
                 Some(TransportSlice::Icmpv4(i)) => {
                     assert_eq!((i.type_u8(), i.code_u8()), (3, 3));
@@ -479,8 +428,7 @@ mod tests {
                 }
                 Some(TransportSlice::Icmpv6(i)) => {
                     assert_eq!((i.type_u8(), i.code_u8()), (1, 4));
-                    let sum = sum_be_words(i.slice())
-                        + pseudo_header_sum(pkt.src, pkt.dst, 58, i.slice().len() as u32);
+                    let sum = sum_be_words(i.slice()) + pseudo_header_sum(pkt.src, pkt.dst, 58, i.slice().len() as u32);
                     assert_eq!(checksum_fold(sum), 0, "icmpv6 checksum");
                     i.payload().to_vec()
                 }
@@ -488,19 +436,15 @@ mod tests {
             };
             // The quote is the original probe from dst to src.
             let quoted = etherparse::LaxSlicedPacket::from_ip(&icmp_bytes).expect("quote parses");
-            let Some(etherparse::TransportSlice::Udp(u)) = quoted.transport else {
-                panic!("quote not udp")
-            };
+            let Some(etherparse::TransportSlice::Udp(u)) = quoted.transport else { panic!("quote not udp") };
             assert_eq!((u.source_port(), u.destination_port()), (55555, 161));
             let (qs, qd) = match quoted.net.unwrap() {
-                etherparse::LaxNetSlice::Ipv4(ip) => (
-                    IpAddr::from(ip.header().source()),
-                    IpAddr::from(ip.header().destination()),
-                ),
-                etherparse::LaxNetSlice::Ipv6(ip) => (
-                    IpAddr::from(ip.header().source()),
-                    IpAddr::from(ip.header().destination()),
-                ),
+                etherparse::LaxNetSlice::Ipv4(ip) => {
+                    (IpAddr::from(ip.header().source()), IpAddr::from(ip.header().destination()))
+                }
+                etherparse::LaxNetSlice::Ipv6(ip) => {
+                    (IpAddr::from(ip.header().source()), IpAddr::from(ip.header().destination()))
+                }
                 other => panic!("quote is not IP: {other:?}"),
             };
             assert_eq!((qs, qd), (pkt.dst, pkt.src));
@@ -509,30 +453,18 @@ mod tests {
 
     #[test]
     fn echo_frames_have_valid_checksums() {
-        for (src, dst) in [
-            ("10.1.0.5", "198.51.100.1"),
-            ("2001:db8:1::5", "2001:db8::1"),
-        ] {
+        for (src, dst) in [("10.1.0.5", "198.51.100.1"), ("2001:db8:1::5", "2001:db8::1")] {
             let pkt = Packet {
                 ts: Timestamp(0),
                 src: v4(src),
                 dst: v4(dst),
                 ttl: 64,
                 ip_id: 1,
-                transport: Transport::EchoRequest {
-                    ident: 9,
-                    seq: 3,
-                    payload_len: 56,
-                },
+                transport: Transport::EchoRequest { ident: 9, seq: 3, payload_len: 56 },
             };
             let mut buf = Vec::new();
             encode_frame(&pkt, &mut buf);
-            let l4 = &buf[ETH_LEN
-                + if pkt.src.is_ipv6() {
-                    IPV6_LEN
-                } else {
-                    IPV4_LEN
-                }..];
+            let l4 = &buf[ETH_LEN + if pkt.src.is_ipv6() { IPV6_LEN } else { IPV4_LEN }..];
             let mut sum = sum_be_words(l4);
             if pkt.src.is_ipv6() {
                 sum += pseudo_header_sum(pkt.src, pkt.dst, PROTO_ICMPV6, l4.len() as u32);

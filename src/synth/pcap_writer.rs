@@ -47,10 +47,7 @@ impl<W: Write> PcapWriter<W> {
     /// (their original length is still recorded), as a capture with `-s snaplen` would.
     pub fn with_snaplen(inner: W, resolution: TsResolution, snaplen: u32) -> io::Result<Self> {
         if snaplen == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "pcap snaplen must be at least 1",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "pcap snaplen must be at least 1"));
         }
         let mut out = BufWriter::with_capacity(1 << 20, inner);
         let mut hdr = [0u8; 24];
@@ -61,14 +58,7 @@ impl<W: Write> PcapWriter<W> {
         hdr[16..20].copy_from_slice(&snaplen.to_le_bytes());
         hdr[20..24].copy_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
         out.write_all(&hdr)?;
-        Ok(PcapWriter {
-            out,
-            resolution,
-            snaplen,
-            frame: Vec::with_capacity(2048),
-            packets: 0,
-            bytes: 0,
-        })
+        Ok(PcapWriter { out, resolution, snaplen, frame: Vec::with_capacity(2048), packets: 0, bytes: 0 })
     }
 
     /// Writes one raw frame captured at `ts`.
@@ -80,10 +70,7 @@ impl<W: Write> PcapWriter<W> {
         let secs = u32::try_from(secs).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "timestamp {} s is outside the classic pcap range",
-                    ts.floor_secs()
-                ),
+                format!("timestamp {} s is outside the classic pcap range", ts.floor_secs()),
             )
         })?;
         let frac = match self.resolution {

@@ -96,17 +96,11 @@ fn add(t: Timestamp, ns: i64) -> Timestamp {
 
 impl Trace {
     pub fn new(seed: u64) -> Self {
-        Trace {
-            packets: Vec::new(),
-            rng: Rng::new(seed),
-        }
+        Trace { packets: Vec::new(), rng: Rng::new(seed) }
     }
 
     pub fn with_rng(rng: Rng) -> Self {
-        Trace {
-            packets: Vec::new(),
-            rng,
-        }
+        Trace { packets: Vec::new(), rng }
     }
 
     /// The packets in capture order (stable: equal timestamps keep insertion order).
@@ -127,11 +121,7 @@ impl Trace {
             dst: to.ip(),
             ttl,
             ip_id,
-            transport: Transport::Tcp(TcpSpec {
-                sport: from.port(),
-                dport: to.port(),
-                ..spec
-            }),
+            transport: Transport::Tcp(TcpSpec { sport: from.port(), dport: to.port(), ..spec }),
         });
     }
 
@@ -151,52 +141,19 @@ impl Trace {
             sack_permitted: true,
             ..TcpSpec::plain(0, 0, seq, ack, fl, window)
         };
-        self.tcp(
-            start,
-            client,
-            server,
-            LOCAL_TTL,
-            syn_opts(c_isn, 0, flags::SYN, 64240),
-        );
+        self.tcp(start, client, server, LOCAL_TTL, syn_opts(c_isn, 0, flags::SYN, 64240));
         let t1 = add(start, rtt.0);
         let synack = syn_opts(s_isn, c_isn.wrapping_add(1), flags::SYN | flags::ACK, 65160);
         self.tcp(t1, server, client, REMOTE_TTL, synack);
         let t2 = add(t1, HOST_DELAY_NS / 2);
-        let ack = TcpSpec::plain(
-            0,
-            0,
-            c_isn.wrapping_add(1),
-            s_isn.wrapping_add(1),
-            flags::ACK,
-            502,
-        );
+        let ack = TcpSpec::plain(0, 0, c_isn.wrapping_add(1), s_isn.wrapping_add(1), flags::ACK, 502);
         self.tcp(t2, client, server, LOCAL_TTL, ack);
-        TcpConn {
-            client,
-            server,
-            cseq: c_isn.wrapping_add(1),
-            sseq: s_isn.wrapping_add(1),
-            t: t2,
-            rtt,
-        }
+        TcpConn { client, server, cseq: c_isn.wrapping_add(1), sseq: s_isn.wrapping_add(1), t: t2, rtt }
     }
 
     /// An already-established connection whose handshake the capture did not see.
-    pub fn tcp_established(
-        &mut self,
-        client: SocketAddr,
-        server: SocketAddr,
-        t: Timestamp,
-        rtt: Duration,
-    ) -> TcpConn {
-        TcpConn {
-            client,
-            server,
-            cseq: self.rng.next_u32(),
-            sseq: self.rng.next_u32(),
-            t,
-            rtt,
-        }
+    pub fn tcp_established(&mut self, client: SocketAddr, server: SocketAddr, t: Timestamp, rtt: Duration) -> TcpConn {
+        TcpConn { client, server, cseq: self.rng.next_u32(), sseq: self.rng.next_u32(), t, rtt }
     }
 
     /// Client sends `bytes` in MSS-sized segments starting shortly after `conn.t`.
@@ -219,20 +176,14 @@ impl Trace {
             let len = left.min(MSS as u64) as u16;
             left -= len as u64;
             segs += 1;
-            let fl = if left == 0 {
-                flags::PSH | flags::ACK
-            } else {
-                flags::ACK
-            };
+            let fl = if left == 0 { flags::PSH | flags::ACK } else { flags::ACK };
             let (from, to, ttl, seq, ack) = if upward {
                 (conn.client, conn.server, LOCAL_TTL, conn.cseq, conn.sseq)
             } else {
                 (conn.server, conn.client, REMOTE_TTL, conn.sseq, conn.cseq)
             };
-            let spec = TcpSpec {
-                payload_len: len,
-                ..TcpSpec::plain(0, 0, seq, ack, fl, if upward { 502 } else { 509 })
-            };
+            let spec =
+                TcpSpec { payload_len: len, ..TcpSpec::plain(0, 0, seq, ack, fl, if upward { 502 } else { 509 }) };
             self.tcp(t, from, to, ttl, spec);
             if upward {
                 conn.cseq = conn.cseq.wrapping_add(len as u32);
@@ -242,13 +193,7 @@ impl Trace {
                     // Receiver's delayed ACK of two full segments; the sender's own ACKs
                     // come back from far away, so only the receiver ACKs locally.
                     let ack = TcpSpec::plain(0, 0, conn.cseq, conn.sseq, flags::ACK, 502);
-                    self.tcp(
-                        add(t, HOST_DELAY_NS / 4),
-                        conn.client,
-                        conn.server,
-                        LOCAL_TTL,
-                        ack,
-                    );
+                    self.tcp(add(t, HOST_DELAY_NS / 4), conn.client, conn.server, LOCAL_TTL, ack);
                 }
             }
             conn.t = t;
@@ -343,10 +288,7 @@ impl Trace {
             let len = left.min(MSS as u64) as u16;
             left -= len as u64;
             segs += 1;
-            let spec = TcpSpec {
-                payload_len: len,
-                ..TcpSpec::plain(0, 0, c.sseq, c.cseq, flags::ACK, 509)
-            };
+            let spec = TcpSpec { payload_len: len, ..TcpSpec::plain(0, 0, c.sseq, c.cseq, flags::ACK, 509) };
             self.tcp(t, server, client, REMOTE_TTL, spec);
             c.sseq = c.sseq.wrapping_add(len as u32);
             if segs % 2 == 0 || left == 0 {
@@ -438,11 +380,7 @@ impl Trace {
             dst: to.ip(),
             ttl,
             ip_id,
-            transport: Transport::Udp(UdpSpec {
-                sport: from.port(),
-                dport: to.port(),
-                payload_len: len,
-            }),
+            transport: Transport::Udp(UdpSpec { sport: from.port(), dport: to.port(), payload_len: len }),
         });
     }
 
@@ -457,9 +395,7 @@ impl Trace {
     ) -> Timestamp {
         self.udp(start, client, server, LOCAL_TTL, len);
         let probe = *self.packets.last().expect("just pushed");
-        let Transport::Udp(quoted) = probe.transport else {
-            unreachable!("udp() pushes UDP")
-        };
+        let Transport::Udp(quoted) = probe.transport else { unreachable!("udp() pushes UDP") };
         let t = add(start, rtt.0);
         let ip_id = self.rng.next_u16();
         self.packets.push(Packet {
@@ -478,43 +414,20 @@ impl Trace {
     }
 
     /// `count` pings one second apart, each answered after `rtt`.
-    pub fn ping(
-        &mut self,
-        client: IpAddr,
-        server: IpAddr,
-        start: Timestamp,
-        rtt: Duration,
-        count: u16,
-    ) {
+    pub fn ping(&mut self, client: IpAddr, server: IpAddr, start: Timestamp, rtt: Duration, count: u16) {
         let ident = self.rng.next_u16();
         for seq in 0..count {
             let t = add(start, seq as i64 * 1_000_000_000);
-            for (ts, src, dst, ttl, reply) in [
-                (t, client, server, LOCAL_TTL, false),
-                (add(t, rtt.0), server, client, REMOTE_TTL, true),
-            ] {
+            for (ts, src, dst, ttl, reply) in
+                [(t, client, server, LOCAL_TTL, false), (add(t, rtt.0), server, client, REMOTE_TTL, true)]
+            {
                 let ip_id = self.rng.next_u16();
                 let transport = if reply {
-                    Transport::EchoReply {
-                        ident,
-                        seq,
-                        payload_len: 56,
-                    }
+                    Transport::EchoReply { ident, seq, payload_len: 56 }
                 } else {
-                    Transport::EchoRequest {
-                        ident,
-                        seq,
-                        payload_len: 56,
-                    }
+                    Transport::EchoRequest { ident, seq, payload_len: 56 }
                 };
-                self.packets.push(Packet {
-                    ts,
-                    src,
-                    dst,
-                    ttl,
-                    ip_id,
-                    transport,
-                });
+                self.packets.push(Packet { ts, src, dst, ttl, ip_id, transport });
             }
         }
     }
@@ -534,18 +447,9 @@ impl Trace {
         state: PortState,
     ) -> Timestamp {
         let seq = self.rng.next_u32();
-        let ack = if kind == ScanKind::Ack {
-            self.rng.next_u32()
-        } else {
-            0
-        };
+        let ack = if kind == ScanKind::Ack { self.rng.next_u32() } else { 0 };
         let (window, mss, ttl, ip_id) = match style {
-            ScannerStyle::Nmap => (
-                1024,
-                Some(1460),
-                self.rng.range(37, 59) as u8,
-                self.rng.next_u16(),
-            ),
+            ScannerStyle::Nmap => (1024, Some(1460), self.rng.range(37, 59) as u8, self.rng.next_u16()),
             ScannerStyle::Masscan => (1024, None, 255, masscan_ip_id(target, seq)),
             ScannerStyle::Zmap => (65535, None, 255, 54321),
         };
@@ -558,14 +462,7 @@ impl Trace {
             ip_id,
             transport: Transport::Tcp(TcpSpec {
                 mss: probe_mss,
-                ..TcpSpec::plain(
-                    scanner.port(),
-                    target.port(),
-                    seq,
-                    ack,
-                    kind.probe_flags(),
-                    window,
-                )
+                ..TcpSpec::plain(scanner.port(), target.port(), seq, ack, kind.probe_flags(), window)
             }),
         });
         let t = add(start, rtt.0);

@@ -33,12 +33,7 @@ fn check_in(tr: &mut Trace, ctx: &ScenarioCtx, secs: f64) {
 }
 
 /// Check-ins at the times produced by `next_sleep` until `hours` have passed.
-fn beacon(
-    ctx: &ScenarioCtx,
-    name: &str,
-    hours: f64,
-    mut next_sleep: impl FnMut(&mut Trace) -> f64,
-) -> Trace {
+fn beacon(ctx: &ScenarioCtx, name: &str, hours: f64, mut next_sleep: impl FnMut(&mut Trace) -> f64) -> Trace {
     let mut tr = Trace::with_rng(ctx.rng(name));
     let mut t = 30.0;
     while t < hours * 3600.0 {
@@ -57,19 +52,13 @@ pub fn beacon_60s_exact(ctx: &ScenarioCtx) -> Vec<Packet> {
 /// 60 s sleep with ±20 % uniform jitter (48–72 s), 2 h. Expected: enhanced beaconing
 /// alert; Sentinel likely silent (no single interval reaches 80 % of intervals).
 pub fn beacon_60s_jitter20(ctx: &ScenarioCtx) -> Vec<Packet> {
-    beacon(ctx, "beacon_60s_jitter20", 2.0, |tr| {
-        60.0 * tr.rng.uniform(0.8, 1.2)
-    })
-    .into_sorted()
+    beacon(ctx, "beacon_60s_jitter20", 2.0, |tr| 60.0 * tr.rng.uniform(0.8, 1.2)).into_sorted()
 }
 
 /// Cobalt-Strike style: sleep 60 s × (1 − U[0, 0.5]), i.e. 30–60 s, 2 h. Expected:
 /// enhanced beaconing alert; Sentinel silent.
 pub fn beacon_60s_jitter50(ctx: &ScenarioCtx) -> Vec<Packet> {
-    beacon(ctx, "beacon_60s_jitter50", 2.0, |tr| {
-        60.0 * (1.0 - tr.rng.uniform(0.0, 0.5))
-    })
-    .into_sorted()
+    beacon(ctx, "beacon_60s_jitter50", 2.0, |tr| 60.0 * (1.0 - tr.rng.uniform(0.0, 0.5))).into_sorted()
 }
 
 /// Exact 45 s beacon to 203.0.113.50:443 for 2 h, while the same host browses 200 other
@@ -80,10 +69,7 @@ pub fn beacon_45s_with_browsing(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut tr = beacon(ctx, "beacon_45s_with_browsing", 2.0, |_| 45.0);
     let mut t = tr.rng.exp(36.0);
     while t < 7200.0 {
-        let mut site = public_host(
-            tr.rng.below(600) as u32,
-            if tr.rng.chance(0.9) { 443 } else { 80 },
-        );
+        let mut site = public_host(tr.rng.below(600) as u32, if tr.rng.chance(0.9) { 443 } else { 80 });
         if site.ip() == server(0).ip() {
             site = public_host(1, site.port());
         }

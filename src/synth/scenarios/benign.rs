@@ -10,9 +10,7 @@ pub fn benign_bursty_browsing(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut tr = Trace::with_rng(ctx.rng("benign_bursty_browsing"));
     let mut t = tr.rng.exp(90.0);
     while t < 7200.0 {
-        let sites: Vec<u32> = (0..tr.rng.range(1, 5))
-            .map(|_| tr.rng.below(100) as u32 * 5)
-            .collect();
+        let sites: Vec<u32> = (0..tr.rng.range(1, 5)).map(|_| tr.rng.below(100) as u32 * 5).collect();
         for _ in 0..tr.rng.range(5, 30) {
             let site = sites[tr.rng.below(sites.len() as u64) as usize];
             let port = if site % 4 == 0 { 80 } else { 443 };
@@ -21,14 +19,7 @@ pub fn benign_bursty_browsing(ctx: &ScenarioCtx) -> Vec<Packet> {
             let rtt = wan_rtt(&mut tr.rng);
             let up = tr.rng.range(400, 1500);
             let down = tr.rng.range(1_000, 200_000);
-            tr.tcp_session(
-                v4(10, 1, 0, 21, sport),
-                public_host(site, port),
-                at,
-                rtt,
-                up,
-                down,
-            );
+            tr.tcp_session(v4(10, 1, 0, 21, sport), public_host(site, port), at, rtt, up, down);
         }
         t += tr.rng.exp(90.0);
     }
@@ -44,14 +35,7 @@ pub fn benign_cdn_burst(ctx: &ScenarioCtx) -> Vec<Packet> {
         let sport = tr.rng.ephemeral_port();
         let rtt = wan_rtt(&mut tr.rng);
         let down = tr.rng.range(2_000, 80_000);
-        tr.tcp_session(
-            v4(10, 1, 0, 22, sport),
-            v4(198, 51, 100, 80, 443),
-            at,
-            rtt,
-            600,
-            down,
-        );
+        tr.tcp_session(v4(10, 1, 0, 22, sport), v4(198, 51, 100, 80, 443), at, rtt, 600, down);
     }
     tr.into_sorted()
 }
@@ -65,14 +49,7 @@ pub fn benign_internal_polling(ctx: &ScenarioCtx) -> Vec<Packet> {
     while t < 7200.0 {
         let sport = tr.rng.ephemeral_port();
         let rtt = lan_rtt(&mut tr.rng);
-        tr.tcp_session(
-            v4(10, 1, 0, 30, sport),
-            v4(10, 1, 0, 40, 8080),
-            ctx.at(t),
-            rtt,
-            200,
-            800,
-        );
+        tr.tcp_session(v4(10, 1, 0, 30, sport), v4(10, 1, 0, 40, 8080), ctx.at(t), rtt, 200, 800);
         t += 30.0;
     }
     tr.into_sorted()
@@ -87,14 +64,7 @@ pub fn benign_poisson_visits(ctx: &ScenarioCtx) -> Vec<Packet> {
         let sport = tr.rng.ephemeral_port();
         let rtt = wan_rtt(&mut tr.rng);
         let down = tr.rng.range(3_000, 60_000);
-        tr.tcp_session(
-            v4(10, 1, 0, 23, sport),
-            v4(192, 0, 2, 80, 443),
-            ctx.at(t),
-            rtt,
-            700,
-            down,
-        );
+        tr.tcp_session(v4(10, 1, 0, 23, sport), v4(192, 0, 2, 80, 443), ctx.at(t), rtt, 700, down);
         t += tr.rng.exp(120.0);
     }
     tr.into_sorted()

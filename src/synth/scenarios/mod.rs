@@ -37,10 +37,7 @@ pub struct ScenarioCtx {
 
 impl ScenarioCtx {
     pub fn new(seed: u64, start_secs: i64) -> Self {
-        ScenarioCtx {
-            seed,
-            start: Timestamp::from_secs(start_secs),
-        }
+        ScenarioCtx { seed, start: Timestamp::from_secs(start_secs) }
     }
 
     /// The scenario's random source (distinct per scenario name for the same seed).
@@ -90,21 +87,13 @@ pub const SCENARIOS: &[Scenario] = &[
         summary: "45 + 45 ports straddling a 5-minute bin boundary",
         build: scan_split_boundary,
     },
-    Scenario {
-        name: "horizontal_sweep",
-        summary: "203.0.113.77 probes port 22 on 254 hosts",
-        build: horizontal_sweep,
-    },
+    Scenario { name: "horizontal_sweep", summary: "203.0.113.77 probes port 22 on 254 hosts", build: horizontal_sweep },
     Scenario {
         name: "udp_scan_icmp",
         summary: "203.0.113.88 UDP-scans 200 ports, ICMP port unreachable replies",
         build: udp_scan_icmp,
     },
-    Scenario {
-        name: "ipv6_scan",
-        summary: "2001:db8:bad::66 SYN-scans 200 ports of 2001:db8:1::5",
-        build: ipv6_scan,
-    },
+    Scenario { name: "ipv6_scan", summary: "2001:db8:bad::66 SYN-scans 200 ports of 2001:db8:1::5", build: ipv6_scan },
     Scenario {
         name: "stealth_scans",
         summary: "FIN, NULL and XMAS scans of 100 ports from three sources",
@@ -160,16 +149,8 @@ pub const SCENARIOS: &[Scenario] = &[
         summary: "45 s beacon hidden in browsing of 200 sites, 2 h",
         build: beacon_45s_with_browsing,
     },
-    Scenario {
-        name: "beacon_300s_hours",
-        summary: "300 s beacon for 6 h",
-        build: beacon_300s_hours,
-    },
-    Scenario {
-        name: "beacon_udp",
-        summary: "UDP 10.1.0.20 -> 203.0.113.53:53 every 30 s for 2 h",
-        build: beacon_udp,
-    },
+    Scenario { name: "beacon_300s_hours", summary: "300 s beacon for 6 h", build: beacon_300s_hours },
+    Scenario { name: "beacon_udp", summary: "UDP 10.1.0.20 -> 203.0.113.53:53 every 30 s for 2 h", build: beacon_udp },
     Scenario {
         name: "benign_bursty_browsing",
         summary: "page-load bursts to 100 sites with long think times",

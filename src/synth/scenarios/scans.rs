@@ -26,11 +26,7 @@ fn port_scan(
 ) {
     for (i, &port) in ports.iter().enumerate() {
         let t = Timestamp(t0.0 + (i as f64 * gap_s * 1e9) as i64);
-        let state = if open.contains(&port) {
-            PortState::Open
-        } else {
-            others
-        };
+        let state = if open.contains(&port) { PortState::Open } else { others };
         let mut dst = target;
         dst.set_port(port);
         tr.scan_probe(style, kind, scanner, dst, t, rtt, state);
@@ -203,10 +199,7 @@ pub fn ipv6_scan(ctx: &ScenarioCtx) -> Vec<Packet> {
 pub fn stealth_scans(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut tr = Trace::with_rng(ctx.rng("stealth_scans"));
     let rtt = wan_rtt(&mut tr.rng);
-    for (i, kind) in [ScanKind::Fin, ScanKind::Null, ScanKind::Xmas]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, kind) in [ScanKind::Fin, ScanKind::Null, ScanKind::Xmas].into_iter().enumerate() {
         let ports = distinct_ports(&mut tr.rng, 100, 1024, &[22, 80, 443]);
         port_scan(
             &mut tr,
@@ -234,9 +227,8 @@ pub fn masscan_like(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut tr = Trace::with_rng(ctx.rng("masscan_like"));
     let ports = distinct_ports(&mut tr.rng, 100, 10_000, &[80, 443, 22]);
     let rtt = wan_rtt(&mut tr.rng);
-    let mut targets: Vec<SocketAddr> = (1..=16u8)
-        .flat_map(|h| ports.iter().map(move |&p| v4(10, 1, 0, h, p)))
-        .collect();
+    let mut targets: Vec<SocketAddr> =
+        (1..=16u8).flat_map(|h| ports.iter().map(move |&p| v4(10, 1, 0, h, p))).collect();
     tr.rng.shuffle(&mut targets);
     for (i, &target) in targets.iter().enumerate() {
         let state = if target.port() == 80 {
@@ -268,11 +260,7 @@ pub fn zmap_like(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut hosts: Vec<u8> = (1..=254).collect();
     tr.rng.shuffle(&mut hosts);
     for (i, &h) in hosts.iter().enumerate() {
-        let state = if i % 12 == 0 {
-            PortState::Open
-        } else {
-            PortState::Filtered
-        };
+        let state = if i % 12 == 0 { PortState::Open } else { PortState::Filtered };
         let sport = 40_000 + tr.rng.below(20_000) as u16;
         tr.scan_probe(
             ScannerStyle::Zmap,
@@ -299,14 +287,7 @@ pub fn nat_many_sessions(ctx: &ScenarioCtx) -> Vec<Packet> {
         let rtt = wan_rtt(&mut tr.rng);
         let up = tr.rng.range(300, 2000);
         let down = tr.rng.range(500, 40_000);
-        tr.tcp_session(
-            v4(198, 51, 100, 7, sport),
-            v4(10, 1, 0, 80, 443),
-            t,
-            rtt,
-            up,
-            down,
-        );
+        tr.tcp_session(v4(198, 51, 100, 7, sport), v4(10, 1, 0, 80, 443), t, rtt, up, down);
     }
     tr.into_sorted()
 }
@@ -350,13 +331,7 @@ pub fn midstream_downloads(ctx: &ScenarioCtx) -> Vec<Packet> {
         tr.midstream_download(client, server, t, bytes, 500_000, true);
     }
     for _ in 0..20 {
-        let client = v4(
-            10,
-            1,
-            0,
-            21 + tr.rng.below(20) as u8,
-            tr.rng.ephemeral_port(),
-        );
+        let client = v4(10, 1, 0, 21 + tr.rng.below(20) as u8, tr.rng.ephemeral_port());
         let server = public_host(tr.rng.below(600) as u32, 443);
         let t = ctx.at(tr.rng.uniform(1.0, 60.0));
         let rtt = wan_rtt(&mut tr.rng);
@@ -375,13 +350,7 @@ pub fn dns_resolver(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut t = 0.0;
     while t < 600.0 {
         t += tr.rng.exp(0.3);
-        let client = v4(
-            10,
-            1,
-            0,
-            100 + tr.rng.below(50) as u8,
-            tr.rng.ephemeral_port(),
-        );
+        let client = v4(10, 1, 0, 100 + tr.rng.below(50) as u8, tr.rng.ephemeral_port());
         let at = ctx.at(t);
         let lan = lan_rtt(&mut tr.rng);
         if tr.rng.chance(0.6) {
@@ -393,13 +362,7 @@ pub fn dns_resolver(ctx: &ScenarioCtx) -> Vec<Packet> {
             tr.udp(at, client, resolver, 64, 40);
             let q = Timestamp(at.0 + 50_000);
             let back = tr.udp_exchange(out, ns, q, wan, 40, 120);
-            tr.udp(
-                Timestamp(back.0 + 50_000 + lan.0 / 2),
-                resolver,
-                client,
-                64,
-                120,
-            );
+            tr.udp(Timestamp(back.0 + 50_000 + lan.0 / 2), resolver, client, 64, 120);
         } else {
             tr.udp_exchange(client, resolver, at, lan, 40, 120);
         }
