@@ -1,0 +1,28 @@
+//! Synthetic captures: a pcap writer, frame builders and traffic-scenario generators used
+//! by tests and benchmarks (the project's own code, so every generated capture is
+//! reproducible from a seed and never needs real traffic).
+//!
+//! Layers, bottom up:
+//! - [`packet`]: `Copy` packet descriptions and the Ethernet/IP/TCP/UDP/ICMP encoder;
+//! - [`pcap_writer`]: classic pcap output (µs or ns timestamps);
+//! - [`rng`]: the deterministic PRNG every generator draws from;
+//! - [`session`]: whole conversations (TCP sessions, scans, UDP exchanges) as packets;
+//! - [`scenarios`]: named detection scenarios with documented expected verdicts;
+//! - [`mixed`]: the streaming benchmark mix.
+
+pub mod mixed;
+pub mod packet;
+pub mod pcap_writer;
+pub mod rng;
+pub mod scenarios;
+pub mod session;
+
+#[cfg(test)]
+mod tests;
+
+pub use mixed::{write_mixed, MixedParams, MixedStats};
+pub use packet::{encode_frame, flags, Packet, TcpSpec, Transport, UdpSpec};
+pub use pcap_writer::{PcapWriter, TsResolution};
+pub use rng::Rng;
+pub use scenarios::{find as find_scenario, Scenario, ScenarioCtx, SCENARIOS};
+pub use session::{sort_packets, PortState, ScanKind, ScannerStyle, TcpConn, Trace};
