@@ -41,10 +41,28 @@ pub struct QuotedTuple {
 /// Transport-layer view of a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
-    Tcp { sport: u16, dport: u16, flags: u8, seq: u32, ack: u32, window: u16, payload_len: u32 },
-    Udp { sport: u16, dport: u16, payload_len: u32 },
+    Tcp {
+        sport: u16,
+        dport: u16,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        window: u16,
+        payload_len: u32,
+    },
+    Udp {
+        sport: u16,
+        dport: u16,
+        payload_len: u32,
+    },
     /// ICMP (v4) or ICMPv6; `quoted` is set for error messages that quote a packet.
-    Icmp { v6: bool, icmp_type: u8, code: u8, echo_id: Option<u16>, quoted: Option<QuotedTuple> },
+    Icmp {
+        v6: bool,
+        icmp_type: u8,
+        code: u8,
+        echo_id: Option<u16>,
+        quoted: Option<QuotedTuple>,
+    },
     /// Any other IP protocol, or a TCP/UDP/ICMP header cut off by the snaplen.
     Other { protocol: u8 },
 }
@@ -93,7 +111,12 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 4] = [SkipReason::NonIp, SkipReason::Fragment, SkipReason::Truncated, SkipReason::Malformed];
+    pub const ALL: [SkipReason; 4] = [
+        SkipReason::NonIp,
+        SkipReason::Fragment,
+        SkipReason::Truncated,
+        SkipReason::Malformed,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             SkipReason::NonIp => "non_ip",

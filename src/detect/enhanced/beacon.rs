@@ -57,7 +57,11 @@ pub struct BeaconScore {
 
 /// Scores start times (seconds) and per-session (src, dst) bytes; `None` when the
 /// series is not yet eligible (too few sessions, span too short, period out of range).
-pub fn score_series(times: &[f64], bytes: &[(u64, u64)], cfg: &EnhancedConfig) -> Option<BeaconScore> {
+pub fn score_series(
+    times: &[f64],
+    bytes: &[(u64, u64)],
+    cfg: &EnhancedConfig,
+) -> Option<BeaconScore> {
     if times.len() < cfg.beacon_min_connections {
         return None;
     }
@@ -80,7 +84,11 @@ pub fn score_series(times: &[f64], bytes: &[(u64, u64)], cfg: &EnhancedConfig) -
         let src: Vec<f64> = bytes.iter().map(|b| b.0 as f64).collect();
         let dst: Vec<f64> = bytes.iter().map(|b| b.1 as f64).collect();
         let s = summarize(&src);
-        let dispersion = if s.median > 0.0 { s.mad / s.median } else { 0.0 };
+        let dispersion = if s.median > 0.0 {
+            s.mad / s.median
+        } else {
+            0.0
+        };
         let consistency = (1.0 - dispersion / 0.5).clamp(0.0, 1.0);
         let score = 0.7 * consistency + 0.3 * (1.0 - s.bowley.abs());
         (Some(score), s.mean, summarize(&dst).mean)
@@ -115,8 +123,19 @@ pub struct BeaconDetector {
 
 fn non_unicast(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast() || a.is_link_local() || a.is_unspecified() || a.is_loopback(),
-        IpAddr::V6(a) => a.is_multicast() || a.is_unspecified() || a.is_loopback() || (a.segments()[0] & 0xffc0) == 0xfe80,
+        IpAddr::V4(a) => {
+            a.is_multicast()
+                || a.is_broadcast()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_loopback()
+        }
+        IpAddr::V6(a) => {
+            a.is_multicast()
+                || a.is_unspecified()
+                || a.is_loopback()
+                || (a.segments()[0] & 0xffc0) == 0xfe80
+        }
     }
 }
 
@@ -141,7 +160,12 @@ impl BeaconDetector {
     }
 
     fn key(src: IpAddr, dst: IpAddr, dport: Option<u16>, proto: u8) -> SeriesKey {
-        SeriesKey { src, dst, dport: dport.unwrap_or(0), proto }
+        SeriesKey {
+            src,
+            dst,
+            dport: dport.unwrap_or(0),
+            proto,
+        }
     }
 
     fn on_start(&mut self, s: &SessionStart, alerts: &mut Vec<Alert>) {
@@ -175,14 +199,26 @@ impl BeaconDetector {
         while series.beats.len() >= history {
             series.beats.pop_front();
         }
-        series.beats.push_back(Beat { ts: s.ts, bytes: None });
+        series.beats.push_back(Beat {
+            ts: s.ts,
+            bytes: None,
+        });
         series.connections += 1;
-        if series.alerted_at.is_some_and(|at| s.ts.since(at) < self.suppression) {
+        if series
+            .alerted_at
+            .is_some_and(|at| s.ts.since(at) < self.suppression)
+        {
             return;
         }
-        let times: Vec<f64> = series.beats.iter().map(|b| b.ts.since(series.beats[0].ts).as_secs_f64()).collect();
+        let times: Vec<f64> = series
+            .beats
+            .iter()
+            .map(|b| b.ts.since(series.beats[0].ts).as_secs_f64())
+            .collect();
         let bytes: Vec<(u64, u64)> = series.beats.iter().filter_map(|b| b.bytes).collect();
-        let Some(sc) = score_series(&times, &bytes, &self.cfg) else { return };
+        let Some(sc) = score_series(&times, &bytes, &self.cfg) else {
+            return;
+        };
         if sc.score < self.cfg.beacon_threshold {
             return;
         }
@@ -195,7 +231,10 @@ impl BeaconDetector {
         }
         ev.insert("IntervalSeconds".into(), round(sc.interval, 3).into());
         ev.insert("JitterSeconds".into(), round(sc.jitter, 3).into());
-        ev.insert("JitterPercent".into(), round(100.0 * sc.jitter / sc.interval, 1).into());
+        ev.insert(
+            "JitterPercent".into(),
+            round(100.0 * sc.jitter / sc.interval, 1).into(),
+        );
         ev.insert("Skew".into(), round(sc.skew, 3).into());
         ev.insert("Connections".into(), series.connections.into());
         ev.insert("CollapsedBursts".into(), series.collapsed.into());
@@ -256,7 +295,8 @@ impl Detector for BeaconDetector {
         }
         self.last_sweep = now;
         let cutoff = now.saturating_sub(Duration::from_secs(self.cfg.beacon_horizon_secs as i64));
-        self.series.retain(|_, s| s.beats.back().is_some_and(|b| b.ts >= cutoff));
+        self.series
+            .retain(|_, s| s.beats.back().is_some_and(|b| b.ts >= cutoff));
     }
 
     fn finish(&mut self, _alerts: &mut Vec<Alert>) {}
@@ -270,6 +310,10 @@ impl Detector for BeaconDetector {
     }
 
     fn usage(&self) -> DetectorUsage {
-        DetectorUsage { sources: 0, series: self.series.len() as u64, evictions: self.series.evictions() }
+        DetectorUsage {
+            sources: 0,
+            series: self.series.len() as u64,
+            evictions: self.series.evictions(),
+        }
     }
 }

@@ -30,7 +30,12 @@ pub struct BoundedMap<K, V> {
 
 impl<K: Hash + Eq, V> BoundedMap<K, V> {
     pub fn new(cap: usize) -> Self {
-        BoundedMap { map: keyed_map(), cap: cap.max(1), clock: 0, evictions: 0 }
+        BoundedMap {
+            map: keyed_map(),
+            cap: cap.max(1),
+            clock: 0,
+            evictions: 0,
+        }
     }
     pub fn set_cap(&mut self, cap: usize) {
         self.cap = cap.max(1);
@@ -51,7 +56,10 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
             self.evict_oldest();
         }
         let clock = self.clock;
-        let slot = self.map.entry(key).or_insert_with(|| Slot { touched: clock, value: make() });
+        let slot = self.map.entry(key).or_insert_with(|| Slot {
+            touched: clock,
+            value: make(),
+        });
         slot.touched = clock;
         &mut slot.value
     }

@@ -119,16 +119,23 @@ impl EnhancedConfig {
             if v > 0.0 && v < 1.0 {
                 Ok(())
             } else {
-                Err(format!("enhanced.{name} = {v} must be strictly between 0 and 1"))
+                Err(format!(
+                    "enhanced.{name} = {v} must be strictly between 0 and 1"
+                ))
             }
         };
         prob("scan_trw_benign_success", self.scan_trw_benign_success)?;
         prob("scan_trw_scanner_success", self.scan_trw_scanner_success)?;
         if self.scan_trw_scanner_success >= self.scan_trw_benign_success {
-            return Err("enhanced.scan_trw_scanner_success must be below scan_trw_benign_success".into());
+            return Err(
+                "enhanced.scan_trw_scanner_success must be below scan_trw_benign_success".into(),
+            );
         }
         if self.scan_trw_threshold <= 1.0 {
-            return Err(format!("enhanced.scan_trw_threshold = {} must be above 1", self.scan_trw_threshold));
+            return Err(format!(
+                "enhanced.scan_trw_threshold = {} must be above 1",
+                self.scan_trw_threshold
+            ));
         }
         let positive = |name: &str, v: f64| {
             if v > 0.0 && v.is_finite() {
@@ -138,20 +145,35 @@ impl EnhancedConfig {
             }
         };
         positive("scan_window_secs", self.scan_window_secs as f64)?;
-        positive("scan_min_failed_targets", self.scan_min_failed_targets as f64)?;
-        positive("scan_fast_vertical_ports", self.scan_fast_vertical_ports as f64)?;
+        positive(
+            "scan_min_failed_targets",
+            self.scan_min_failed_targets as f64,
+        )?;
+        positive(
+            "scan_fast_vertical_ports",
+            self.scan_fast_vertical_ports as f64,
+        )?;
         positive("scan_max_sources", self.scan_max_sources as f64)?;
-        positive("scan_max_targets_per_source", self.scan_max_targets_per_source as f64)?;
+        positive(
+            "scan_max_targets_per_source",
+            self.scan_max_targets_per_source as f64,
+        )?;
         positive("beacon_min_periods", self.beacon_min_periods)?;
         positive("beacon_horizon_secs", self.beacon_horizon_secs as f64)?;
         positive("beacon_min_interval_secs", self.beacon_min_interval_secs)?;
         positive("beacon_jitter_tolerance", self.beacon_jitter_tolerance)?;
         positive("beacon_max_series", self.beacon_max_series as f64)?;
         if !(self.beacon_threshold > 0.0 && self.beacon_threshold <= 1.0) {
-            return Err(format!("enhanced.beacon_threshold = {} must be in (0, 1]", self.beacon_threshold));
+            return Err(format!(
+                "enhanced.beacon_threshold = {} must be in (0, 1]",
+                self.beacon_threshold
+            ));
         }
         if self.beacon_min_connections < 3 {
-            return Err(format!("enhanced.beacon_min_connections = {} must be at least 3", self.beacon_min_connections));
+            return Err(format!(
+                "enhanced.beacon_min_connections = {} must be at least 3",
+                self.beacon_min_connections
+            ));
         }
         if self.beacon_history < self.beacon_min_connections {
             return Err(format!(
@@ -160,10 +182,15 @@ impl EnhancedConfig {
             ));
         }
         if self.beacon_max_interval_secs <= self.beacon_min_interval_secs {
-            return Err("enhanced.beacon_max_interval_secs must exceed beacon_min_interval_secs".into());
+            return Err(
+                "enhanced.beacon_max_interval_secs must exceed beacon_min_interval_secs".into(),
+            );
         }
         if !(self.beacon_min_gap_secs >= 0.0) {
-            return Err(format!("enhanced.beacon_min_gap_secs = {} must be >= 0", self.beacon_min_gap_secs));
+            return Err(format!(
+                "enhanced.beacon_min_gap_secs = {} must be >= 0",
+                self.beacon_min_gap_secs
+            ));
         }
         Allowlist::new(self)?;
         Ok(())
@@ -183,7 +210,10 @@ impl Allowlist {
         let list = |name: &str, items: &[String]| {
             items
                 .iter()
-                .map(|s| s.parse::<Cidr>().map_err(|e| format!("enhanced.{name}: {e}")))
+                .map(|s| {
+                    s.parse::<Cidr>()
+                        .map_err(|e| format!("enhanced.{name}: {e}"))
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(NetSet::new)
         };
@@ -191,15 +221,23 @@ impl Allowlist {
             .allow_pairs
             .iter()
             .map(|p| {
-                let (a, b) = p
-                    .split_once(',')
-                    .ok_or_else(|| format!("enhanced.allow_pairs: '{p}' is not \"SRC_CIDR,DST_CIDR\""))?;
-                let a = a.parse::<Cidr>().map_err(|e| format!("enhanced.allow_pairs: {e}"))?;
-                let b = b.parse::<Cidr>().map_err(|e| format!("enhanced.allow_pairs: {e}"))?;
+                let (a, b) = p.split_once(',').ok_or_else(|| {
+                    format!("enhanced.allow_pairs: '{p}' is not \"SRC_CIDR,DST_CIDR\"")
+                })?;
+                let a = a
+                    .parse::<Cidr>()
+                    .map_err(|e| format!("enhanced.allow_pairs: {e}"))?;
+                let b = b
+                    .parse::<Cidr>()
+                    .map_err(|e| format!("enhanced.allow_pairs: {e}"))?;
                 Ok((a, b))
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(Allowlist { src: list("allow_src", &cfg.allow_src)?, dst: list("allow_dst", &cfg.allow_dst)?, pairs })
+        Ok(Allowlist {
+            src: list("allow_src", &cfg.allow_src)?,
+            dst: list("allow_dst", &cfg.allow_dst)?,
+            pairs,
+        })
     }
     /// The source is never alerted.
     pub fn src_allowed(&self, src: IpAddr) -> bool {
@@ -207,6 +245,11 @@ impl Allowlist {
     }
     /// Traffic from `src` to `dst` is ignored.
     pub fn pair_allowed(&self, src: IpAddr, dst: IpAddr) -> bool {
-        self.src.contains(src) || self.dst.contains(dst) || self.pairs.iter().any(|(a, b)| a.contains(src) && b.contains(dst))
+        self.src.contains(src)
+            || self.dst.contains(dst)
+            || self
+                .pairs
+                .iter()
+                .any(|(a, b)| a.contains(src) && b.contains(dst))
     }
 }

@@ -24,6 +24,8 @@ pub enum ProbeKind {
     Syn,
     /// Full handshake with no data, then closed (connect() scan).
     Connect,
+    /// SYN answered by SYN-ACK, then a bare RST from the prober (raw SYN scanner).
+    HalfOpen,
     Fin,
     Null,
     Xmas,
@@ -35,13 +37,14 @@ pub enum ProbeKind {
     IcmpEcho,
 }
 
-pub const PROBE_KINDS: usize = 9;
+pub const PROBE_KINDS: usize = 10;
 
 impl ProbeKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProbeKind::Syn => "SYN",
             ProbeKind::Connect => "Connect",
+            ProbeKind::HalfOpen => "SYN",
             ProbeKind::Fin => "FIN",
             ProbeKind::Null => "NULL",
             ProbeKind::Xmas => "XMAS",
@@ -58,6 +61,7 @@ impl ProbeKind {
         [
             ProbeKind::Syn,
             ProbeKind::Connect,
+            ProbeKind::HalfOpen,
             ProbeKind::Fin,
             ProbeKind::Null,
             ProbeKind::Xmas,
@@ -69,7 +73,14 @@ impl ProbeKind {
     }
     /// A packet no normal stack sends to open a connection.
     pub fn is_stealth(self) -> bool {
-        matches!(self, ProbeKind::Fin | ProbeKind::Null | ProbeKind::Xmas | ProbeKind::OddFlags | ProbeKind::Ack)
+        matches!(
+            self,
+            ProbeKind::Fin
+                | ProbeKind::Null
+                | ProbeKind::Xmas
+                | ProbeKind::OddFlags
+                | ProbeKind::Ack
+        )
     }
 }
 
@@ -208,7 +219,9 @@ pub fn end_verdict(rec: &FlowRecord) -> Option<(ProbeKind, Outcome)> {
                 return Some((ProbeKind::Syn, Outcome::Failure));
             }
             match rec.conn_state {
-                ConnState::S0 | ConnState::REJ | ConnState::RSTOS0 | ConnState::SH => Some((ProbeKind::Syn, Outcome::Failure)),
+                ConnState::S0 | ConnState::REJ | ConnState::RSTOS0 | ConnState::SH => {
+                    Some((ProbeKind::Syn, Outcome::Failure))
+                }
                 ConnState::RSTRH | ConnState::SHR | ConnState::OTH => None,
                 _ => {
                     let handshake = rec.dst_tcp_flags & (SYN | ACK) == SYN | ACK;
@@ -217,7 +230,7 @@ pub fn end_verdict(rec: &FlowRecord) -> Option<(ProbeKind, Outcome)> {
                     }
                     if rec.src_tcp_flags & ACK == 0 {
                         // SYN, SYN-ACK, bare RST: raw half-open scan (nmap -sS, masscan).
-                        return Some((ProbeKind::Syn, Outcome::Failure));
+                        return Some((ProbeKind::HalfOpen, Outcome::Failure));
                     }
                     if no_payload(rec) && rec.src_packets <= 4 && rec.dst_packets <= 3 {
                         return Some((ProbeKind::Connect, Outcome::Failure));
@@ -228,15 +241,32 @@ pub fn end_verdict(rec: &FlowRecord) -> Option<(ProbeKind, Outcome)> {
         }
         UDP => {
             let failed = rec.icmp_errors > 0 || rec.dst_packets == 0;
-            Some((ProbeKind::Udp, if failed { Outcome::Failure } else { Outcome::Success }))
+            Some((
+                ProbeKind::Udp,
+                if failed {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                },
+            ))
         }
         ICMP | ICMPV6 => {
-            let echo = matches!((rec.protocol, rec.icmp_type), (ICMP, Some(8)) | (ICMPV6, Some(128)));
+            let echo = matches!(
+                (rec.protocol, rec.icmp_type),
+                (ICMP, Some(8)) | (ICMPV6, Some(128))
+            );
             if !echo {
                 return None;
             }
             let failed = rec.icmp_errors > 0 || rec.dst_packets == 0;
-            Some((ProbeKind::IcmpEcho, if failed { Outcome::Failure } else { Outcome::Success }))
+            Some((
+                ProbeKind::IcmpEcho,
+                if failed {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                },
+            ))
         }
         _ => None,
     }
@@ -263,10 +293,22 @@ mod tests {
     fn fingerprints_masscan_zmap_nmap() {
         let dst: IpAddr = "198.51.100.7".parse().unwrap();
         let seq = 0xdead_beef;
-        let ip_id = ((u32::from(std::net::Ipv4Addr::new(198, 51, 100, 7)) ^ 443 ^ seq) & 0xffff) as u16;
-        let mut p = FirstPacket { tcp_flags: SYN, ttl: 255, ip_id, tcp_window: 1024, tcp_seq: seq, payload_len: 0 };
+        let ip_id =
+            ((u32::from(std::net::Ipv4Addr::new(198, 51, 100, 7)) ^ 443 ^ seq) & 0xffff) as u16;
+        let mut p = FirstPacket {
+            tcp_flags: SYN,
+            ttl: 255,
+            ip_id,
+            tcp_window: 1024,
+            tcp_seq: seq,
+            payload_len: 0,
+        };
         assert_eq!(fingerprint(dst, 443, &p), Some(Tool::Masscan));
-        assert_eq!(fingerprint(dst, 444, &p), Some(Tool::Nmap), "wrong port breaks the masscan cookie");
+        assert_eq!(
+            fingerprint(dst, 444, &p),
+            Some(Tool::Nmap),
+            "wrong port breaks the masscan cookie"
+        );
         p.ip_id = 54321;
         p.tcp_window = 65535;
         assert_eq!(fingerprint(dst, 443, &p), Some(Tool::Zmap));

@@ -39,9 +39,24 @@ pub fn summarize(values: &[f64]) -> Summary {
     dev.sort_by(f64::total_cmp);
     let mad = quantile_sorted(&dev, 0.5);
     let iqr = q3 - q1;
-    let bowley = if iqr > f64::EPSILON * median.abs().max(1.0) { ((q1 + q3 - 2.0 * median) / iqr).clamp(-1.0, 1.0) } else { 0.0 };
-    let mean = if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
-    Summary { q1, median, q3, mad, bowley, mean }
+    let bowley = if iqr > f64::EPSILON * median.abs().max(1.0) {
+        ((q1 + q3 - 2.0 * median) / iqr).clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    let mean = if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    Summary {
+        q1,
+        median,
+        q3,
+        mad,
+        bowley,
+        mean,
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@
 
 use super::bounded::{keyed_map, BoundedMap, KeyedMap};
 use super::config::{Allowlist, EnhancedConfig};
-use super::probe::{end_verdict, fingerprint, start_verdict, Outcome, ProbeKind, StartVerdict, Tool, PROBE_KINDS, TOOLS};
+use super::probe::{
+    end_verdict, fingerprint, start_verdict, Outcome, ProbeKind, StartVerdict, Tool, PROBE_KINDS,
+    TOOLS,
+};
 use crate::detect::{Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage};
 use crate::flow::FlowEvent;
 use crate::time::{Duration, Timestamp};
@@ -75,8 +78,12 @@ impl SourceState {
         }
     }
     fn prune(&mut self, cutoff: Timestamp) {
-        let expired: Vec<(Target, Outcome)> =
-            self.targets.iter().filter(|(_, s)| s.last_seen < cutoff).map(|(t, s)| (*t, s.outcome)).collect();
+        let expired: Vec<(Target, Outcome)> = self
+            .targets
+            .iter()
+            .filter(|(_, s)| s.last_seen < cutoff)
+            .map(|(t, s)| (*t, s.outcome))
+            .collect();
         for (t, o) in expired {
             self.targets.remove(&t);
             self.count(&t, o, -1);
@@ -84,14 +91,22 @@ impl SourceState {
     }
     /// Records an attempt; outcomes only move Pending → Failure → Success.
     #[allow(clippy::too_many_arguments)]
-    fn record(&mut self, t: Target, ts: Timestamp, kind: ProbeKind, outcome: Outcome, tool: Option<Tool>, cap: usize) {
+    fn record(
+        &mut self,
+        t: Target,
+        ts: Timestamp,
+        kind: ProbeKind,
+        outcome: Outcome,
+        tool: Option<Tool>,
+        cap: usize,
+    ) {
         self.last_seen = self.last_seen.max(ts);
         if let Some(st) = self.targets.get_mut(&t) {
             st.last_seen = st.last_seen.max(ts);
             let old = st.outcome;
             if outcome > old {
                 st.outcome = outcome;
-                if kind == ProbeKind::Connect || st.kind == ProbeKind::Syn && kind != ProbeKind::Syn {
+                if st.kind == ProbeKind::Syn && kind != ProbeKind::Syn {
                     st.kind = kind;
                 }
                 self.count(&t, old, -1);
@@ -103,7 +118,16 @@ impl SourceState {
             self.overflow += 1;
             return;
         }
-        self.targets.insert(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool });
+        self.targets.insert(
+            t,
+            TargetState {
+                first_seen: ts,
+                last_seen: ts,
+                outcome,
+                kind,
+                tool,
+            },
+        );
         self.count(&t, outcome, 1);
     }
 }
@@ -139,10 +163,21 @@ impl ScanDetector {
         self.allow.pair_allowed(src, dst) || self.cfg.scan_allow_ports.contains(&port)
     }
 
-    fn observe(&mut self, src: IpAddr, t: Target, ts: Timestamp, kind: ProbeKind, o: Outcome, tool: Option<Tool>, alerts: &mut Vec<Alert>) {
+    fn observe(
+        &mut self,
+        src: IpAddr,
+        t: Target,
+        ts: Timestamp,
+        kind: ProbeKind,
+        o: Outcome,
+        tool: Option<Tool>,
+        alerts: &mut Vec<Alert>,
+    ) {
         let window = self.window();
         let cap = self.cfg.scan_max_targets_per_source;
-        let st = self.sources.touch_or_insert_with(src, || SourceState::new(ts));
+        let st = self
+            .sources
+            .touch_or_insert_with(src, || SourceState::new(ts));
         if ts.since(st.last_prune).0 >= window.0 / 8 {
             st.prune(ts.saturating_sub(window));
             st.last_prune = ts;
@@ -153,15 +188,22 @@ impl ScanDetector {
 
     /// Threshold Random Walk log-likelihood ratio of "scanner" vs "benign".
     fn llr(&self, failed: u32, succeeded: u32) -> f64 {
-        let (b, s) = (self.cfg.scan_trw_benign_success, self.cfg.scan_trw_scanner_success);
+        let (b, s) = (
+            self.cfg.scan_trw_benign_success,
+            self.cfg.scan_trw_scanner_success,
+        );
         failed as f64 * ((1.0 - s) / (1.0 - b)).ln() + succeeded as f64 * (s / b).ln()
     }
 
     fn evaluate(&mut self, src: IpAddr, dst: IpAddr, now: Timestamp, alerts: &mut Vec<Alert>) {
-        let Some(st) = self.sources.get(&src) else { return };
+        let Some(st) = self.sources.get(&src) else {
+            return;
+        };
         let llr = self.llr(st.failed, st.succeeded);
-        let trw = st.failed >= self.cfg.scan_min_failed_targets && llr >= self.cfg.scan_trw_threshold.ln();
-        let fast = st.probes_per_dst.get(&dst).copied().unwrap_or(0) >= self.cfg.scan_fast_vertical_ports
+        let trw = st.failed >= self.cfg.scan_min_failed_targets
+            && llr >= self.cfg.scan_trw_threshold.ln();
+        let fast = st.probes_per_dst.get(&dst).copied().unwrap_or(0)
+            >= self.cfg.scan_fast_vertical_ports
             && llr + st.pending as f64 * 0.5 >= self.cfg.scan_trw_threshold.ln();
         if !(trw || fast) {
             return;
@@ -179,14 +221,20 @@ impl ScanDetector {
             return;
         }
         let alert = build_alert(src, st, now, llr);
-        *self.alerted.touch_or_insert_with(src, || (now, evidence_size)) = (now, evidence_size);
+        *self
+            .alerted
+            .touch_or_insert_with(src, || (now, evidence_size)) = (now, evidence_size);
         alerts.push(alert);
     }
 }
 
 fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert {
     // Scan targets are those not (yet) successful; sorted for deterministic output.
-    let mut probes: Vec<(&Target, &TargetState)> = st.targets.iter().filter(|(_, s)| s.outcome != Outcome::Success).collect();
+    let mut probes: Vec<(&Target, &TargetState)> = st
+        .targets
+        .iter()
+        .filter(|(_, s)| s.outcome != Outcome::Success)
+        .collect();
     probes.sort_by_key(|(t, _)| (t.dst, t.port, t.proto));
     let mut ports_by_dst: BTreeMap<IpAddr, u32> = BTreeMap::new();
     let mut dsts_by_port: BTreeMap<u16, u32> = BTreeMap::new();
@@ -203,21 +251,53 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
         first_seen = first_seen.min(s.first_seen);
     }
     let n = probes.len().max(1) as u32;
-    let (top_dst, top_dst_ports) = ports_by_dst.iter().max_by_key(|(d, c)| (**c, std::cmp::Reverse(**d))).map(|(d, c)| (*d, *c)).unwrap_or((src, 0));
-    let (top_port, top_port_dsts) = dsts_by_port.iter().max_by_key(|(p, c)| (**c, std::cmp::Reverse(**p))).map(|(p, c)| (*p, *c)).unwrap_or((0, 0));
-    let scan_type = if ports_by_dst.len() == 1 || (top_dst_ports * 5 >= n * 4 && top_dst_ports > top_port_dsts) {
+    let (top_dst, top_dst_ports) = ports_by_dst
+        .iter()
+        .max_by_key(|(d, c)| (**c, std::cmp::Reverse(**d)))
+        .map(|(d, c)| (*d, *c))
+        .unwrap_or((src, 0));
+    let (top_port, top_port_dsts) = dsts_by_port
+        .iter()
+        .max_by_key(|(p, c)| (**c, std::cmp::Reverse(**p)))
+        .map(|(p, c)| (*p, *c))
+        .unwrap_or((0, 0));
+    let scan_type = if ports_by_dst.len() == 1
+        || (top_dst_ports * 5 >= n * 4 && top_dst_ports > top_port_dsts)
+    {
         "Vertical"
     } else if dsts_by_port.len() == 1 || top_port_dsts * 5 >= n * 4 {
         "Horizontal"
     } else {
         "Mixed"
     };
-    let probe_kind = (0..PROBE_KINDS).max_by_key(|&i| (kinds[i], std::cmp::Reverse(i))).map(ProbeKind::from_index).unwrap_or(ProbeKind::Syn);
-    let tool = (0..TOOLS).filter(|&i| tools[i] * 2 >= n).max_by_key(|&i| (tools[i], std::cmp::Reverse(i))).map(Tool::from_index);
+    // Closed ports look alike (REJ) for SYN and connect scans: a connect scan is one
+    // whose open ports completed handshakes and no port saw a raw half-open probe.
+    let connect = kinds[ProbeKind::Connect.index()] > 0 && kinds[ProbeKind::HalfOpen.index()] == 0;
+    kinds[ProbeKind::Syn.index()] +=
+        kinds[ProbeKind::HalfOpen.index()] + kinds[ProbeKind::Connect.index()];
+    kinds[ProbeKind::HalfOpen.index()] = 0;
+    kinds[ProbeKind::Connect.index()] = 0;
+    let probe_kind = (0..PROBE_KINDS)
+        .max_by_key(|&i| (kinds[i], std::cmp::Reverse(i)))
+        .map(ProbeKind::from_index)
+        .unwrap_or(ProbeKind::Syn);
+    let probe_kind = if connect && probe_kind == ProbeKind::Syn {
+        ProbeKind::Connect
+    } else {
+        probe_kind
+    };
+    let tool = (0..TOOLS)
+        .filter(|&i| tools[i] * 2 >= n)
+        .max_by_key(|&i| (tools[i], std::cmp::Reverse(i)))
+        .map(Tool::from_index);
     let targets: BTreeSet<IpAddr> = ports_by_dst.keys().copied().collect();
     let ports: BTreeSet<u16> = dsts_by_port.keys().copied().collect();
     let resolved = st.failed + st.succeeded;
-    let failure_ratio = if resolved == 0 { 1.0 } else { st.failed as f64 / resolved as f64 };
+    let failure_ratio = if resolved == 0 {
+        1.0
+    } else {
+        st.failed as f64 / resolved as f64
+    };
 
     let mut ev = Map::new();
     ev.insert("ScanType".into(), scan_type.into());
@@ -226,15 +306,37 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
         ev.insert("Tool".into(), tool.as_str().into());
     }
     ev.insert("TargetCount".into(), targets.len().into());
-    ev.insert("TargetsSample".into(), targets.iter().take(20).map(|d| Value::from(d.to_string())).collect::<Vec<_>>().into());
+    ev.insert(
+        "TargetsSample".into(),
+        targets
+            .iter()
+            .take(20)
+            .map(|d| Value::from(d.to_string()))
+            .collect::<Vec<_>>()
+            .into(),
+    );
     ev.insert("PortCount".into(), ports.len().into());
-    ev.insert("PortsSample".into(), ports.iter().take(50).map(|p| Value::from(*p)).collect::<Vec<_>>().into());
-    ev.insert("Attempts".into(), (st.failed as u64 + st.succeeded as u64 + st.pending as u64 + st.overflow).into());
+    ev.insert(
+        "PortsSample".into(),
+        ports
+            .iter()
+            .take(50)
+            .map(|p| Value::from(*p))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    ev.insert(
+        "Attempts".into(),
+        (st.failed as u64 + st.succeeded as u64 + st.pending as u64 + st.overflow).into(),
+    );
     ev.insert("Failures".into(), st.failed.into());
     ev.insert("Pending".into(), st.pending.into());
     ev.insert("FailureRatio".into(), round(failure_ratio, 3).into());
     ev.insert("FirstSeen".into(), first_seen.rfc3339().into());
-    ev.insert("WindowSeconds".into(), round(now.since(first_seen).as_secs_f64(), 3).into());
+    ev.insert(
+        "WindowSeconds".into(),
+        round(now.since(first_seen).as_secs_f64(), 3).into(),
+    );
     ev.insert("Score".into(), round(llr, 2).into());
 
     let stealthy = probe_kind.is_stealth();
@@ -243,7 +345,11 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
         mode: DetectionMode::Enhanced,
         time: now,
         name: format!("{scan_type} {} port scan", probe_kind.as_str()),
-        severity: if tool.is_some() || stealthy || targets.len() * ports.len() >= 500 { "High" } else { "Medium" },
+        severity: if tool.is_some() || stealthy || targets.len() * ports.len() >= 500 {
+            "High"
+        } else {
+            "Medium"
+        },
         tactics: &["Reconnaissance", "Discovery"],
         techniques: &["T1046", "T1595"],
         src,
@@ -266,11 +372,23 @@ impl Detector for ScanDetector {
                 if self.ignored(s.src, s.dst, port) {
                     return;
                 }
-                let t = Target { dst: s.dst, port, proto: s.protocol };
-                let tool = if s.protocol == super::probe::TCP { fingerprint(s.dst, port, &s.first) } else { None };
+                let t = Target {
+                    dst: s.dst,
+                    port,
+                    proto: s.protocol,
+                };
+                let tool = if s.protocol == super::probe::TCP {
+                    fingerprint(s.dst, port, &s.first)
+                } else {
+                    None
+                };
                 match start_verdict(s) {
-                    StartVerdict::Attempt(k) => self.observe(s.src, t, s.ts, k, Outcome::Pending, tool, alerts),
-                    StartVerdict::Probe(k) => self.observe(s.src, t, s.ts, k, Outcome::Failure, tool, alerts),
+                    StartVerdict::Attempt(k) => {
+                        self.observe(s.src, t, s.ts, k, Outcome::Pending, tool, alerts)
+                    }
+                    StartVerdict::Probe(k) => {
+                        self.observe(s.src, t, s.ts, k, Outcome::Failure, tool, alerts)
+                    }
                     StartVerdict::Defer | StartVerdict::Ignore => {}
                 }
             }
@@ -279,8 +397,16 @@ impl Detector for ScanDetector {
                 if self.ignored(r.src, r.dst, port) {
                     return;
                 }
-                let t = Target { dst: r.dst, port, proto: r.protocol };
-                let tool = if r.protocol == super::probe::TCP { fingerprint(r.dst, port, &r.first) } else { None };
+                let t = Target {
+                    dst: r.dst,
+                    port,
+                    proto: r.protocol,
+                };
+                let tool = if r.protocol == super::probe::TCP {
+                    fingerprint(r.dst, port, &r.first)
+                } else {
+                    None
+                };
                 if let Some((k, o)) = end_verdict(r) {
                     self.observe(r.src, t, r.end, k, o, tool, alerts);
                 }
@@ -297,7 +423,8 @@ impl Detector for ScanDetector {
         let cutoff = now.saturating_sub(window);
         self.sources.retain(|_, st| st.last_seen >= cutoff);
         let suppression = self.suppression;
-        self.alerted.retain(|_, (at, _)| now.since(*at) < suppression);
+        self.alerted
+            .retain(|_, (at, _)| now.since(*at) < suppression);
     }
 
     fn finish(&mut self, _alerts: &mut Vec<Alert>) {}
@@ -311,6 +438,10 @@ impl Detector for ScanDetector {
     }
 
     fn usage(&self) -> DetectorUsage {
-        DetectorUsage { sources: self.sources.len() as u64, series: 0, evictions: self.sources.evictions() + self.alerted.evictions() }
+        DetectorUsage {
+            sources: self.sources.len() as u64,
+            series: 0,
+            evictions: self.sources.evictions() + self.alerted.evictions(),
+        }
     }
 }
