@@ -77,7 +77,10 @@ pub fn score_series(
     let jitter_ratio = g.mad / g.median;
     let regularity = (1.0 - (jitter_ratio / cfg.beacon_jitter_tolerance).powi(2)).clamp(0.0, 1.0);
     let skew_score = 1.0 - g.bowley.abs();
-    let timing = 0.75 * regularity + 0.25 * skew_score;
+    // Coverage: a beacon's regular gaps fill its whole span (n·median ≈ span); bursts
+    // separated by long pauses have small "regular" gaps covering little of the span.
+    let coverage = (gaps.len() as f64 * g.median / span.max(f64::MIN_POSITIVE)).min(1.0);
+    let timing = (0.75 * regularity + 0.25 * skew_score) * (coverage / 0.6).min(1.0);
     // Confidence grows with the number of gaps; full at 24 (RITA also rewards count).
     let count = (gaps.len() as f64 / 24.0).min(1.0);
     let (bytes_score, mean_src, mean_dst) = if bytes.len() >= 3 {

@@ -186,7 +186,7 @@ impl EnhancedConfig {
                 "enhanced.beacon_max_interval_secs must exceed beacon_min_interval_secs".into(),
             );
         }
-        if !(self.beacon_min_gap_secs >= 0.0) {
+        if self.beacon_min_gap_secs.is_nan() || self.beacon_min_gap_secs < 0.0 {
             return Err(format!(
                 "enhanced.beacon_min_gap_secs = {} must be >= 0",
                 self.beacon_min_gap_secs
@@ -251,5 +251,33 @@ impl Allowlist {
                 .pairs
                 .iter()
                 .any(|(a, b)| a.contains(src) && b.contains(dst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_toml_section_with_defaults_and_rejects_bad_values() {
+        let cfg: EnhancedConfig =
+            toml::from_str("beacon_threshold = 0.9\nallow_src = [\"192.0.2.0/28\"]").unwrap();
+        assert_eq!(cfg.beacon_threshold, 0.9);
+        assert_eq!(cfg.scan_min_failed_targets, 15);
+        cfg.validate().unwrap();
+        assert!(toml::from_str::<EnhancedConfig>("no_such_knob = 1").is_err());
+        let bad = EnhancedConfig {
+            allow_pairs: vec!["192.0.2.1".into()],
+            ..EnhancedConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("allow_pairs"));
+        let bad = EnhancedConfig {
+            scan_trw_benign_success: 1.5,
+            ..EnhancedConfig::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .contains("scan_trw_benign_success"));
     }
 }

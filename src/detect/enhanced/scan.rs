@@ -163,6 +163,7 @@ impl ScanDetector {
         self.allow.pair_allowed(src, dst) || self.cfg.scan_allow_ports.contains(&port)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn observe(
         &mut self,
         src: IpAddr,
