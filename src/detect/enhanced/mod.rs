@@ -1,23 +1,36 @@
-//! Enhanced mode: flowsentry's own port-scan and beaconing detection.
+//! Enhanced mode: flowsentry's own port-scan and beaconing detection, stronger than
+//! the Sentinel rules (sliding windows instead of fixed bins, failure-weighted
+//! Threshold Random Walk scoring, stealth/tool fingerprints, jitter-tolerant robust
+//! beacon statistics). See README.md in this directory for what it catches and why.
+
+mod beacon;
+mod bounded;
+mod config;
+mod probe;
+mod robust;
+mod scan;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests_beacon;
+#[cfg(test)]
+mod tests_scan;
+
+pub use beacon::{score_series, BeaconDetector, BeaconScore};
+pub use config::{Allowlist, EnhancedConfig};
+pub use probe::{ProbeKind, Tool};
+pub use scan::ScanDetector;
 
 use super::{DetectConfig, Detector};
-use serde::Deserialize;
 
-/// Tunables for the enhanced detectors (TOML section `[enhanced]`).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EnhancedConfig {
-    /// Also score beacons whose destination is inside the home network.
-    pub beacon_internal: bool,
-}
-
-impl Default for EnhancedConfig {
-    fn default() -> Self {
-        EnhancedConfig { beacon_internal: false }
-    }
-}
-
+/// The enhanced detectors selected by `cfg.enhanced` (scan first, then beacon).
 pub fn detectors(cfg: &DetectConfig) -> Vec<Box<dyn Detector>> {
-    let _ = cfg;
-    Vec::new()
+    let mut out: Vec<Box<dyn Detector>> = Vec::new();
+    if cfg.enhanced.scan_enabled {
+        out.push(Box::new(ScanDetector::new(cfg)));
+    }
+    if cfg.enhanced.beacon_enabled {
+        out.push(Box::new(BeaconDetector::new(cfg)));
+    }
+    out
 }

@@ -1,0 +1,356 @@
+//! Enhanced port-scan detection: per-source sliding windows of distinct targets
+//! (dst, port, protocol) with their first-contact outcomes, scored with a Threshold
+//! Random Walk likelihood ratio (Jung et al. 2004). Failures (REJ, S0, RSTOS0, ICMP
+//! unreachable, unanswered UDP, stealth probes) push a source towards "scanner",
+//! successes push it back, so busy clients, NAT gateways, resolvers and servers stay
+//! quiet while a scanner is named after a handful of probes. Stealth and fingerprinted
+//! probes fail at Start, and many pending probes of one host alert at once, so alerts
+//! need not wait for idle timeouts.
+
+use super::bounded::{keyed_map, BoundedMap, KeyedMap};
+use super::config::{Allowlist, EnhancedConfig};
+use super::probe::{
+    end_verdict, fingerprint, start_verdict, Outcome, ProbeKind, StartVerdict, Tool, PROBE_KINDS, TOOLS,
+};
+use crate::detect::{Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage};
+use crate::flow::FlowEvent;
+use crate::time::{Duration, Timestamp};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Target {
+    dst: IpAddr,
+    port: u16,
+    proto: u8,
+}
+
+struct TargetState {
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    outcome: Outcome,
+    kind: ProbeKind,
+    tool: Option<Tool>,
+}
+
+/// Everything remembered about one source within the sliding window.
+struct SourceState {
+    targets: KeyedMap<Target, TargetState>,
+    failed: u32,
+    succeeded: u32,
+    pending: u32,
+    /// Pending + failed distinct targets per destination host (fast vertical path).
+    probes_per_dst: KeyedMap<IpAddr, u32>,
+    /// New targets not stored because the per-source cap was reached (still evidence).
+    overflow: u64,
+    last_seen: Timestamp,
+    last_prune: Timestamp,
+}
+
+impl SourceState {
+    fn new(now: Timestamp) -> Self {
+        SourceState {
+            targets: keyed_map(),
+            failed: 0,
+            succeeded: 0,
+            pending: 0,
+            probes_per_dst: keyed_map(),
+            overflow: 0,
+            last_seen: now,
+            last_prune: now,
+        }
+    }
+    fn count(&mut self, t: &Target, o: Outcome, delta: i32) {
+        let c = match o {
+            Outcome::Pending => &mut self.pending,
+            Outcome::Failure => &mut self.failed,
+            Outcome::Success => &mut self.succeeded,
+        };
+        *c = c.saturating_add_signed(delta);
+        if o != Outcome::Success {
+            let e = self.probes_per_dst.entry(t.dst).or_insert(0);
+            *e = e.saturating_add_signed(delta);
+            if *e == 0 {
+                self.probes_per_dst.remove(&t.dst);
+            }
+        }
+    }
+    fn prune(&mut self, cutoff: Timestamp) {
+        let expired: Vec<(Target, Outcome)> =
+            self.targets.iter().filter(|(_, s)| s.last_seen < cutoff).map(|(t, s)| (*t, s.outcome)).collect();
+        for (t, o) in expired {
+            self.targets.remove(&t);
+            self.count(&t, o, -1);
+        }
+    }
+    /// Records an attempt; outcomes only move Pending → Failure → Success.
+    #[allow(clippy::too_many_arguments)]
+    fn record(&mut self, t: Target, ts: Timestamp, kind: ProbeKind, outcome: Outcome, tool: Option<Tool>, cap: usize) {
+        self.last_seen = self.last_seen.max(ts);
+        if let Some(st) = self.targets.get_mut(&t) {
+            st.last_seen = st.last_seen.max(ts);
+            let old = st.outcome;
+            if outcome > old {
+                st.outcome = outcome;
+                if st.kind == ProbeKind::Syn && kind != ProbeKind::Syn {
+                    st.kind = kind;
+                }
+                self.count(&t, old, -1);
+                self.count(&t, outcome, 1);
+            }
+            return;
+        }
+        if self.targets.len() >= cap {
+            self.overflow += 1;
+            return;
+        }
+        self.targets.insert(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool });
+        self.count(&t, outcome, 1);
+    }
+}
+
+pub struct ScanDetector {
+    cfg: EnhancedConfig,
+    allow: Allowlist,
+    suppression: Duration,
+    sources: BoundedMap<IpAddr, SourceState>,
+    /// Source → (time of last alert, failed targets then).
+    alerted: BoundedMap<IpAddr, (Timestamp, u32)>,
+    last_sweep: Timestamp,
+}
+
+impl ScanDetector {
+    pub fn new(cfg: &DetectConfig) -> Self {
+        let e = &cfg.enhanced;
+        ScanDetector {
+            cfg: e.clone(),
+            allow: Allowlist::new(e).unwrap_or_default(),
+            suppression: cfg.suppression,
+            sources: BoundedMap::new(e.scan_max_sources),
+            alerted: BoundedMap::new(e.scan_max_sources),
+            last_sweep: Timestamp::ZERO,
+        }
+    }
+
+    fn window(&self) -> Duration {
+        Duration::from_secs(self.cfg.scan_window_secs as i64)
+    }
+
+    fn ignored(&self, src: IpAddr, dst: IpAddr, port: u16) -> bool {
+        self.allow.pair_allowed(src, dst) || self.cfg.scan_allow_ports.contains(&port)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn observe(
+        &mut self,
+        src: IpAddr,
+        t: Target,
+        ts: Timestamp,
+        kind: ProbeKind,
+        o: Outcome,
+        tool: Option<Tool>,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let window = self.window();
+        let cap = self.cfg.scan_max_targets_per_source;
+        let st = self.sources.touch_or_insert_with(src, || SourceState::new(ts));
+        if ts.since(st.last_prune).0 >= window.0 / 8 {
+            st.prune(ts.saturating_sub(window));
+            st.last_prune = ts;
+        }
+        st.record(t, ts, kind, o, tool, cap);
+        self.evaluate(src, t.dst, ts, alerts);
+    }
+
+    /// Threshold Random Walk log-likelihood ratio of "scanner" vs "benign".
+    fn llr(&self, failed: u32, succeeded: u32) -> f64 {
+        let (b, s) = (self.cfg.scan_trw_benign_success, self.cfg.scan_trw_scanner_success);
+        failed as f64 * ((1.0 - s) / (1.0 - b)).ln() + succeeded as f64 * (s / b).ln()
+    }
+
+    fn evaluate(&mut self, src: IpAddr, dst: IpAddr, now: Timestamp, alerts: &mut Vec<Alert>) {
+        let Some(st) = self.sources.get(&src) else {
+            return;
+        };
+        let llr = self.llr(st.failed, st.succeeded);
+        let trw = st.failed >= self.cfg.scan_min_failed_targets && llr >= self.cfg.scan_trw_threshold.ln();
+        let fast = st.probes_per_dst.get(&dst).copied().unwrap_or(0) >= self.cfg.scan_fast_vertical_ports
+            && llr + st.pending as f64 * 0.5 >= self.cfg.scan_trw_threshold.ln();
+        if !(trw || fast) {
+            return;
+        }
+        let evidence_size = st.failed + st.pending;
+        if let Some(&(at, size)) = self.alerted.get(&src) {
+            let suppressed = now.since(at) < self.suppression;
+            let escalated = self.cfg.scan_escalation_factor > 0
+                && evidence_size >= size.saturating_mul(self.cfg.scan_escalation_factor);
+            if suppressed && !escalated {
+                return;
+            }
+        }
+        if self.allow.src_allowed(src) {
+            return;
+        }
+        let alert = build_alert(src, st, now, llr);
+        *self.alerted.touch_or_insert_with(src, || (now, evidence_size)) = (now, evidence_size);
+        alerts.push(alert);
+    }
+}
+
+fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert {
+    // Scan targets are those not (yet) successful; sorted for deterministic output.
+    let mut probes: Vec<(&Target, &TargetState)> =
+        st.targets.iter().filter(|(_, s)| s.outcome != Outcome::Success).collect();
+    probes.sort_by_key(|(t, _)| (t.dst, t.port, t.proto));
+    let mut ports_by_dst: BTreeMap<IpAddr, u32> = BTreeMap::new();
+    let mut dsts_by_port: BTreeMap<u16, u32> = BTreeMap::new();
+    let mut kinds = [0u32; PROBE_KINDS];
+    let mut tools = [0u32; TOOLS];
+    let mut first_seen = now;
+    for (t, s) in &probes {
+        *ports_by_dst.entry(t.dst).or_default() += 1;
+        *dsts_by_port.entry(t.port).or_default() += 1;
+        kinds[s.kind.index()] += 1;
+        if let Some(tool) = s.tool {
+            tools[tool as usize] += 1;
+        }
+        first_seen = first_seen.min(s.first_seen);
+    }
+    let n = probes.len().max(1) as u32;
+    let (top_dst, top_dst_ports) = ports_by_dst
+        .iter()
+        .max_by_key(|(d, c)| (**c, std::cmp::Reverse(**d)))
+        .map(|(d, c)| (*d, *c))
+        .unwrap_or((src, 0));
+    let (top_port, top_port_dsts) =
+        dsts_by_port.iter().max_by_key(|(p, c)| (**c, std::cmp::Reverse(**p))).map(|(p, c)| (*p, *c)).unwrap_or((0, 0));
+    let scan_type = if ports_by_dst.len() == 1 || (top_dst_ports * 5 >= n * 4 && top_dst_ports > top_port_dsts) {
+        "Vertical"
+    } else if dsts_by_port.len() == 1 || top_port_dsts * 5 >= n * 4 {
+        "Horizontal"
+    } else {
+        "Mixed"
+    };
+    // Closed ports look alike (REJ) for SYN and connect scans: a connect scan is one
+    // whose open ports completed handshakes and no port saw a raw half-open probe.
+    let connect = kinds[ProbeKind::Connect.index()] > 0 && kinds[ProbeKind::HalfOpen.index()] == 0;
+    kinds[ProbeKind::Syn.index()] += kinds[ProbeKind::HalfOpen.index()] + kinds[ProbeKind::Connect.index()];
+    kinds[ProbeKind::HalfOpen.index()] = 0;
+    kinds[ProbeKind::Connect.index()] = 0;
+    let probe_kind = (0..PROBE_KINDS)
+        .max_by_key(|&i| (kinds[i], std::cmp::Reverse(i)))
+        .map(ProbeKind::from_index)
+        .unwrap_or(ProbeKind::Syn);
+    let probe_kind = if connect && probe_kind == ProbeKind::Syn { ProbeKind::Connect } else { probe_kind };
+    let tool = (0..TOOLS)
+        .filter(|&i| tools[i] * 2 >= n)
+        .max_by_key(|&i| (tools[i], std::cmp::Reverse(i)))
+        .map(Tool::from_index);
+    let targets: BTreeSet<IpAddr> = ports_by_dst.keys().copied().collect();
+    let ports: BTreeSet<u16> = dsts_by_port.keys().copied().collect();
+    let resolved = st.failed + st.succeeded;
+    let failure_ratio = if resolved == 0 { 1.0 } else { st.failed as f64 / resolved as f64 };
+
+    let mut ev = Map::new();
+    ev.insert("ScanType".into(), scan_type.into());
+    ev.insert("ProbeType".into(), probe_kind.as_str().into());
+    if let Some(tool) = tool {
+        ev.insert("Tool".into(), tool.as_str().into());
+    }
+    ev.insert("TargetCount".into(), targets.len().into());
+    ev.insert(
+        "TargetsSample".into(),
+        targets.iter().take(20).map(|d| Value::from(d.to_string())).collect::<Vec<_>>().into(),
+    );
+    ev.insert("PortCount".into(), ports.len().into());
+    ev.insert("PortsSample".into(), ports.iter().take(50).map(|p| Value::from(*p)).collect::<Vec<_>>().into());
+    ev.insert("Attempts".into(), (st.failed as u64 + st.succeeded as u64 + st.pending as u64 + st.overflow).into());
+    ev.insert("Failures".into(), st.failed.into());
+    ev.insert("Pending".into(), st.pending.into());
+    ev.insert("FailureRatio".into(), round(failure_ratio, 3).into());
+    ev.insert("FirstSeen".into(), first_seen.rfc3339().into());
+    ev.insert("WindowSeconds".into(), round(now.since(first_seen).as_secs_f64(), 3).into());
+    ev.insert("Score".into(), round(llr, 2).into());
+
+    let stealthy = probe_kind.is_stealth();
+    Alert {
+        alert_type: AlertType::PortScan,
+        mode: DetectionMode::Enhanced,
+        time: now,
+        name: format!("{scan_type} {} port scan", probe_kind.as_str()),
+        severity: if tool.is_some() || stealthy || targets.len() * ports.len() >= 500 { "High" } else { "Medium" },
+        tactics: &["Reconnaissance", "Discovery"],
+        techniques: &["T1046", "T1595"],
+        src,
+        dst: (scan_type == "Vertical").then_some(top_dst),
+        dport: (scan_type == "Horizontal").then_some(top_port),
+        evidence: ev,
+    }
+}
+
+pub(crate) fn round(x: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    (x * m).round() / m
+}
+
+impl Detector for ScanDetector {
+    fn on_event(&mut self, event: &FlowEvent, alerts: &mut Vec<Alert>) {
+        match event {
+            FlowEvent::Start(s) => {
+                let port = s.dport.unwrap_or(0);
+                if self.ignored(s.src, s.dst, port) {
+                    return;
+                }
+                let t = Target { dst: s.dst, port, proto: s.protocol };
+                let tool = if s.protocol == super::probe::TCP { fingerprint(s.dst, port, &s.first) } else { None };
+                match start_verdict(s) {
+                    StartVerdict::Attempt(k) => self.observe(s.src, t, s.ts, k, Outcome::Pending, tool, alerts),
+                    StartVerdict::Probe(k) => self.observe(s.src, t, s.ts, k, Outcome::Failure, tool, alerts),
+                    StartVerdict::Defer | StartVerdict::Ignore => {}
+                }
+            }
+            FlowEvent::End(r) => {
+                let port = r.dport.unwrap_or(0);
+                if self.ignored(r.src, r.dst, port) {
+                    return;
+                }
+                let t = Target { dst: r.dst, port, proto: r.protocol };
+                let tool = if r.protocol == super::probe::TCP { fingerprint(r.dst, port, &r.first) } else { None };
+                if let Some((k, o)) = end_verdict(r) {
+                    self.observe(r.src, t, r.end, k, o, tool, alerts);
+                }
+            }
+        }
+    }
+
+    fn on_time(&mut self, now: Timestamp, _alerts: &mut Vec<Alert>) {
+        let window = self.window();
+        if now.since(self.last_sweep).0 < window.0 / 4 {
+            return;
+        }
+        self.last_sweep = now;
+        let cutoff = now.saturating_sub(window);
+        self.sources.retain(|_, st| st.last_seen >= cutoff);
+        let suppression = self.suppression;
+        self.alerted.retain(|_, (at, _)| now.since(*at) < suppression);
+    }
+
+    fn finish(&mut self, _alerts: &mut Vec<Alert>) {}
+
+    fn reload(&mut self, cfg: &DetectConfig) {
+        self.cfg = cfg.enhanced.clone();
+        self.allow = Allowlist::new(&cfg.enhanced).unwrap_or_default();
+        self.suppression = cfg.suppression;
+        self.sources.set_cap(self.cfg.scan_max_sources);
+        self.alerted.set_cap(self.cfg.scan_max_sources);
+    }
+
+    fn usage(&self) -> DetectorUsage {
+        DetectorUsage {
+            sources: self.sources.len() as u64,
+            series: 0,
+            evictions: self.sources.evictions() + self.alerted.evictions(),
+        }
+    }
+}

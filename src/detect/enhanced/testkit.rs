@@ -1,0 +1,243 @@
+//! Test helpers for the enhanced detectors: a splitmix64 PRNG and builders that turn
+//! short descriptions of sessions into time-ordered Start/End event streams.
+
+use crate::detect::{Alert, DetectConfig, Detector};
+use crate::flow::{ConnState, EndReason, EventResult, FirstPacket, FlowEvent, FlowRecord, SessionStart};
+use crate::net::NetSet;
+use crate::time::{Duration, Timestamp};
+use std::net::IpAddr;
+
+pub const SYN: u8 = 0x02;
+pub const ACK: u8 = 0x10;
+pub const RST: u8 = 0x04;
+pub const FIN: u8 = 0x01;
+pub const PSH: u8 = 0x08;
+pub const URG: u8 = 0x20;
+
+/// Small deterministic PRNG (splitmix64).
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+    pub fn exp(&mut self, mean: f64) -> f64 {
+        -mean * (1.0 - self.unit()).ln()
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Home net 192.0.2.0/24 + 2001:db8:1::/48; everything else documentation space is "outside".
+pub fn config() -> DetectConfig {
+    DetectConfig { home_net: NetSet::parse_list("192.0.2.0/24,2001:db8:1::/48").unwrap(), ..DetectConfig::default() }
+}
+
+/// How a session went, from the initiator's first packet to its End record.
+#[derive(Clone, Copy, Debug)]
+pub enum Fate {
+    /// Full handshake, data both ways, FIN close after `dur` seconds.
+    Ok { dur: f64, src_bytes: u64, dst_bytes: u64 },
+    /// SYN answered by RST.
+    Rej,
+    /// SYN never answered (End after the 10 s handshake timeout).
+    S0,
+    /// SYN, SYN-ACK, bare RST from the prober.
+    HalfOpen,
+    /// Full handshake, no data, RST from the initiator.
+    ConnectEmpty,
+    /// Stealth first packet `flags`; closed port answers RST, open port stays silent.
+    Stealth { flags: u8, closed: bool },
+    /// Mid-session pickup: ACK|PSH first packet, data both ways.
+    MidSession,
+    /// UDP answered (`answered`) or not; `unreachable` adds an ICMP port unreachable.
+    Udp { answered: bool, unreachable: bool, src_bytes: u64, dst_bytes: u64 },
+}
+
+/// Accumulates sessions and yields their events in capture-time order.
+#[derive(Default)]
+pub struct Feed {
+    events: Vec<(Timestamp, u64, FlowEvent)>,
+    next_id: u64,
+}
+
+impl Feed {
+    pub fn new() -> Self {
+        Feed::default()
+    }
+    /// Adds one session starting at `t` seconds; `first` overrides the first packet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn session_with(
+        &mut self,
+        t: f64,
+        src: IpAddr,
+        dst: IpAddr,
+        sport: u16,
+        dport: u16,
+        fate: Fate,
+        mut first: FirstPacket,
+    ) {
+        self.next_id += 1;
+        let id = self.next_id;
+        let ts = Timestamp::from_secs_f64(t);
+        let proto = if matches!(fate, Fate::Udp { .. }) { 17 } else { 6 };
+        let hdr: u64 = if src.is_ipv4() { 40 } else { 60 };
+        // (end offset, state, result, src bytes/pkts, dst bytes/pkts, src flags, dst flags, icmp errors)
+        let (dur, state, result, sb, sp, db, dp, sf, df, icmp) = match fate {
+            Fate::Ok { dur, src_bytes, dst_bytes } => (
+                dur,
+                ConnState::SF,
+                EventResult::Success,
+                src_bytes + 5 * hdr,
+                5,
+                dst_bytes + 5 * hdr,
+                5,
+                SYN | ACK | PSH | FIN,
+                SYN | ACK | PSH | FIN,
+                0,
+            ),
+            Fate::Rej => (0.001, ConnState::REJ, EventResult::Failure, hdr + 4, 1, hdr, 1, SYN, RST | ACK, 0),
+            Fate::S0 => (10.0, ConnState::S0, EventResult::Failure, hdr + 4, 1, 0, 0, SYN, 0, 0),
+            Fate::HalfOpen => {
+                (0.002, ConnState::RSTOS0, EventResult::Failure, 2 * hdr, 2, hdr + 4, 1, SYN | RST, SYN | ACK, 0)
+            }
+            Fate::ConnectEmpty => {
+                (0.003, ConnState::RSTO, EventResult::Success, 3 * hdr, 3, hdr + 4, 1, SYN | ACK | RST, SYN | ACK, 0)
+            }
+            Fate::Stealth { closed: true, .. } => {
+                (0.001, ConnState::OTH, EventResult::Failure, hdr, 1, hdr, 1, first.tcp_flags, RST | ACK, 0)
+            }
+            Fate::Stealth { closed: false, .. } => {
+                (10.0, ConnState::OTH, EventResult::Failure, hdr, 1, 0, 0, first.tcp_flags, 0, 0)
+            }
+            Fate::MidSession => (
+                30.0,
+                ConnState::OTH,
+                EventResult::NA,
+                20 * hdr + 5000,
+                20,
+                20 * hdr + 90_000,
+                20,
+                ACK | PSH,
+                ACK | PSH,
+                0,
+            ),
+            Fate::Udp { answered, unreachable, src_bytes, dst_bytes } => {
+                let result = if answered { EventResult::Success } else { EventResult::Failure };
+                let (db, dp) = if answered { (dst_bytes + 28, 1) } else { (0, 0) };
+                (
+                    if answered { 0.05 } else { 60.0 },
+                    if answered { ConnState::SF } else { ConnState::S0 },
+                    result,
+                    src_bytes + 28,
+                    1,
+                    db,
+                    dp,
+                    0,
+                    0,
+                    u32::from(unreachable),
+                )
+            }
+        };
+        if let Fate::Stealth { flags, .. } = fate {
+            first.tcp_flags = flags;
+        }
+        if matches!(fate, Fate::MidSession) {
+            first.tcp_flags = ACK | PSH;
+            first.payload_len = 200;
+        }
+        if proto == 17 {
+            first.tcp_flags = 0;
+            first.tcp_window = 0;
+        }
+        let start = SessionStart {
+            id,
+            ts,
+            src,
+            dst,
+            sport: Some(sport),
+            dport: Some(dport),
+            protocol: proto,
+            segment: 0,
+            first,
+        };
+        let end = ts.saturating_add(Duration::from_secs_f64(dur));
+        let rec = FlowRecord {
+            id,
+            segment: 0,
+            start: ts,
+            end,
+            src,
+            dst,
+            sport: Some(sport),
+            dport: Some(dport),
+            protocol: proto,
+            src_bytes: sb,
+            dst_bytes: db,
+            src_packets: sp,
+            dst_packets: dp,
+            icmp_type: None,
+            icmp_code: None,
+            vlan: None,
+            conn_state: state,
+            result,
+            end_reason: if dur >= 10.0 { EndReason::IdleTimeout } else { EndReason::Fin },
+            src_tcp_flags: sf,
+            dst_tcp_flags: df,
+            icmp_errors: icmp,
+            last_icmp_error: (icmp > 0).then_some((3, 3)),
+            first,
+        };
+        self.events.push((ts, 2 * id, FlowEvent::Start(start)));
+        self.events.push((end, 2 * id + 1, FlowEvent::End(rec)));
+    }
+
+    /// A session whose first packet is an ordinary OS SYN (or the fate's own flags).
+    pub fn session(&mut self, t: f64, src: IpAddr, dst: IpAddr, sport: u16, dport: u16, fate: Fate) {
+        let first = FirstPacket {
+            tcp_flags: SYN,
+            ttl: 64,
+            ip_id: (self.next_id as u16).wrapping_mul(7919),
+            tcp_window: 64240,
+            tcp_seq: 1000,
+            payload_len: 0,
+        };
+        self.session_with(t, src, dst, sport, dport, fate, first);
+    }
+
+    /// Runs the events through `det` in time order, calling `on_time` before each.
+    pub fn run(mut self, det: &mut dyn Detector) -> Vec<Alert> {
+        self.events.sort_by_key(|(ts, order, _)| (*ts, *order));
+        let mut alerts = Vec::new();
+        for (ts, _, ev) in &self.events {
+            det.on_time(*ts, &mut alerts);
+            det.on_event(ev, &mut alerts);
+        }
+        det.finish(&mut alerts);
+        alerts
+    }
+}
+
+pub fn ev_str<'a>(a: &'a Alert, key: &str) -> &'a str {
+    a.evidence.get(key).and_then(|v| v.as_str()).unwrap_or_else(|| panic!("alert lacks string {key}: {}", a.to_json()))
+}
+
+pub fn ev_f64(a: &Alert, key: &str) -> f64 {
+    a.evidence.get(key).and_then(|v| v.as_f64()).unwrap_or_else(|| panic!("alert lacks number {key}: {}", a.to_json()))
+}

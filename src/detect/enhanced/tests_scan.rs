@@ -1,0 +1,313 @@
+//! Scan detector tests: each scan style caught and classified, each benign pattern
+//! (NAT, resolver, busy server, mid-session pickup) left alone, memory caps held.
+
+use super::testkit::*;
+use super::ScanDetector;
+use crate::detect::{AlertType, DetectConfig, Detector};
+use crate::flow::FirstPacket;
+use std::net::{IpAddr, Ipv4Addr};
+
+fn scan(cfg: &DetectConfig, feed: Feed) -> Vec<crate::detect::Alert> {
+    let mut det = ScanDetector::new(cfg);
+    feed.run(&mut det)
+}
+
+fn nmap_syn(seq: u32) -> FirstPacket {
+    FirstPacket { tcp_flags: SYN, ttl: 44, ip_id: 31337, tcp_window: 1024, tcp_seq: seq, payload_len: 0 }
+}
+
+#[test]
+fn nmap_syn_scan_is_vertical_syn_nmap_and_alerts_once() {
+    let (src, dst) = (ip("203.0.113.5"), ip("192.0.2.10"));
+    let mut f = Feed::new();
+    for p in 1..=1000u16 {
+        let fate = if [22, 80, 443].contains(&p) { Fate::HalfOpen } else { Fate::Rej };
+        f.session_with(100.0 + p as f64 * 0.002, src, dst, 40000, p, fate, nmap_syn(p as u32 * 77));
+    }
+    let alerts = scan(&config(), f);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a.alert_type, AlertType::PortScan);
+    assert_eq!(ev_str(a, "ScanType"), "Vertical");
+    assert_eq!(ev_str(a, "ProbeType"), "SYN");
+    assert_eq!(ev_str(a, "Tool"), "nmap");
+    assert_eq!(a.dst, Some(dst));
+    assert!(ev_f64(a, "PortCount") >= 15.0);
+    assert!(a.time.as_secs_f64() < 100.2, "fingerprinted probes alert at once, got {}", a.time);
+}
+
+#[test]
+fn connect_scan_is_classified_connect() {
+    let (src, dst) = (ip("192.0.2.66"), ip("192.0.2.10"));
+    let mut f = Feed::new();
+    for p in 1..=200u16 {
+        let fate = if p % 10 == 0 { Fate::ConnectEmpty } else { Fate::Rej };
+        f.session(10.0 + p as f64 * 0.01, src, dst, 50000 + p, p, fate);
+    }
+    let alerts = scan(&config(), f);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(ev_str(&alerts[0], "ProbeType"), "Connect");
+    assert!(alerts[0].evidence.get("Tool").is_none());
+}
+
+#[test]
+fn fin_null_xmas_scans_are_classified_and_alert_before_any_timeout() {
+    for (flags, name) in [(FIN, "FIN"), (0, "NULL"), (FIN | PSH | URG, "XMAS")] {
+        let (src, dst) = (ip("198.51.100.9"), ip("192.0.2.20"));
+        let mut f = Feed::new();
+        for p in 1..=100u16 {
+            let first =
+                FirstPacket { tcp_flags: flags, ttl: 50, ip_id: p, tcp_window: 65535, tcp_seq: 0, payload_len: 0 };
+            f.session_with(
+                5.0 + p as f64 * 0.01,
+                src,
+                dst,
+                33000,
+                p,
+                Fate::Stealth { flags, closed: p % 7 != 0 },
+                first,
+            );
+        }
+        let alerts = scan(&config(), f);
+        assert_eq!(alerts.len(), 1, "{name}: {alerts:?}");
+        assert_eq!(ev_str(&alerts[0], "ProbeType"), name);
+        assert_eq!(alerts[0].severity, "High");
+        assert!(alerts[0].time.as_secs_f64() < 5.0 + 0.01 * 16.0, "{name} alerted late at {}", alerts[0].time);
+    }
+}
+
+#[test]
+fn horizontal_sweep_of_254_hosts_on_port_22() {
+    let src = ip("192.0.2.99");
+    let mut f = Feed::new();
+    for h in 1..=254u8 {
+        let dst = IpAddr::V4(Ipv4Addr::new(198, 51, 100, h));
+        let fate = match h % 20 {
+            0 => Fate::Ok { dur: 0.5, src_bytes: 500, dst_bytes: 900 },
+            1..=4 => Fate::Rej,
+            _ => Fate::S0,
+        };
+        f.session(1000.0 + h as f64 * 0.05, src, dst, 41000 + h as u16, 22, fate);
+    }
+    let alerts = scan(&config(), f);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(ev_str(a, "ScanType"), "Horizontal");
+    assert_eq!(a.dport, Some(22));
+    assert_eq!(ev_f64(a, "PortCount"), 1.0);
+    assert!(ev_f64(a, "TargetCount") >= 15.0);
+    assert!(a.evidence["TargetsSample"].as_array().unwrap().len() <= 20);
+}
+
+#[test]
+fn udp_scan_answered_by_icmp_unreachable() {
+    let (src, dst) = (ip("203.0.113.77"), ip("192.0.2.30"));
+    let mut f = Feed::new();
+    for p in 1..=120u16 {
+        let fate = Fate::Udp { answered: p == 53, unreachable: p != 53, src_bytes: 0, dst_bytes: 40 };
+        f.session(0.5 * p as f64, src, dst, 60000, p, fate);
+    }
+    let alerts = scan(&config(), f);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(ev_str(&alerts[0], "ProbeType"), "UDP");
+    assert_eq!(ev_str(&alerts[0], "ScanType"), "Vertical");
+}
+
+#[test]
+fn masscan_and_zmap_are_fingerprinted() {
+    let src = ip("203.0.113.200");
+    let mut f = Feed::new();
+    let mut rng = SplitMix64(7);
+    for h in 1..=100u8 {
+        let dst = Ipv4Addr::new(198, 51, 100, h);
+        let seq = rng.next_u64() as u32;
+        let ip_id = ((u32::from(dst) ^ 443 ^ seq) & 0xffff) as u16;
+        let first = FirstPacket { tcp_flags: SYN, ttl: 255, ip_id, tcp_window: 1024, tcp_seq: seq, payload_len: 0 };
+        f.session_with(h as f64, src, IpAddr::V4(dst), 61000, 443, Fate::S0, first);
+    }
+    let alerts = scan(&config(), f);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(ev_str(&alerts[0], "Tool"), "masscan");
+    assert_eq!(ev_str(&alerts[0], "ScanType"), "Horizontal");
+
+    let mut f = Feed::new();
+    for h in 1..=100u8 {
+        let first = FirstPacket {
+            tcp_flags: SYN,
+            ttl: 255,
+            ip_id: 54321,
+            tcp_window: 65535,
+            tcp_seq: h as u32,
+            payload_len: 0,
+        };
+        f.session_with(h as f64, src, IpAddr::V4(Ipv4Addr::new(198, 51, 100, h)), 61000, 80, Fate::S0, first);
+    }
+    let alerts = scan(&config(), f);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(ev_str(&alerts[0], "Tool"), "zmap");
+}
+
+#[test]
+fn scan_split_45_45_across_a_five_minute_boundary_is_caught_by_the_sliding_window() {
+    let mut cfg = config();
+    cfg.enhanced.scan_min_failed_targets = 60;
+    cfg.enhanced.scan_fast_vertical_ports = 80;
+    let (src, dst) = (ip("203.0.113.8"), ip("192.0.2.40"));
+    let build = |ports: u16| {
+        let mut f = Feed::new();
+        for i in 0..ports {
+            // 45 probes in 270..299.9 s, 45 more in 300..330 s (the 300 s bin boundary).
+            f.session(270.0 + i as f64 * (60.0 / 90.0), src, dst, 40001, 1000 + i, Fate::Rej);
+        }
+        f
+    };
+    assert!(scan(&cfg, build(45)).is_empty(), "45 failed ports alone are below the 60 threshold");
+    let alerts = scan(&cfg, build(90));
+    assert_eq!(alerts.len(), 1);
+    assert!(ev_f64(&alerts[0], "PortCount") >= 60.0);
+    assert!(alerts[0].time.as_secs_f64() > 300.0);
+}
+
+#[test]
+fn ipv6_scan_is_caught() {
+    let (src, dst) = (ip("2001:db8:bad::1"), ip("2001:db8:1::10"));
+    let mut f = Feed::new();
+    for p in 1..=100u16 {
+        f.session(1.0 + p as f64 * 0.01, src, dst, 45000, p, Fate::Rej);
+    }
+    let alerts = scan(&config(), f);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].src, src);
+    assert_eq!(ev_str(&alerts[0], "ScanType"), "Vertical");
+}
+
+#[test]
+fn fast_vertical_path_alerts_on_pending_syns_before_timeouts() {
+    let (src, dst) = (ip("198.51.100.50"), ip("192.0.2.41"));
+    let mut f = Feed::new();
+    for p in 1..=200u16 {
+        f.session(50.0 + p as f64 * 0.001, src, dst, 45000, p, Fate::S0);
+    }
+    let alerts = scan(&config(), f);
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0].time.as_secs_f64() < 51.0, "should not wait for S0 timeouts: {}", alerts[0].time);
+}
+
+#[test]
+fn nat_with_2000_successful_sessions_to_one_service_is_not_flagged() {
+    let (nat, svc) = (ip("192.0.2.1"), ip("198.51.100.80"));
+    let mut f = Feed::new();
+    let mut rng = SplitMix64(1);
+    for i in 0..2000u32 {
+        f.session(
+            i as f64 * 0.3,
+            nat,
+            svc,
+            1024 + (i % 60000) as u16,
+            443,
+            Fate::Ok { dur: rng.uniform(0.1, 30.0), src_bytes: 800, dst_bytes: 20_000 },
+        );
+    }
+    // The same NAT also browses 300 sites with 5 % failures.
+    for h in 0..300u32 {
+        let dst = IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(203, 0, 113, 0)) + (h % 256)));
+        let port = if h < 256 { 443 } else { 80 };
+        let fate = if rng.unit() < 0.05 { Fate::S0 } else { Fate::Ok { dur: 2.0, src_bytes: 900, dst_bytes: 40_000 } };
+        f.session(rng.uniform(0.0, 600.0), nat, dst, 2000 + h as u16, port, fate);
+    }
+    assert!(scan(&config(), f).is_empty());
+}
+
+#[test]
+fn recursive_dns_resolver_is_not_flagged() {
+    let resolver = ip("192.0.2.53");
+    let mut f = Feed::new();
+    let mut rng = SplitMix64(2);
+    for i in 0..3000u32 {
+        let dst = IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 51, 100, 0)) + rng.below(256) as u32));
+        let answered = rng.unit() > 0.03;
+        f.session(
+            i as f64 * 0.1,
+            resolver,
+            dst,
+            10000 + (i % 50000) as u16,
+            53,
+            Fate::Udp { answered, unreachable: false, src_bytes: 40, dst_bytes: 200 },
+        );
+    }
+    assert!(scan(&config(), f).is_empty());
+}
+
+#[test]
+fn busy_server_and_mid_session_traffic_are_not_flagged() {
+    let server = ip("192.0.2.80");
+    let mut f = Feed::new();
+    let mut rng = SplitMix64(3);
+    for i in 0..2000u32 {
+        let client = IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(203, 0, 113, 0)) + rng.below(256) as u32));
+        f.session(
+            i as f64 * 0.2,
+            client,
+            server,
+            30000 + (i % 30000) as u16,
+            443,
+            Fate::Ok { dur: 1.0, src_bytes: 500, dst_bytes: 9000 },
+        );
+    }
+    // Sensor started mid-stream: the server's established sessions appear as OTH pickups
+    // in both directions, many distinct ports and hosts.
+    for i in 0..300u32 {
+        let client = IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(203, 0, 113, 0)) + i % 256));
+        f.session(1.0 + i as f64 * 0.01, server, client, 443, 30000 + i as u16, Fate::MidSession);
+    }
+    let alerts = scan(&config(), f);
+    assert!(alerts.is_empty(), "{alerts:?}");
+}
+
+#[test]
+fn slow_scanner_is_suppressed_after_one_alert_and_allowlist_silences() {
+    let (src, dst) = (ip("203.0.113.9"), ip("192.0.2.10"));
+    let build = || {
+        let mut f = Feed::new();
+        for p in 1..=600u16 {
+            f.session(p as f64 * 3.0, src, dst, 40000, p, Fate::Rej);
+        }
+        f
+    };
+    assert_eq!(scan(&config(), build()).len(), 1, "30 minutes of scanning, one alert per suppression period");
+    let mut cfg = config();
+    cfg.enhanced.allow_src = vec!["203.0.113.0/28".into()];
+    assert!(scan(&cfg, build()).is_empty());
+}
+
+#[test]
+fn flood_of_one_million_random_sources_respects_the_cap() {
+    let mut cfg = config();
+    cfg.enhanced.scan_max_sources = 10_000;
+    let mut det = ScanDetector::new(&cfg);
+    let mut rng = SplitMix64(99);
+    let mut alerts = Vec::new();
+    let dst = ip("192.0.2.10");
+    for i in 0..1_000_000u64 {
+        let src = IpAddr::V4(Ipv4Addr::from(rng.next_u64() as u32));
+        let start = crate::flow::SessionStart {
+            id: i,
+            ts: crate::time::Timestamp::from_secs_f64(i as f64 * 1e-4),
+            src,
+            dst,
+            sport: Some(1234),
+            dport: Some(80),
+            protocol: 6,
+            segment: 0,
+            first: FirstPacket { tcp_flags: SYN, ttl: 64, ip_id: 1, tcp_window: 64240, tcp_seq: 5, payload_len: 0 },
+        };
+        det.on_event(&crate::flow::FlowEvent::Start(start), &mut alerts);
+        if i % 100_000 == 0 {
+            assert!(det.usage().sources <= 10_000);
+        }
+    }
+    let u = det.usage();
+    assert!(u.sources <= 10_000, "{u:?}");
+    assert!(u.evictions >= 990_000, "{u:?}");
+    assert!(alerts.is_empty());
+}
