@@ -270,6 +270,7 @@ impl Config {
         if common.beacon_internal {
             d.enhanced.beacon_internal = true;
         }
+        d.enhanced.validate().map_err(|e| format!("[enhanced] {e}"))?;
         Ok(d)
     }
 
