@@ -24,10 +24,7 @@ fn packaging(name: &str) -> PathBuf {
 
 /// A fresh scratch directory under the target dir.
 fn scratch(name: &str) -> PathBuf {
-    let d = repo()
-        .join("target")
-        .join("test-scratch")
-        .join(format!("systemd-{name}-{}", std::process::id()));
+    let d = repo().join("target").join("test-scratch").join(format!("systemd-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -56,8 +53,7 @@ fn text(o: &[u8]) -> String {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// The "Overall exposure level for X: 1.2 OK" number.
@@ -66,14 +62,9 @@ fn overall_exposure(report: &str) -> f64 {
         .lines()
         .find(|l| l.contains("Overall exposure level"))
         .unwrap_or_else(|| panic!("no 'Overall exposure level' line in:\n{report}"));
-    let after = line
-        .rsplit_once(": ")
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("odd line {line:?}"));
+    let after = line.rsplit_once(": ").map(|(_, v)| v).unwrap_or_else(|| panic!("odd line {line:?}"));
     let number = after.split_whitespace().next().unwrap();
-    number
-        .parse()
-        .unwrap_or_else(|e| panic!("exposure {number:?} in {line:?}: {e}"))
+    number.parse().unwrap_or_else(|e| panic!("exposure {number:?} in {line:?}: {e}"))
 }
 
 #[test]
@@ -82,39 +73,23 @@ fn unit_sandbox_exposure_is_at_most_2() {
         return;
     };
     let unit = packaging("flowsentry.service");
-    let out = run(Command::new(analyze)
-        .args(["security", "--offline=true", "--threshold=20"])
-        .arg(&unit));
+    let out = run(Command::new(analyze).args(["security", "--offline=true", "--threshold=20"]).arg(&unit));
     let report = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "systemd-analyze security failed: {}\n{report}",
-        text(&out.stderr)
-    );
+    assert!(out.status.success(), "systemd-analyze security failed: {}\n{report}", text(&out.stderr));
     let score = overall_exposure(&report);
     assert!(score <= 2.0, "exposure {score} > 2.0:\n{report}");
     // The assessment really saw the identity and capability settings.
     assert!(report.contains("static non-root user"), "{report}");
-    assert!(
-        report.contains("Service cannot allocate Internet sockets"),
-        "{report}"
-    );
+    assert!(report.contains("Service cannot allocate Internet sockets"), "{report}");
 }
 
 /// The unit as installed, but starting the freshly built binary (verify insists that
 /// ExecStart exists).
 fn unit_with_built_binary(dir: &Path) -> PathBuf {
     let unit = std::fs::read_to_string(packaging("flowsentry.service")).unwrap();
-    assert!(
-        unit.contains(&format!("ExecStart={INSTALLED_BINARY} live --config ")),
-        "ExecStart changed?\n{unit}"
-    );
+    assert!(unit.contains(&format!("ExecStart={INSTALLED_BINARY} live --config ")), "ExecStart changed?\n{unit}");
     let path = dir.join("flowsentry.service");
-    std::fs::write(
-        &path,
-        unit.replace(INSTALLED_BINARY, env!("CARGO_BIN_EXE_flowsentry")),
-    )
-    .unwrap();
+    std::fs::write(&path, unit.replace(INSTALLED_BINARY, env!("CARGO_BIN_EXE_flowsentry"))).unwrap();
     path
 }
 
@@ -138,101 +113,52 @@ fn unit_passes_systemd_analyze_verify() {
     let unit = std::fs::read_to_string(dir.join("flowsentry.service")).unwrap();
     std::fs::write(&bad, unit.replace("ProtectClock=yes", "ProtectClok=yes")).unwrap();
     let out = verify(&analyze, &bad);
-    assert!(
-        text(&out.stderr).contains("ProtectClok"),
-        "verify missed a typo: {}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("ProtectClok"), "verify missed a typo: {}", text(&out.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
 
 fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .permissions()
-        .mode()
-        & 0o7777
+    std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o7777
 }
 
 fn install_into(dest: &Path) -> Output {
-    run(Command::new("bash")
-        .arg(packaging("install.sh"))
-        .arg(env!("CARGO_BIN_EXE_flowsentry"))
-        .env("DESTDIR", dest))
+    run(Command::new("bash").arg(packaging("install.sh")).arg(env!("CARGO_BIN_EXE_flowsentry")).env("DESTDIR", dest))
 }
 
 #[test]
 fn install_script_stages_into_destdir_and_keeps_an_edited_config() {
     let dest = scratch("install");
     let out = install_into(&dest);
-    assert!(
-        out.status.success(),
-        "install.sh failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stdout).contains("systemctl enable --now flowsentry"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(out.status.success(), "install.sh failed: {}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("systemctl enable --now flowsentry"), "{}", text(&out.stdout));
 
     let expect = [
         ("usr/local/bin/flowsentry", 0o755, "flowsentry"),
-        (
-            "etc/systemd/system/flowsentry.service",
-            0o644,
-            "flowsentry.service",
-        ),
-        (
-            "etc/sysusers.d/flowsentry.conf",
-            0o644,
-            "flowsentry.sysusers",
-        ),
+        ("etc/systemd/system/flowsentry.service", 0o644, "flowsentry.service"),
+        ("etc/sysusers.d/flowsentry.conf", 0o644, "flowsentry.sysusers"),
         ("etc/logrotate.d/flowsentry", 0o644, "flowsentry.logrotate"),
         ("etc/flowsentry/flowsentry.toml", 0o640, "flowsentry.toml"),
-        (
-            "usr/local/share/doc/flowsentry/README.md",
-            0o644,
-            "README.md",
-        ),
+        ("usr/local/share/doc/flowsentry/README.md", 0o644, "README.md"),
     ];
     for (path, want_mode, source) in expect {
         let p = dest.join(path);
         assert_eq!(mode(&p), want_mode, "{path}");
-        let original = if source == "flowsentry" {
-            PathBuf::from(env!("CARGO_BIN_EXE_flowsentry"))
-        } else {
-            packaging(source)
-        };
-        assert_eq!(
-            std::fs::read(&p).unwrap(),
-            std::fs::read(original).unwrap(),
-            "{path} differs from its source"
-        );
+        let original =
+            if source == "flowsentry" { PathBuf::from(env!("CARGO_BIN_EXE_flowsentry")) } else { packaging(source) };
+        assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(original).unwrap(), "{path} differs from its source");
     }
     assert_eq!(mode(&dest.join("etc/flowsentry")), 0o750);
     // The staged binary runs.
     let v = run(Command::new(dest.join("usr/local/bin/flowsentry")).arg("--version"));
-    assert!(
-        v.status.success() && text(&v.stdout).starts_with("flowsentry "),
-        "{v:?}"
-    );
+    assert!(v.status.success() && text(&v.stdout).starts_with("flowsentry "), "{v:?}");
 
     // A second install keeps the admin's edits and drops the new example beside them.
     let config = dest.join("etc/flowsentry/flowsentry.toml");
     std::fs::write(&config, "[capture]\ninterface = \"edited0\"\n").unwrap();
     let out = install_into(&dest);
-    assert!(
-        out.status.success(),
-        "second install.sh failed: {}",
-        text(&out.stderr)
-    );
-    assert_eq!(
-        std::fs::read_to_string(&config).unwrap(),
-        "[capture]\ninterface = \"edited0\"\n"
-    );
+    assert!(out.status.success(), "second install.sh failed: {}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "[capture]\ninterface = \"edited0\"\n");
     assert_eq!(
         std::fs::read(dest.join("etc/flowsentry/flowsentry.toml.example")).unwrap(),
         std::fs::read(packaging("flowsentry.toml")).unwrap()
@@ -240,10 +166,7 @@ fn install_script_stages_into_destdir_and_keeps_an_edited_config() {
 
     // A missing binary is a clear error, not a half install.
     let empty = scratch("install-missing");
-    let out = run(Command::new("bash")
-        .arg(packaging("install.sh"))
-        .arg(empty.join("nope"))
-        .env("DESTDIR", &empty));
+    let out = run(Command::new("bash").arg(packaging("install.sh")).arg(empty.join("nope")).env("DESTDIR", &empty));
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
     assert!(!empty.join("etc").exists());
@@ -258,9 +181,9 @@ fn uncomment_defaults(example: &str) -> (String, usize) {
         .lines()
         .map(|l| match l.strip_prefix('#') {
             Some(rest)
-                if rest.split_once(" = ").is_some_and(|(k, _)| {
-                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                }) =>
+                if rest
+                    .split_once(" = ")
+                    .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')) =>
             {
                 count += 1;
                 rest.to_string()
@@ -272,8 +195,7 @@ fn uncomment_defaults(example: &str) -> (String, usize) {
 }
 
 fn live_config(path: &Path) -> Config {
-    let cli =
-        Cli::try_parse_from(["flowsentry", "live", "--config", path.to_str().unwrap()]).unwrap();
+    let cli = Cli::try_parse_from(["flowsentry", "live", "--config", path.to_str().unwrap()]).unwrap();
     Config::from_cli(cli).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -284,19 +206,10 @@ fn example_config_parses_and_its_comments_state_the_real_defaults() {
     for key in ["records", "alerts", "capture", "flow", "detect"] {
         assert!(table.contains_key(key), "example lacks {key}");
     }
-    assert_eq!(
-        table["records"].as_str(),
-        Some("/var/log/flowsentry/records.jsonl")
-    );
-    assert_eq!(
-        table["alerts"].as_str(),
-        Some("/var/log/flowsentry/alerts.jsonl")
-    );
+    assert_eq!(table["records"].as_str(), Some("/var/log/flowsentry/records.jsonl"));
+    assert_eq!(table["alerts"].as_str(), Some("/var/log/flowsentry/alerts.jsonl"));
     assert!(table["capture"].get("interface").is_some());
-    assert!(
-        table.get("user").is_none(),
-        "user must stay unset under systemd"
-    );
+    assert!(table.get("user").is_none(), "user must stay unset under systemd");
 
     let (with_defaults, count) = uncomment_defaults(&example);
     let defaults: toml::Table = with_defaults.parse().unwrap();
@@ -320,10 +233,7 @@ fn example_config_parses_and_its_comments_state_the_real_defaults() {
         ("detect", &["suppression"][..]),
     ] {
         for key in keys {
-            assert!(
-                defaults[section].get(*key).is_some(),
-                "no commented default for {section}.{key}"
-            );
+            assert!(defaults[section].get(*key).is_some(), "no commented default for {section}.{key}");
         }
     }
     assert_eq!(count, 14);
@@ -355,42 +265,18 @@ fn logrotate_renames_without_recreating_and_reloads_once() {
     let marker = dir.join("reloads");
     let snippet = std::fs::read_to_string(packaging("flowsentry.logrotate")).unwrap();
     let reload = "systemctl reload flowsentry.service";
-    assert!(
-        snippet.contains(reload) && snippet.contains("/var/log/flowsentry/*.jsonl"),
-        "{snippet}"
-    );
+    assert!(snippet.contains(reload) && snippet.contains("/var/log/flowsentry/*.jsonl"), "{snippet}");
     let conf = snippet
         .replace("/var/log/flowsentry", logs.to_str().unwrap())
-        .replace(
-            reload,
-            &format!("sh -c 'echo reload >> {}'", marker.display()),
-        );
+        .replace(reload, &format!("sh -c 'echo reload >> {}'", marker.display()));
     let conf_path = dir.join("flowsentry.logrotate");
     std::fs::write(&conf_path, conf).unwrap();
-    let out = run(Command::new(logrotate)
-        .arg("--force")
-        .arg("--state")
-        .arg(dir.join("state"))
-        .arg(&conf_path));
-    assert!(
-        out.status.success(),
-        "logrotate failed: {}",
-        text(&out.stderr)
-    );
+    let out = run(Command::new(logrotate).arg("--force").arg("--state").arg(dir.join("state")).arg(&conf_path));
+    assert!(out.status.success(), "logrotate failed: {}", text(&out.stderr));
     for name in ["records.jsonl", "alerts.jsonl"] {
-        assert!(
-            !logs.join(name).exists(),
-            "{name} was recreated (flowsentry does that on SIGHUP)"
-        );
-        assert!(
-            logs.join(format!("{name}.1")).exists(),
-            "{name} was not rotated"
-        );
+        assert!(!logs.join(name).exists(), "{name} was recreated (flowsentry does that on SIGHUP)");
+        assert!(logs.join(format!("{name}.1")).exists(), "{name} was not rotated");
     }
-    assert_eq!(
-        std::fs::read_to_string(&marker).unwrap(),
-        "reload\n",
-        "postrotate must run once for all files"
-    );
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "reload\n", "postrotate must run once for all files");
     std::fs::remove_dir_all(&dir).ok();
 }
