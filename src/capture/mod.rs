@@ -87,12 +87,24 @@ pub enum CaptureError {
     Timeout,
     UnsupportedLinkType(i32),
     /// Could not open a file (missing, unreadable, not a capture).
-    OpenFile { path: String, reason: String },
+    OpenFile {
+        path: String,
+        reason: String,
+    },
     /// The file broke part way (truncated or corrupt record).
-    ReadFile { path: String, reason: String },
+    ReadFile {
+        path: String,
+        reason: String,
+    },
     /// Interface problems: unknown interface, permission, went away.
-    Interface { name: String, reason: String },
-    Filter { expr: String, reason: String },
+    Interface {
+        name: String,
+        reason: String,
+    },
+    Filter {
+        expr: String,
+        reason: String,
+    },
 }
 
 impl fmt::Display for CaptureError {
@@ -131,7 +143,11 @@ pub struct MemorySource {
 
 impl MemorySource {
     pub fn new(link: LinkType, frames: Vec<(Timestamp, Vec<u8>)>) -> Self {
-        MemorySource { link, frames, next: 0 }
+        MemorySource {
+            link,
+            frames,
+            next: 0,
+        }
     }
 }
 
@@ -144,6 +160,10 @@ impl PacketSource for MemorySource {
             return Ok(None);
         };
         self.next += 1;
-        Ok(Some(Frame { ts: *ts, wire_len: data.len() as u32, data }))
+        Ok(Some(Frame {
+            ts: *ts,
+            wire_len: data.len() as u32,
+            data,
+        }))
     }
 }
