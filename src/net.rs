@@ -16,13 +16,20 @@ impl Cidr {
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, String> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
-            return Err(format!("prefix length /{prefix} is too long for {addr} (max /{max})"));
+            return Err(format!(
+                "prefix length /{prefix} is too long for {addr} (max /{max})"
+            ));
         }
-        Ok(Cidr { addr: mask(addr, prefix), prefix })
+        Ok(Cidr {
+            addr: mask(addr, prefix),
+            prefix,
+        })
     }
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
-            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => mask(ip, self.prefix) == self.addr,
+            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => {
+                mask(ip, self.prefix) == self.addr
+            }
             _ => false,
         }
     }
@@ -32,12 +39,20 @@ fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
     match addr {
         IpAddr::V4(a) => {
             let bits = u32::from(a);
-            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix as u32) };
+            let m = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix as u32)
+            };
             IpAddr::V4(Ipv4Addr::from(bits & m))
         }
         IpAddr::V6(a) => {
             let bits = u128::from(a);
-            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix as u32) };
+            let m = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix as u32)
+            };
             IpAddr::V6(Ipv6Addr::from(bits & m))
         }
     }
@@ -51,10 +66,14 @@ impl FromStr for Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = addr.parse().map_err(|_| format!("'{s}' is not an IP address or CIDR block"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("'{s}' is not an IP address or CIDR block"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p.parse::<u8>().map_err(|_| format!("'{s}' has a bad prefix length"))?,
+            Some(p) => p
+                .parse::<u8>()
+                .map_err(|_| format!("'{s}' has a bad prefix length"))?,
             None => max,
         };
         Cidr::new(addr, prefix).map_err(|e| format!("'{s}': {e}"))
@@ -79,7 +98,8 @@ impl NetSet {
     }
     /// RFC 1918, carrier-grade NAT (100.64.0.0/10) and unique-local IPv6 (fc00::/7).
     pub fn default_home() -> Self {
-        Self::parse_list("10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7").expect("static list")
+        Self::parse_list("10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7")
+            .expect("static list")
     }
     /// Parses `a/b,c/d,...` (whitespace allowed).
     pub fn parse_list(s: &str) -> Result<Self, String> {
@@ -108,7 +128,11 @@ pub fn kusto_ipv4_is_private(ip: IpAddr) -> Option<bool> {
     match ip {
         IpAddr::V4(a) => {
             let o = a.octets();
-            Some(o[0] == 10 || (o[0] == 172 && (16..=31).contains(&o[1])) || (o[0] == 192 && o[1] == 168))
+            Some(
+                o[0] == 10
+                    || (o[0] == 172 && (16..=31).contains(&o[1]))
+                    || (o[0] == 192 && o[1] == 168),
+            )
         }
         IpAddr::V6(_) => None,
     }
@@ -132,9 +156,18 @@ mod tests {
 
     #[test]
     fn kusto_private_is_null_for_ipv6() {
-        assert_eq!(kusto_ipv4_is_private("172.31.255.255".parse().unwrap()), Some(true));
-        assert_eq!(kusto_ipv4_is_private("172.32.0.1".parse().unwrap()), Some(false));
-        assert_eq!(kusto_ipv4_is_private("100.64.0.1".parse().unwrap()), Some(false));
+        assert_eq!(
+            kusto_ipv4_is_private("172.31.255.255".parse().unwrap()),
+            Some(true)
+        );
+        assert_eq!(
+            kusto_ipv4_is_private("172.32.0.1".parse().unwrap()),
+            Some(false)
+        );
+        assert_eq!(
+            kusto_ipv4_is_private("100.64.0.1".parse().unwrap()),
+            Some(false)
+        );
         assert_eq!(kusto_ipv4_is_private("fd00::1".parse().unwrap()), None);
     }
 }

@@ -122,7 +122,10 @@ mod tests {
         assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00.000000Z");
         let t = Timestamp::from_sec_usec(1_700_000_000, 123_456);
         assert_eq!(t.rfc3339(), "2023-11-14T22:13:20.123456Z");
-        assert_eq!(Timestamp::from_sec_nsec(951_782_400, 999).rfc3339(), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(
+            Timestamp::from_sec_nsec(951_782_400, 999).rfc3339(),
+            "2000-02-29T00:00:00.000000Z"
+        );
         assert_eq!(Timestamp(-1).rfc3339(), "1969-12-31T23:59:59.999999Z");
     }
 
@@ -130,7 +133,10 @@ mod tests {
     fn bins_floor_like_kusto() {
         let five = Duration::from_secs(300);
         assert_eq!(Timestamp::from_secs(299).bin_start(five), Timestamp(0));
-        assert_eq!(Timestamp::from_secs(300).bin_start(five), Timestamp::from_secs(300));
+        assert_eq!(
+            Timestamp::from_secs(300).bin_start(five),
+            Timestamp::from_secs(300)
+        );
         assert_eq!(Timestamp(-1).bin_start(five), Timestamp::from_secs(-300));
         assert_eq!(Timestamp(-1).floor_secs(), -1);
     }

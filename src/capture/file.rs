@@ -91,7 +91,7 @@ impl FileSource {
                 Ok(packet) => {
                     let h = packet.header;
                     // With nanosecond precision libpcap stores nanoseconds in tv_usec.
-                    spare.ts = Timestamp::from_sec_nsec(h.ts.tv_sec as i64, h.ts.tv_usec as i64);
+                    spare.ts = Timestamp::from_sec_nsec(i64::from(h.ts.tv_sec), i64::from(h.ts.tv_usec));
                     spare.wire_len = h.len.max(h.caplen);
                     spare.link = Some(self.reader_link);
                     spare.file = self.file_index;

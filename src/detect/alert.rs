@@ -63,8 +63,22 @@ impl Alert {
         m.insert("DetectionMode".into(), self.mode.as_str().into());
         m.insert("AlertName".into(), self.name.clone().into());
         m.insert("Severity".into(), self.severity.into());
-        m.insert("Tactics".into(), self.tactics.iter().map(|s| Value::from(*s)).collect::<Vec<_>>().into());
-        m.insert("Techniques".into(), self.techniques.iter().map(|s| Value::from(*s)).collect::<Vec<_>>().into());
+        m.insert(
+            "Tactics".into(),
+            self.tactics
+                .iter()
+                .map(|s| Value::from(*s))
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        m.insert(
+            "Techniques".into(),
+            self.techniques
+                .iter()
+                .map(|s| Value::from(*s))
+                .collect::<Vec<_>>()
+                .into(),
+        );
         m.insert("SrcIpAddr".into(), self.src.to_string().into());
         if let Some(d) = self.dst {
             m.insert("DstIpAddr".into(), d.to_string().into());

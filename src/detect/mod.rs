@@ -114,10 +114,13 @@ impl DetectorSet {
         }
     }
     pub fn usage(&self) -> DetectorUsage {
-        self.detectors.iter().map(|d| d.usage()).fold(DetectorUsage::default(), |a, u| DetectorUsage {
-            sources: a.sources + u.sources,
-            series: a.series + u.series,
-            evictions: a.evictions + u.evictions,
-        })
+        self.detectors
+            .iter()
+            .map(|d| d.usage())
+            .fold(DetectorUsage::default(), |a, u| DetectorUsage {
+                sources: a.sources + u.sources,
+                series: a.series + u.series,
+                evictions: a.evictions + u.evictions,
+            })
     }
 }

@@ -23,7 +23,10 @@ pub struct FlowTable {
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
-        FlowTable { cfg, counters: FlowCounters::default() }
+        FlowTable {
+            cfg,
+            counters: FlowCounters::default(),
+        }
     }
     pub fn config(&self) -> &FlowConfig {
         &self.cfg

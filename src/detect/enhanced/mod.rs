@@ -13,7 +13,9 @@ pub struct EnhancedConfig {
 
 impl Default for EnhancedConfig {
     fn default() -> Self {
-        EnhancedConfig { beacon_internal: false }
+        EnhancedConfig {
+            beacon_internal: false,
+        }
     }
 }
 
