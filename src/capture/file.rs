@@ -91,7 +91,7 @@ impl FileSource {
                 Ok(packet) => {
                     let h = packet.header;
                     // With nanosecond precision libpcap stores nanoseconds in tv_usec.
-                    spare.ts = Timestamp::from_sec_nsec(i64::from(h.ts.tv_sec), i64::from(h.ts.tv_usec));
+                    spare.ts = header_time(h);
                     spare.wire_len = h.len.max(h.caplen);
                     spare.link = Some(self.reader_link);
                     spare.file = self.file_index;
@@ -186,6 +186,12 @@ fn open_file(path: &str) -> Result<(Capture<Offline>, LinkType), CaptureError> {
         reason: e.to_string(),
     })?;
     Ok((capture, link))
+}
+
+/// A libpcap timeval read with `Precision::Nano` (tv_usec holds nanoseconds).
+#[allow(clippy::useless_conversion)] // time_t / suseconds_t are i32 on some platforms
+fn header_time(h: &pcap::PacketHeader) -> Timestamp {
+    Timestamp::from_sec_nsec(i64::from(h.ts.tv_sec), i64::from(h.ts.tv_usec))
 }
 
 /// libpcap's message for an error, without the Rust enum wrapping.
