@@ -1,6 +1,8 @@
 //! `run()`: parse flags, validate the config, open outputs and the capture, drop
 //! privileges, run the pipeline, report. Returns the exit code; `main` only prints errors.
 
+use crate::capture::file::FileSource;
+use crate::capture::live::{LiveOptions, LiveSource};
 use crate::capture::PacketSource;
 use crate::cli::Cli;
 use crate::config::{Config, SourceConfig};
@@ -37,8 +39,10 @@ pub fn run() -> Result<ExitCode, String> {
     if !cfg.quiet {
         log::info(&outcome.stats.summary(live));
     }
-    if let Some(e) = &outcome.capture_error {
+    for e in &outcome.capture_errors {
         log::error(e);
+    }
+    if !outcome.capture_errors.is_empty() {
         return Ok(ExitCode::from(1));
     }
     if let Some(e) = &outcome.output_error {
@@ -49,6 +53,22 @@ pub fn run() -> Result<ExitCode, String> {
 }
 
 fn open_source(cfg: &Config) -> Result<Box<dyn PacketSource + Send>, String> {
-    let _ = cfg;
-    Err("capture sources are not wired yet".into())
+    match &cfg.source {
+        SourceConfig::Replay { files } => {
+            let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+            let src = FileSource::open_filtered(&paths, cfg.bpf.as_deref()).map_err(|e| e.to_string())?;
+            Ok(Box::new(src))
+        }
+        SourceConfig::Live(l) => {
+            let opts = LiveOptions {
+                interface: l.interface.clone(),
+                bpf: cfg.bpf.clone(),
+                snaplen: l.snaplen,
+                buffer_size: l.buffer_size,
+                promisc: l.promisc,
+                read_timeout_ms: l.read_timeout_ms,
+            };
+            Ok(Box::new(LiveSource::open(&opts).map_err(|e| e.to_string())?))
+        }
+    }
 }

@@ -83,8 +83,9 @@ impl Outputs {
 /// How the run ended.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// The capture failed (file fault, interface gone): exit non-zero.
-    pub capture_error: Option<String>,
+    /// The capture failed (a file fault, the interface gone): exit non-zero. A replay
+    /// goes on with the next file after a broken one, so there may be several.
+    pub capture_errors: Vec<String>,
     /// Writing an output failed: exit non-zero.
     pub output_error: Option<String>,
     /// stdout was closed by its reader: not an error.
@@ -117,10 +118,10 @@ pub fn run(
             .spawn(move || capture_thread(source, &cfg, tx, stats, control))
             .expect("spawn capture thread")
     };
-    let capture_error = capture.join().unwrap_or_else(|_| Some("capture thread panicked".into()));
+    let capture_errors = capture.join().unwrap_or_else(|_| vec!["capture thread panicked".into()]);
     let (output_error, broken_pipe) =
         detector.join().unwrap_or_else(|_| (Some("detector thread panicked".into()), false));
-    Outcome { capture_error, output_error, broken_pipe, stats: stats.snapshot() }
+    Outcome { capture_errors, output_error, broken_pipe, stats: stats.snapshot() }
 }
 
 /// Sends a batch; waits (counted) when the detector is behind. Returns false when the
@@ -163,15 +164,16 @@ fn publish_flow_counters(table: &FlowTable, stats: &Stats) {
     stats.evictions.store(c.evictions, Relaxed);
 }
 
-/// Reads, decodes and tracks flows until EOF, termination or a fatal capture error
-/// (returned). Always flushes every open session before returning.
+/// Reads, decodes and tracks flows until EOF, termination or a fatal capture error.
+/// Returns the capture errors met (a broken replay file does not stop the files after
+/// it). Always flushes every open session before returning.
 fn capture_thread(
     mut source: Box<dyn PacketSource + Send>,
     cfg: &Config,
     tx: Sender<ToDetector>,
     stats: Arc<Stats>,
     control: Control,
-) -> Option<String> {
+) -> Vec<String> {
     let live = source.is_live();
     let mut table = FlowTable::new(cfg.flow.clone());
     let mut batch = Batcher {
@@ -184,7 +186,7 @@ fn capture_thread(
     let mut last_packet_at: Option<Instant> = None;
     let mut last_stats = Instant::now();
     let mut prev_snapshot = Snapshot::default();
-    let mut error = None;
+    let mut errors = Vec::new();
     loop {
         if control.terminate.load(Relaxed) {
             break;
@@ -229,8 +231,11 @@ fn capture_thread(
                 batch.flush(&tx, table.now(), &stats);
                 housekeeping(&mut *source, cfg, &tx, &stats, &control, &mut last_stats, &mut prev_snapshot);
             }
+            Err(e @ (CaptureError::ReadFile { .. } | CaptureError::OpenFile { .. })) if !live => {
+                errors.push(e.to_string());
+            }
             Err(e) => {
-                error = Some(e.to_string());
+                errors.push(e.to_string());
                 break;
             }
         }
@@ -241,7 +246,7 @@ fn capture_thread(
         store_kernel_stats(&stats, k);
     }
     batch.flush(&tx, table.now(), &stats);
-    error
+    errors
 }
 
 fn store_kernel_stats(stats: &Stats, k: crate::capture::CaptureStats) {

@@ -2,8 +2,16 @@
 //! handful of fields the flow table needs. Nothing is deserialized or copied; a frame
 //! that is not an unfragmented IP packet is counted as skipped with a reason.
 
+mod link;
+#[cfg(test)]
+mod tests;
+mod transport;
+
 use crate::capture::{Frame, LinkType};
 use crate::time::Timestamp;
+use etherparse::err::ip::LaxHeaderSliceError;
+use etherparse::LaxIpSlice;
+use link::IpHint;
 use std::net::IpAddr;
 
 /// IANA protocol numbers used throughout.
@@ -130,6 +138,54 @@ impl SkipReason {
 
 /// Decodes one frame. Never panics, whatever the bytes.
 pub fn decode(link: LinkType, frame: &Frame<'_>) -> Result<PacketMeta, SkipReason> {
-    let _ = (link, frame);
-    Err(SkipReason::Malformed) // replaced by the real decoder
+    let net = link::strip(link, frame.data)?;
+    let version = net.ip.first().map(|b| b >> 4).ok_or(SkipReason::Truncated)?;
+    match (net.hint, version) {
+        (IpHint::V4, 4) | (IpHint::V6, 6) | (IpHint::ByVersion, 4 | 6) => {}
+        _ => return Err(SkipReason::Malformed),
+    }
+    let (ip, _ext_error) = LaxIpSlice::from_slice(net.ip).map_err(|e| match e {
+        LaxHeaderSliceError::Len(_) => SkipReason::Truncated,
+        LaxHeaderSliceError::Content(_) => SkipReason::Malformed,
+    })?;
+    let payload = ip.payload();
+    if payload.fragmented {
+        return Err(SkipReason::Fragment);
+    }
+    // What was on the wire above the link layer, for when the IP header has no length.
+    let wire_ip_len = (frame.wire_len as usize).saturating_sub(net.header_len).max(net.ip.len());
+    let declared = match &ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            Some(usize::from(h.total_len())).filter(|&t| t >= h.slice().len())
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            Some(usize::from(v6.header().payload_length())).filter(|&p| p > 0).map(|p| p + IPV6_HEADER_LEN)
+        }
+    };
+    let ip_len = declared.unwrap_or(wire_ip_len);
+    let (ttl, ip_id) = match &ip {
+        LaxIpSlice::Ipv4(v4) => (v4.header().ttl(), v4.header().identification()),
+        LaxIpSlice::Ipv6(v6) => (v6.header().hop_limit(), 0),
+    };
+    // Offset of the transport header inside the IP packet (IP header + extensions).
+    let l4_offset = (payload.payload.as_ptr() as usize).saturating_sub(net.ip.as_ptr() as usize);
+    let l4_len = ip_len.saturating_sub(l4_offset);
+    let transport = transport::read(payload.ip_number.0, payload.payload, clamp_u32(l4_len))?;
+    Ok(PacketMeta {
+        ts: frame.ts,
+        src: ip.source_addr(),
+        dst: ip.destination_addr(),
+        ip_len: clamp_u32(ip_len),
+        ttl,
+        ip_id,
+        vlan: net.vlan,
+        transport,
+    })
+}
+
+const IPV6_HEADER_LEN: usize = 40;
+
+fn clamp_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
