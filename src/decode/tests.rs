@@ -12,7 +12,7 @@ const A6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 const B6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 
 fn frame(data: &[u8]) -> Frame<'_> {
-    Frame { ts: Timestamp::from_secs(1_700_000_000), wire_len: data.len() as u32, data }
+    Frame { link: LinkType::Ethernet, ts: Timestamp::from_secs(1_700_000_000), wire_len: data.len() as u32, data }
 }
 
 fn dec(link: LinkType, data: &[u8]) -> Result<PacketMeta, SkipReason> {
@@ -252,7 +252,12 @@ fn fragments_are_skipped() {
 fn snaplen_truncated_packet_keeps_header_lengths() {
     let ip = ipv4_tcp_syn(&[0x11; 1400]);
     let f = ethernet(0x0800, &[], &ip);
-    let cut = Frame { ts: Timestamp::from_secs(1), wire_len: f.len() as u32, data: &f[..14 + 20 + 20 + 10] };
+    let cut = Frame {
+        link: LinkType::Ethernet,
+        ts: Timestamp::from_secs(1),
+        wire_len: f.len() as u32,
+        data: &f[..14 + 20 + 20 + 10],
+    };
     let m = decode(LinkType::Ethernet, &cut).unwrap();
     assert_eq!(m.ip_len, 1440);
     assert_syn(&m, 1400);
@@ -293,7 +298,7 @@ fn zero_length_fields_fall_back_to_wire_length() {
     let mut ip6 = ipv6_raw(17, &udp_header(1, 2, 1012));
     ip6[4] = 0;
     ip6[5] = 0;
-    let cut = Frame { ts: Timestamp::from_secs(1), wire_len: 1060, data: &ip6[..60] };
+    let cut = Frame { link: LinkType::Ethernet, ts: Timestamp::from_secs(1), wire_len: 1060, data: &ip6[..60] };
     let m = decode(LinkType::Raw, &cut).unwrap();
     assert_eq!(m.ip_len, 1060);
     assert_eq!(m.transport, Transport::Udp { sport: 1, dport: 2, payload_len: 1012 });
@@ -411,7 +416,7 @@ proptest! {
     #[test]
     fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200), wire_extra in 0u32..70000) {
         for link in ALL_LINKS {
-            let f = Frame { ts: Timestamp::from_secs(0), wire_len: data.len() as u32 + wire_extra, data: &data };
+            let f = Frame { link: LinkType::Ethernet, ts: Timestamp::from_secs(0), wire_len: data.len() as u32 + wire_extra, data: &data };
             let _ = decode(link, &f);
         }
     }
