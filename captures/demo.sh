@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install-deps.sh build
 cargo build --release --locked --quiet --bin flowsentry
-exec target/release/flowsentry replay "$@" captures/demo.pcap
+# The demo network: the beaconing client 192.0.2.30 is "ours"; scanner and server are outside.
+exec target/release/flowsentry replay --home-net 192.0.2.0/24 "$@" captures/demo.pcap
