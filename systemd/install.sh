@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs flowsentry as a systemd service: binary, unit, system user, example
-# config (never overwriting an existing one), logrotate snippet and the README.
+# config (never overwriting an existing one), logrotate snippet and the project README.
 #
 #   systemd/install.sh [BINARY]            # default BINARY: target/release/flowsentry
 #   DESTDIR=/tmp/root systemd/install.sh   # stage into a directory tree only
@@ -28,7 +28,7 @@ install -D -m 0755 "$binary" "$dest/usr/local/bin/flowsentry"
 install -D -m 0644 "$here/flowsentry.service" "$dest/etc/systemd/system/flowsentry.service"
 install -D -m 0644 "$here/flowsentry.sysusers" "$dest/etc/sysusers.d/flowsentry.conf"
 install -D -m 0644 "$here/flowsentry.logrotate" "$dest/etc/logrotate.d/flowsentry"
-install -D -m 0644 "$here/README.md" "$dest/usr/local/share/doc/flowsentry/README.md"
+install -D -m 0644 "$here/../README.md" "$dest/usr/local/share/doc/flowsentry/README.md"
 
 # Config: readable by the service's group, writable by root only.
 install -d -m 0750 "$dest/etc/flowsentry"

@@ -139,7 +139,7 @@ fn install_script_stages_into_destdir_and_keeps_an_edited_config() {
         ("etc/sysusers.d/flowsentry.conf", 0o644, "flowsentry.sysusers"),
         ("etc/logrotate.d/flowsentry", 0o644, "flowsentry.logrotate"),
         ("etc/flowsentry/flowsentry.toml", 0o640, "flowsentry.toml"),
-        ("usr/local/share/doc/flowsentry/README.md", 0o644, "README.md"),
+        ("usr/local/share/doc/flowsentry/README.md", 0o644, "../README.md"),
     ];
     for (path, want_mode, source) in expect {
         let p = dest.join(path);
