@@ -150,8 +150,37 @@ pub fn fingerprint(dst: IpAddr, dport: u16, first: &FirstPacket) -> Option<Tool>
     None
 }
 
+/// Whether `dst` can be a scan target at all. Multicast, limited broadcast (and the
+/// unspecified address) reach groups, not a host: mDNS, SSDP, LLMNR, DHCP and IPv6
+/// neighbour discovery send to them all the time and never answer like a unicast
+/// service, so counting them would make every chatty workstation a "scanner". Without
+/// the link layer, a subnet-directed broadcast is recognised by its host part: IPv4
+/// addresses ending in `.255` (the broadcast of every /24 and shorter prefix whose last
+/// octet is all ones) are skipped too — at the cost of ignoring a genuine host `x.y.z.255`
+/// in a /23 or wider, one address in 256 of a sweep.
+pub fn scan_target_eligible(dst: IpAddr) -> bool {
+    match dst {
+        IpAddr::V4(a) => !(a.is_multicast() || a.is_broadcast() || a.is_unspecified() || a.octets()[3] == 255),
+        IpAddr::V6(a) => !(a.is_multicast() || a.is_unspecified()),
+    }
+}
+
+/// UDP source ports of discovery protocols whose queries go to a group address and
+/// whose answers come back unicast from the responder's service port (LLMNR 5355, mDNS
+/// 5353, SSDP 1900, WS-Discovery 3702, NetBIOS name/datagram 137/138, DHCP 67/68,
+/// DHCPv6 546/547). The query went to multicast or broadcast, so the flow table cannot
+/// pair the answer with it and the answer starts a session of its own, "initiated" by
+/// the responder towards the querier's ephemeral port: a reply, not an attempt.
+pub const DISCOVERY_RESPONSE_PORTS: &[u16] = &[67, 68, 137, 138, 546, 547, 1900, 3702, 5353, 5355];
+
+/// A UDP session that is an answer to a group-addressed discovery query (see
+/// [`DISCOVERY_RESPONSE_PORTS`]).
+pub fn discovery_response(protocol: u8, sport: Option<u16>) -> bool {
+    protocol == UDP && sport.is_some_and(|p| DISCOVERY_RESPONSE_PORTS.contains(&p))
+}
+
 pub fn start_verdict(s: &SessionStart) -> StartVerdict {
-    if s.segment != 0 {
+    if s.segment != 0 || !scan_target_eligible(s.dst) || discovery_response(s.protocol, s.sport) {
         return StartVerdict::Ignore;
     }
     match s.protocol {
@@ -189,7 +218,7 @@ fn no_payload(rec: &FlowRecord) -> bool {
 
 /// Probe kind and outcome of an ended session; `None` when it is not an attempt.
 pub fn end_verdict(rec: &FlowRecord) -> Option<(ProbeKind, Outcome)> {
-    if rec.segment != 0 {
+    if rec.segment != 0 || !scan_target_eligible(rec.dst) || discovery_response(rec.protocol, rec.sport) {
         return None;
     }
     match rec.protocol {
@@ -280,5 +309,33 @@ mod tests {
         assert_eq!(fingerprint(dst, 443, &p), None);
         p.tcp_window = 64240;
         assert_eq!(fingerprint(dst, 443, &p), None);
+    }
+
+    #[test]
+    fn group_and_broadcast_destinations_are_never_scan_targets() {
+        for a in [
+            "224.0.0.251",
+            "239.255.255.250",
+            "255.255.255.255",
+            "192.168.1.255",
+            "0.0.0.0",
+            "ff02::1:3",
+            "ff02::fb",
+            "::",
+        ] {
+            assert!(!scan_target_eligible(a.parse().unwrap()), "{a}");
+        }
+        for a in ["192.168.1.254", "10.0.0.1", "198.51.100.7", "fe80::1", "2001:db8::1"] {
+            assert!(scan_target_eligible(a.parse().unwrap()), "{a}");
+        }
+    }
+
+    #[test]
+    fn unicast_answers_to_discovery_queries_are_not_attempts() {
+        assert!(discovery_response(UDP, Some(5355)));
+        assert!(discovery_response(UDP, Some(1900)));
+        assert!(!discovery_response(UDP, Some(53)), "nmap -g 53 scans must still count");
+        assert!(!discovery_response(TCP, Some(5355)));
+        assert!(!discovery_response(UDP, None));
     }
 }

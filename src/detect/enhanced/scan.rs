@@ -19,6 +19,17 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+/// Findings are kept per (source, transport protocol): a TCP scan is judged on TCP
+/// outcomes and a UDP scan on UDP outcomes, and each is alerted (and suppressed) on its
+/// own. Otherwise a bot's UDP P2P chatter and its TCP telnet sweep (Hide-and-Seek) share
+/// one alert whose suppression hides the second finding, and a host's successful TCP
+/// browsing would pay for its failed UDP probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ScanKey {
+    src: IpAddr,
+    proto: u8,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Target {
     dst: IpAddr,
@@ -114,9 +125,9 @@ pub struct ScanDetector {
     cfg: EnhancedConfig,
     allow: Allowlist,
     suppression: Duration,
-    sources: BoundedMap<IpAddr, SourceState>,
-    /// Source → (time of last alert, failed targets then).
-    alerted: BoundedMap<IpAddr, (Timestamp, u32)>,
+    sources: BoundedMap<ScanKey, SourceState>,
+    /// (Source, protocol) → (time of last alert, failed targets then).
+    alerted: BoundedMap<ScanKey, (Timestamp, u32)>,
     last_sweep: Timestamp,
 }
 
@@ -154,13 +165,14 @@ impl ScanDetector {
     ) {
         let window = self.window();
         let cap = self.cfg.scan_max_targets_per_source;
-        let st = self.sources.touch_or_insert_with(src, || SourceState::new(ts));
+        let key = ScanKey { src, proto: t.proto };
+        let st = self.sources.touch_or_insert_with(key, || SourceState::new(ts));
         if ts.since(st.last_prune).0 >= window.0 / 8 {
             st.prune(ts.saturating_sub(window));
             st.last_prune = ts;
         }
         st.record(t, ts, kind, o, tool, cap);
-        self.evaluate(src, t.dst, ts, alerts);
+        self.evaluate(key, t.dst, ts, alerts);
     }
 
     /// Threshold Random Walk log-likelihood ratio of "scanner" vs "benign".
@@ -169,8 +181,9 @@ impl ScanDetector {
         failed as f64 * ((1.0 - s) / (1.0 - b)).ln() + succeeded as f64 * (s / b).ln()
     }
 
-    fn evaluate(&mut self, src: IpAddr, dst: IpAddr, now: Timestamp, alerts: &mut Vec<Alert>) {
-        let Some(st) = self.sources.get(&src) else {
+    fn evaluate(&mut self, key: ScanKey, dst: IpAddr, now: Timestamp, alerts: &mut Vec<Alert>) {
+        let src = key.src;
+        let Some(st) = self.sources.get(&key) else {
             return;
         };
         let llr = self.llr(st.failed, st.succeeded);
@@ -181,7 +194,7 @@ impl ScanDetector {
             return;
         }
         let evidence_size = st.failed + st.pending;
-        if let Some(&(at, size)) = self.alerted.get(&src) {
+        if let Some(&(at, size)) = self.alerted.get(&key) {
             let suppressed = now.since(at) < self.suppression;
             let escalated = self.cfg.scan_escalation_factor > 0
                 && evidence_size >= size.saturating_mul(self.cfg.scan_escalation_factor);
@@ -193,7 +206,7 @@ impl ScanDetector {
             return;
         }
         let alert = build_alert(src, st, now, llr);
-        *self.alerted.touch_or_insert_with(src, || (now, evidence_size)) = (now, evidence_size);
+        *self.alerted.touch_or_insert_with(key, || (now, evidence_size)) = (now, evidence_size);
         alerts.push(alert);
     }
 }
@@ -227,7 +240,9 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
         dsts_by_port.iter().max_by_key(|(p, c)| (**c, std::cmp::Reverse(**p))).map(|(p, c)| (*p, *c)).unwrap_or((0, 0));
     let scan_type = if ports_by_dst.len() == 1 || (top_dst_ports * 5 >= n * 4 && top_dst_ports > top_port_dsts) {
         "Vertical"
-    } else if dsts_by_port.len() == 1 || top_port_dsts * 5 >= n * 4 {
+    } else if dsts_by_port.len() == 1 || top_port_dsts * 5 >= n * 4 || dsts_by_port.len() * 4 <= ports_by_dst.len() {
+        // One dominant port, or a few ports swept over many more hosts (a botnet's
+        // telnet sweep of 23/2323/8080/9527): a horizontal scan.
         "Horizontal"
     } else {
         "Mixed"

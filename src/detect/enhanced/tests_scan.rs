@@ -311,3 +311,62 @@ fn flood_of_one_million_random_sources_respects_the_cap() {
     assert!(u.evictions >= 990_000, "{u:?}");
     assert!(alerts.is_empty());
 }
+
+#[test]
+fn udp_chatter_and_tcp_sweep_from_one_source_are_two_findings() {
+    // Hide-and-Seek: UDP P2P to many peers AND a telnet SYN sweep over a few ports.
+    let src = ip("192.168.2.16");
+    let mut f = Feed::new();
+    for h in 1..=60u8 {
+        let peer = IpAddr::V4(Ipv4Addr::new(198, 51, 100, h));
+        f.session(
+            h as f64 * 0.5,
+            src,
+            peer,
+            40000,
+            10_000 + h as u16,
+            Fate::Udp { answered: false, unreachable: false, src_bytes: 60, dst_bytes: 0 },
+        );
+    }
+    for h in 1..=120u8 {
+        let dst = IpAddr::V4(Ipv4Addr::new(203, 0, 113, h));
+        let port = [23, 2323, 8080, 9527][h as usize % 4];
+        f.session(40.0 + h as f64 * 0.5, src, dst, 50000 + h as u16, port, Fate::S0);
+    }
+    let alerts = scan(&config(), f);
+    let kinds: Vec<(&str, &str)> = alerts.iter().map(|a| (ev_str(a, "ProbeType"), ev_str(a, "ScanType"))).collect();
+    assert_eq!(alerts.len(), 2, "{kinds:?}");
+    assert!(kinds.iter().any(|k| k.0 == "UDP"), "{kinds:?}");
+    assert!(kinds.contains(&("SYN", "Horizontal")), "a few ports over many hosts is horizontal: {kinds:?}");
+}
+
+#[test]
+fn multicast_broadcast_and_discovery_answers_are_not_scan_targets() {
+    let src = ip("192.168.1.46");
+    let mut f = Feed::new();
+    let mut t = 0.0;
+    for i in 0..200u16 {
+        t += 0.5;
+        let group = ["224.0.0.251", "239.255.255.250", "255.255.255.255", "192.168.1.255"][i as usize % 4];
+        f.session(
+            t,
+            src,
+            ip(group),
+            50000 + i,
+            1000 + i,
+            Fate::Udp { answered: false, unreachable: false, src_bytes: 80, dst_bytes: 0 },
+        );
+        // LLMNR answer to a multicast query: unicast from 5355 to the querier's port.
+        let querier = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 1 + (i % 200) as u8));
+        f.session(
+            t + 0.1,
+            src,
+            querier,
+            5355,
+            50000 + i,
+            Fate::Udp { answered: false, unreachable: false, src_bytes: 90, dst_bytes: 0 },
+        );
+    }
+    let alerts = scan(&config(), f);
+    assert!(alerts.is_empty(), "{alerts:?}");
+}
