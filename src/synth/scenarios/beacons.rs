@@ -63,8 +63,9 @@ pub fn beacon_60s_jitter50(ctx: &ScenarioCtx) -> Vec<Packet> {
 
 /// Exact 45 s beacon to 203.0.113.50:443 for 2 h, while the same host browses 200 other
 /// public sites (Poisson page loads, mean gap 36 s, 1–6 connections each). Expected:
-/// beaconing alert (both families) for 10.1.0.20 → 203.0.113.50 only; no alert for the
-/// browsed sites.
+/// enhanced beaconing alert for 10.1.0.20 → 203.0.113.50 only; no alert for the browsed
+/// sites. None from sentinel: the rule measures each gap to the source's next session,
+/// whatever its destination, so the browsing breaks the beacon's gaps.
 pub fn beacon_45s_with_browsing(ctx: &ScenarioCtx) -> Vec<Packet> {
     let mut tr = beacon(ctx, "beacon_45s_with_browsing", 2.0, |_| 45.0);
     let mut t = tr.rng.exp(36.0);
