@@ -6,6 +6,11 @@
 //! put in non-blocking mode and waits with `poll(2)` on its descriptor instead. Opening checks the interface name against libpcap's device list and
 //! turns libpcap's errors into messages that say what to do (which capability is
 //! missing, which interfaces exist, what is wrong with the filter).
+//!
+//! libpcap reports an interface that disappears ("The interface disappeared") but since
+//! 1.10 keeps waiting silently on one that is taken down. A sensor that sees nothing
+//! must say so, so while the link is quiet (and on a socket error) the interface's
+//! IFF_UP flag is checked and a downed interface ends the capture with an error.
 
 use super::{CaptureError, CaptureStats, Frame, LinkType, PacketSource};
 use crate::time::Timestamp;
@@ -14,6 +19,10 @@ use pcap::{Active, Capture, Device};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often a quiet capture checks that its interface is still up.
+const LINK_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// How to open a live capture.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +67,7 @@ pub struct LiveSource {
     /// The last read found a packet, so more may be waiting: read before polling.
     maybe_more: bool,
     stop: Arc<AtomicBool>,
+    last_link_check: Instant,
 }
 
 /// Ends a live capture from another thread: the source's next read returns `Ok(None)`
@@ -105,6 +115,7 @@ impl LiveSource {
             read_timeout,
             maybe_more: false,
             stop: Arc::new(AtomicBool::new(false)),
+            last_link_check: Instant::now(),
         })
     }
 
@@ -120,13 +131,40 @@ impl LiveSource {
 
     /// Waits up to the read timeout for the capture descriptor to become readable.
     /// `Ok(false)`: nothing arrived.
-    fn wait_readable(&self) -> Result<bool, CaptureError> {
+    fn wait_readable(&mut self) -> Result<bool, CaptureError> {
         let mut fds = [PollFd::new(self.capture.as_fd(), PollFlags::POLLIN)];
-        match nix::poll::poll(&mut fds, self.read_timeout) {
-            Ok(n) => Ok(n > 0),
-            Err(nix::errno::Errno::EINTR) => Ok(false),
-            Err(e) => Err(interface_error(&self.interface, format!("waiting for packets failed: {e}"))),
+        let ready = match nix::poll::poll(&mut fds, self.read_timeout) {
+            Ok(n) => n > 0,
+            Err(nix::errno::Errno::EINTR) => false,
+            Err(e) => return Err(interface_error(&self.interface, format!("waiting for packets failed: {e}"))),
+        };
+        let socket_error = fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP));
+        if socket_error || (!ready && self.last_link_check.elapsed() >= LINK_CHECK_EVERY) {
+            self.last_link_check = Instant::now();
+            self.check_link_up()?;
         }
+        Ok(ready)
+    }
+
+    /// Fails when the interface is down (libpcap would keep waiting silently). An
+    /// interface that is gone is left to libpcap, which reports it as disappeared.
+    fn check_link_up(&self) -> Result<(), CaptureError> {
+        use nix::net::if_::InterfaceFlags;
+        if self.interface == "any" {
+            return Ok(());
+        }
+        let Ok(addrs) = nix::ifaddrs::getifaddrs() else { return Ok(()) };
+        let mut seen = false;
+        for a in addrs.filter(|a| a.interface_name == self.interface) {
+            if a.flags.contains(InterfaceFlags::IFF_UP) {
+                return Ok(());
+            }
+            seen = true;
+        }
+        if seen {
+            return Err(interface_error(&self.interface, "capture stopped: the interface went down".into()));
+        }
+        Ok(())
     }
 }
 
