@@ -324,10 +324,26 @@ mod tests {
         assert_eq!((s.received, s.dropped, s.if_dropped), (u64::from(u32::MAX) + 5, 3, 7));
     }
 
+    /// Root-only tests run as root and skip otherwise, unless FLOWSENTRY_REQUIRE_ROOT_TESTS
+    /// is set (CI), which makes not being root a failure (same rule as tests/common).
+    fn require_root(test: &str) -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        assert!(
+            std::env::var_os("FLOWSENTRY_REQUIRE_ROOT_TESTS").is_none(),
+            "{test}: needs root, and FLOWSENTRY_REQUIRE_ROOT_TESTS is set"
+        );
+        eprintln!("{test}: skipped (needs root; set FLOWSENTRY_REQUIRE_ROOT_TESTS=1 to make this a failure)");
+        false
+    }
+
     /// Needs CAP_NET_RAW: opens loopback with a filter nothing matches.
     #[test]
-    #[ignore = "needs CAP_NET_RAW (run as root: cargo test -- --ignored live)"]
     fn live_loopback_times_out_and_rejects_bad_filters() {
+        if !require_root("live_loopback_times_out_and_rejects_bad_filters") {
+            return;
+        }
         let mut opts = LiveOptions::new("lo");
         opts.read_timeout_ms = 50;
         opts.bpf = Some("udp and host 192.0.2.99 and port 9".into());
