@@ -33,7 +33,7 @@ pub enum Command {
         /// Interface to capture on (e.g. eth1, or `any`).
         #[arg(short = 'i', long, value_name = "IFACE")]
         interface: Option<String>,
-        /// Bytes captured per packet (headers are all flowsentry needs).
+        /// Bytes captured per packet (headers are all flowsentry needs) [default: 512].
         #[arg(short = 's', long, value_name = "BYTES")]
         snaplen: Option<i32>,
         /// Kernel capture buffer size in bytes.

@@ -168,7 +168,7 @@ impl Config {
                     "live capture needs an interface: --interface IFACE (or capture.interface in the config file)"
                         .to_string()
                 })?;
-                let snaplen = snaplen.or(file.capture.snaplen).unwrap_or(262_144);
+                let snaplen = snaplen.or(file.capture.snaplen).unwrap_or(crate::capture::live::DEFAULT_SNAPLEN);
                 if !(64..=262_144).contains(&snaplen) {
                     return Err(format!("--snaplen must be between 64 and 262144 bytes, got {snaplen}"));
                 }

@@ -103,9 +103,9 @@ pub fn run(
 ) -> Outcome {
     let (tx, rx) = bounded::<ToDetector>(CHANNEL_BATCHES);
     let ctx = RecordContext { dvc: cfg.sensor_name.clone(), home_net: cfg.detect.home_net.clone() };
+    let live = source.is_live();
     let detector = {
         let (cfg_d, stats, control) = (cfg.detect.clone(), Arc::clone(&stats), control.clone());
-        let live = source.is_live();
         std::thread::Builder::new()
             .name("fs-detect".into())
             .spawn(move || detector_thread(rx, cfg_d, ctx, outputs, live, stats, control))
@@ -118,10 +118,28 @@ pub fn run(
             .spawn(move || capture_thread(source, &cfg, tx, stats, control))
             .expect("spawn capture thread")
     };
-    let capture_errors = capture.join().unwrap_or_else(|_| vec!["capture thread panicked".into()]);
+    let (capture_errors, last_stats_line) =
+        capture.join().unwrap_or_else(|_| (vec!["capture thread panicked".into()], Snapshot::default()));
     let (output_error, broken_pipe) =
         detector.join().unwrap_or_else(|_| (Some("detector thread panicked".into()), false));
-    Outcome { capture_errors, output_error, broken_pipe, stats: stats.snapshot() }
+    let snapshot = stats.snapshot();
+    if live {
+        log::data(&final_stats_line(&snapshot, &last_stats_line));
+    }
+    Outcome { capture_errors, output_error, broken_pipe, stats: snapshot }
+}
+
+/// The last stats line of a live run, written once every output is flushed, marked
+/// `"final":true`; its deltas cover the time since the previous stats line.
+fn final_stats_line(snapshot: &Snapshot, prev: &Snapshot) -> String {
+    let line = snapshot.to_json(prev, true);
+    match serde_json::from_str::<serde_json::Value>(&line) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.insert("final".into(), true.into());
+            serde_json::Value::Object(m).to_string()
+        }
+        _ => line,
+    }
 }
 
 /// Sends a batch; waits (counted) when the detector is behind. Returns false when the
@@ -166,14 +184,15 @@ fn publish_flow_counters(table: &FlowTable, stats: &Stats) {
 
 /// Reads, decodes and tracks flows until EOF, termination or a fatal capture error.
 /// Returns the capture errors met (a broken replay file does not stop the files after
-/// it). Always flushes every open session before returning.
+/// it) and the counters as of the last stats line. Always flushes every open session
+/// before returning.
 fn capture_thread(
     mut source: Box<dyn PacketSource + Send>,
     cfg: &Config,
     tx: Sender<ToDetector>,
     stats: Arc<Stats>,
     control: Control,
-) -> Vec<String> {
+) -> (Vec<String>, Snapshot) {
     let live = source.is_live();
     let mut table = FlowTable::new(cfg.flow.clone());
     let mut batch = Batcher {
@@ -189,6 +208,9 @@ fn capture_thread(
     let mut errors = Vec::new();
     loop {
         if control.terminate.load(Relaxed) {
+            if live {
+                log::info(&format!("stopping: flushing {} open sessions", table.counters().active));
+            }
             break;
         }
         match source.next_frame() {
@@ -246,7 +268,7 @@ fn capture_thread(
         store_kernel_stats(&stats, k);
     }
     batch.flush(&tx, table.now(), &stats);
-    errors
+    (errors, prev_snapshot)
 }
 
 fn store_kernel_stats(stats: &Stats, k: crate::capture::CaptureStats) {
