@@ -138,3 +138,82 @@ pub fn records_and_alerts(stdout: &[u8]) -> (Vec<serde_json::Value>, Vec<serde_j
     let all = common::json_lines(&String::from_utf8_lossy(stdout));
     all.into_iter().partition(|v| v.get("EventType").is_some())
 }
+
+use flowsentry::capture::PacketSource;
+use flowsentry::decode::decode;
+use flowsentry::detect::{Alert, DetectConfig, DetectorSet};
+use flowsentry::flow::{FlowConfig, FlowEvent, FlowTable};
+
+/// What [`run_chain`] saw.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ChainCounts {
+    pub read: u64,
+    pub decoded: u64,
+    pub skipped: u64,
+    pub records: u64,
+    pub capture_errors: u64,
+}
+
+/// Runs a source through decode → FlowTable → DetectorSet the way the pipeline does,
+/// checking the invariants on the way: every Start has one End with the same id, no
+/// record ends before it starts, the table never holds more than `max_flows`, and
+/// after the flush `records == sessions + active_splits` and nothing is open.
+pub fn run_chain(source: &mut dyn PacketSource, max_flows: usize) -> ChainCounts {
+    let mut table = FlowTable::new(FlowConfig { max_flows, ..FlowConfig::default() });
+    let mut detectors = DetectorSet::new(&DetectConfig::default());
+    let mut events: Vec<FlowEvent> = Vec::new();
+    let mut alerts: Vec<Alert> = Vec::new();
+    let mut open = std::collections::HashSet::new();
+    let mut c = ChainCounts::default();
+    let mut drain =
+        |events: &mut Vec<FlowEvent>, det: &mut DetectorSet, alerts: &mut Vec<Alert>, c: &mut ChainCounts| {
+            for ev in events.iter() {
+                match ev {
+                    FlowEvent::Start(s) => assert!(open.insert(s.id), "duplicate Start {}", s.id),
+                    FlowEvent::End(r) => {
+                        assert!(open.remove(&r.id), "End {} without Start", r.id);
+                        assert!(r.start <= r.end, "record ends before it starts: {r:?}");
+                        c.records += 1;
+                    }
+                }
+                det.on_event(ev, alerts);
+            }
+            events.clear();
+            for a in alerts.drain(..) {
+                serde_json::from_str::<serde_json::Value>(&a.to_json()).expect("alert is JSON");
+            }
+        };
+    loop {
+        let frame = match source.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(_) => {
+                c.capture_errors += 1;
+                assert!(c.capture_errors < 1000, "errors without end");
+                continue;
+            }
+        };
+        c.read += 1;
+        match decode(frame.link, &frame) {
+            Ok(meta) => {
+                c.decoded += 1;
+                table.ingest_at(&meta, &mut events);
+            }
+            Err(_) => c.skipped += 1,
+        }
+        assert!(table.counters().active as usize <= max_flows.max(1), "flow cap");
+        drain(&mut events, &mut detectors, &mut alerts, &mut c);
+        detectors.on_time(table.now(), &mut alerts);
+    }
+    table.flush_all(&mut events);
+    drain(&mut events, &mut detectors, &mut alerts, &mut c);
+    detectors.finish(&mut alerts);
+    drain(&mut events, &mut detectors, &mut alerts, &mut c);
+    assert_eq!(c.decoded + c.skipped, c.read, "decoded + skipped == read");
+    let t = table.counters();
+    assert_eq!(t.active, 0, "nothing open after the flush");
+    assert_eq!(t.records, t.sessions + t.active_splits, "records == sessions + active splits");
+    assert_eq!(c.records, t.records, "every counted record was emitted");
+    assert!(open.is_empty(), "{} sessions never ended", open.len());
+    c
+}
