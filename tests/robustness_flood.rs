@@ -63,6 +63,7 @@ fn small_flood_holds_the_flow_cap_and_still_detects() {
     assert!(s.read > 200_000);
     assert!(s.evictions > 150_000, "flood sessions are evicted and counted: {s:?}");
     assert_eq!(s.records, s.sessions, "every session reported, evicted or not");
+    assert!(s.detector_evictions > 0, "detector state is capped and evictions counted: {s:?}");
     let (_, alerts) = records_and_alerts(&out);
     assert!(has_alert(&alerts, "PortScan", "enhanced", "203.0.113.66"), "scanner found in the flood");
     assert!(has_alert(&alerts, "Beaconing", "enhanced", "10.1.0.20"), "beacon found after the flood");

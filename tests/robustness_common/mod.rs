@@ -70,6 +70,7 @@ pub struct Summary {
     pub records: u64,
     pub alerts: u64,
     pub evictions: u64,
+    pub detector_evictions: u64,
 }
 
 fn number_after(line: &str, label: &str) -> u64 {
@@ -91,6 +92,7 @@ pub fn summary(stderr: &str) -> Summary {
         records: number_after(line, "records "),
         alerts: number_after(line, "alerts "),
         evictions: number_after(line, "flow evictions "),
+        detector_evictions: number_after(line, "detector evictions "),
     };
     assert_eq!(s.decoded + s.skipped, s.read, "decoded + skipped == read: {line}");
     s
