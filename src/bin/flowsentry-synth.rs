@@ -1,5 +1,6 @@
 //! `flowsentry-synth`: writes the project's synthetic captures (detection scenarios and
 //! the benchmark mix) to pcap files, reproducibly from a seed.
+#![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::io::{self, Write};
