@@ -2,6 +2,8 @@
 //! splitter that turns fuzz bytes into timestamped frames, and the whole
 //! decode → flow table → detectors chain with its invariants checked.
 
+#![allow(dead_code)] // each target uses part of this module
+
 use flowsentry::capture::{LinkType, PacketSource};
 use flowsentry::decode::decode;
 use flowsentry::detect::{Alert, DetectConfig, DetectorSet};
