@@ -77,7 +77,7 @@ pub struct CommonArgs {
     /// Sensor name written as Dvc in every record [default: the host name].
     #[arg(long, value_name = "NAME")]
     pub sensor_name: Option<String>,
-    /// Maximum sessions held in the flow table [default: 262144].
+    /// Maximum sessions held in the flow table [default: 131072].
     #[arg(long, value_name = "N")]
     pub max_flows: Option<usize>,
     /// Idle timeout for established TCP sessions, seconds [default: 300].

@@ -1,3 +1,6 @@
+//! The `flowsentry` binary: all the work is in [`flowsentry::app::run`]; this only maps
+//! a startup error to a message and exit code 2.
+#![forbid(unsafe_code)]
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -118,7 +118,7 @@ impl Snapshot {
         let skipped: Vec<String> =
             SkipReason::ALL.iter().map(|r| format!("{}={}", r.as_str(), self.skipped[r.index()])).collect();
         let mut s = format!(
-            "summary: packets read {}, decoded {}, skipped {} ({}); sessions {}, records {}, alerts {}, flow evictions {}",
+            "summary: packets read {}, decoded {}, skipped {} ({}); sessions {}, records {}, alerts {}, flow evictions {}, detector evictions {}",
             self.packets_read,
             self.packets_decoded,
             self.skipped.iter().sum::<u64>(),
@@ -127,6 +127,7 @@ impl Snapshot {
             self.records,
             self.alerts,
             self.evictions,
+            self.detector_evictions,
         );
         if live {
             s.push_str(&format!(

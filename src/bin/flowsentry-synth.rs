@@ -1,5 +1,6 @@
 //! `flowsentry-synth`: writes the project's synthetic captures (detection scenarios and
 //! the benchmark mix) to pcap files, reproducibly from a seed.
+#![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -7,8 +8,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use flowsentry::synth::flood::flood_mixed_in;
 use flowsentry::synth::scenarios::DEFAULT_START_SECS;
-use flowsentry::synth::{find_scenario, write_mixed, MixedParams, PcapWriter, ScenarioCtx, TsResolution, SCENARIOS};
+use flowsentry::synth::{
+    find_scenario, write_mixed, write_syn_flood, FloodParams, MixedParams, PcapWriter, ScenarioCtx, TsResolution,
+    SCENARIOS,
+};
 
 /// Write a synthetic pcap for a named scenario (see --list).
 #[derive(Parser, Debug)]
@@ -34,7 +39,10 @@ struct Args {
     /// List the scenarios and exit.
     #[arg(long)]
     list: bool,
-    /// mixed: stop after this many packets.
+    /// syn_flood: SYNs per second.
+    #[arg(long = "flood-rate", default_value_t = 200_000.0)]
+    flood_rate: f64,
+    /// mixed, syn_flood: stop after this many packets (flood SYNs for syn_flood).
     #[arg(long, default_value_t = 1_000_000)]
     packets: u64,
     /// mixed: new sessions per second.
@@ -53,6 +61,11 @@ fn main() -> ExitCode {
             let _ = writeln!(out, "{:<26} {}", s.name, s.summary);
         }
         let _ = writeln!(out, "{:<26} benchmark mix: --packets N --session-rate R --hosts H", "mixed");
+        let _ = writeln!(
+            out,
+            "{:<26} spoofed SYN flood (--packets N --flood-rate R) hiding public_syn_scan and beacon_60s_exact",
+            "syn_flood"
+        );
         return ExitCode::SUCCESS;
     }
     match run(&args) {
@@ -67,7 +80,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), String> {
     let name = args.scenario.as_deref().ok_or("no scenario given (try --list)")?;
     let path = args.output.as_deref().ok_or("no output file given (-o FILE)")?;
-    if name != "mixed" && find_scenario(name).is_none() {
+    if name != "mixed" && name != "syn_flood" && find_scenario(name).is_none() {
         return Err(format!("unknown scenario `{name}` (try --list)"));
     }
     let sink: Box<dyn Write> = if path == "-" {
@@ -79,7 +92,13 @@ fn run(args: &Args) -> Result<(), String> {
     let mut w = PcapWriter::with_snaplen(sink, res, args.snaplen).map_err(|e| format!("{path}: {e}"))?;
     let ctx = ScenarioCtx::new(args.seed, args.start);
     let began = Instant::now();
-    if name == "mixed" {
+    if name == "syn_flood" {
+        let params = FloodParams { packets: args.packets, rate: args.flood_rate, ..FloodParams::default() };
+        let n = write_syn_flood(&ctx, &params, &flood_mixed_in(&ctx, &params), &mut w)
+            .map_err(|e| format!("{path}: {e}"))?;
+        w.finish().map_err(|e| format!("{path}: {e}"))?;
+        eprintln!("syn_flood: {n} packets written to {path} in {:.2} s", began.elapsed().as_secs_f64());
+    } else if name == "mixed" {
         let params = MixedParams { packets: args.packets, session_rate: args.session_rate, hosts: args.hosts };
         let stats = write_mixed(&ctx, &params, &mut w).map_err(|e| format!("{path}: {e}"))?;
         let bytes = w.record_bytes();

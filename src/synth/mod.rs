@@ -8,8 +8,10 @@
 //! - [`rng`]: the deterministic PRNG every generator draws from;
 //! - [`session`]: whole conversations (TCP sessions, scans, UDP exchanges) as packets;
 //! - [`scenarios`]: named detection scenarios with documented expected verdicts;
-//! - [`mixed`]: the streaming benchmark mix.
+//! - [`mixed`]: the streaming benchmark mix;
+//! - [`flood`]: the streaming SYN flood (spoofed random sources) for load tests.
 
+pub mod flood;
 pub mod mixed;
 pub mod packet;
 pub mod pcap_writer;
@@ -20,6 +22,7 @@ pub mod session;
 #[cfg(test)]
 mod tests;
 
+pub use flood::{write_syn_flood, FloodParams};
 pub use mixed::{write_mixed, MixedParams, MixedStats};
 pub use packet::{encode_frame, flags, Packet, TcpSpec, Transport, UdpSpec};
 pub use pcap_writer::{PcapWriter, TsResolution};
