@@ -36,6 +36,8 @@ use std::time::Instant;
 const BATCH_EVENTS: usize = 1024;
 /// Packets read before a batch is sent even if it holds few events (so `now` advances).
 const BATCH_PACKETS: u32 = 8192;
+/// Formatted records held before they are handed to the sink.
+const REC_BUF_FLUSH: usize = 512 * 1024;
 /// Batches the channel holds.
 const CHANNEL_BATCHES: usize = 64;
 /// On a live link, a batch waits at most this long (alert latency).
@@ -163,12 +165,21 @@ struct Batcher {
 }
 
 impl Batcher {
+    /// Sends the pending events in batches of at most `BATCH_EVENTS` (a flush of the
+    /// whole table at exit or after a time jump must not become one huge message).
     fn flush(&mut self, tx: &Sender<ToDetector>, now: Timestamp, stats: &Stats) {
-        let events = std::mem::replace(&mut self.events, Vec::with_capacity(BATCH_EVENTS));
-        let n = events.len() as u64;
-        if self.detector_gone || !send(tx, ToDetector::Batch { events, now }, stats) {
-            self.detector_gone = true;
-            stats.channel_drops.fetch_add(n, Relaxed);
+        let mut events = std::mem::replace(&mut self.events, Vec::with_capacity(BATCH_EVENTS));
+        loop {
+            let rest = if events.len() > BATCH_EVENTS { events.split_off(BATCH_EVENTS) } else { Vec::new() };
+            let n = events.len() as u64;
+            if self.detector_gone || !send(tx, ToDetector::Batch { events, now }, stats) {
+                self.detector_gone = true;
+                stats.channel_drops.fetch_add(n, Relaxed);
+            }
+            if rest.is_empty() {
+                break;
+            }
+            events = rest;
         }
         self.packets = 0;
         self.last_sent = Instant::now();
@@ -418,6 +429,12 @@ fn detector_thread(
                     if let (FlowEvent::End(r), true) = (ev, writing_records) {
                         write_record(r, &ctx, &mut rec_buf);
                         lines += 1;
+                        if rec_buf.len() >= REC_BUF_FLUSH {
+                            w.write_records(&rec_buf, lines, false, &control);
+                            records += lines;
+                            rec_buf.clear();
+                            lines = 0;
+                        }
                     }
                     detectors.on_event(ev, &mut alerts);
                 }

@@ -33,7 +33,7 @@ pub struct SentinelLimits {
 
 impl Default for SentinelLimits {
     fn default() -> Self {
-        SentinelLimits { portscan_max_sources: 100_000, beacon_max_rows: 500_000 }
+        SentinelLimits { portscan_max_sources: 50_000, beacon_max_rows: 50_000 }
     }
 }
 

@@ -44,9 +44,16 @@ struct SourceBin {
     alerted: bool,
 }
 
+/// Keyed SipHash: source addresses are chosen by whoever sends the packets.
+type Keyed = std::collections::hash_map::RandomState;
+
 pub struct SentinelPortScan {
     max_sources: usize,
-    sources: HashMap<IpAddr, SourceBin>,
+    sources: HashMap<IpAddr, SourceBin, Keyed>,
+    /// When the table is full, a sweep drops single-port sources (a spoofed flood's
+    /// sources have one port each) — at most once per `max_sources / 8` refusals, so a
+    /// flood costs O(1) per event. A real scanner has two ports after its second probe.
+    next_sweep_at: u64,
     /// Start of the newest bin capture time has reached.
     current_bin: Timestamp,
     untracked: u64,
@@ -57,7 +64,8 @@ impl SentinelPortScan {
     pub fn new(max_sources: usize) -> Self {
         SentinelPortScan {
             max_sources: max_sources.max(1),
-            sources: HashMap::new(),
+            sources: HashMap::with_hasher(Keyed::new()),
+            next_sweep_at: 0,
             current_bin: Timestamp(i64::MIN),
             untracked: 0,
             late: 0,
@@ -77,13 +85,30 @@ impl SentinelPortScan {
         }
     }
 
+    /// Frees room in a full table by dropping sources with a single port and no alert;
+    /// true when at least an eighth of the table was freed.
+    fn sweep(&mut self) -> bool {
+        if self.untracked < self.next_sweep_at {
+            return false;
+        }
+        let before = self.sources.len();
+        self.sources.retain(|_, s| s.alerted || s.ports.len() >= 2);
+        let freed = before - self.sources.len();
+        self.untracked += freed as u64;
+        if freed * 8 >= self.max_sources {
+            return true;
+        }
+        self.next_sweep_at = self.untracked + (self.max_sources / 8).max(1) as u64;
+        freed > 0
+    }
+
     fn on_start(&mut self, ts: Timestamp, src: IpAddr, dport: Option<u16>, alerts: &mut Vec<Alert>) {
         if !source_qualifies(src) {
             return;
         }
         let ts = record_time(ts);
         let bin = ts.bin_start(BIN_WIDTH);
-        if !self.sources.contains_key(&src) && self.sources.len() >= self.max_sources {
+        if !self.sources.contains_key(&src) && self.sources.len() >= self.max_sources && !self.sweep() {
             self.untracked += 1;
             return;
         }
@@ -232,5 +257,27 @@ mod tests {
         // The next bin frees the table.
         det.on_time(Timestamp::from_secs(1_700_000_400), &mut alerts);
         assert_eq!(det.usage().sources, 0);
+    }
+
+    #[test]
+    fn a_spoofed_flood_filling_the_table_does_not_hide_a_scanner() {
+        let mut det = SentinelPortScan::new(1000);
+        let mut alerts = Vec::new();
+        let t0 = 1_700_000_100.0;
+        let mut id = 0;
+        for i in 0..30_000u32 {
+            id += 1;
+            let spoofed = std::net::Ipv4Addr::from(0xC633_0000 | (i * 7919 % 65_536)).to_string();
+            det.on_event(&start(id, t0 + i as f64 * 1e-3, &spoofed, Some(80)), &mut alerts);
+            if i % 300 == 0 {
+                id += 1;
+                let port = 1000 + (i / 300) as u16;
+                det.on_event(&start(id, t0 + i as f64 * 1e-3, "203.0.113.66", Some(port)), &mut alerts);
+            }
+        }
+        assert!(det.usage().sources <= 1000);
+        assert!(det.usage().evictions > 0);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].src.to_string(), "203.0.113.66");
     }
 }
