@@ -48,7 +48,7 @@ fits() { # fits PACKETS -> 0 when a capture of that many packets fits in $WORK
 echo "== machine"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "kernel: $(uname -r); $(tcpdump --version 2>&1 | head -1); softflowd $(softflowd -h 2>&1 | grep -o 'version [0-9.]*' | head -1); $(argus -h 2>&1 | grep -m1 -o 'Argus Version [0-9.]*' || echo argus)"
+echo "kernel: $(uname -r); $(tcpdump --version 2>&1 | head -1); softflowd $(softflowd -h 2>&1 | grep -o 'version [0-9.]*' | head -1); argus $(argus -h 2>&1 | grep -m1 -o 'Version [0-9.]*' || true)"
 
 MAIN="$WORK/mixed.pcap"
 gen "$MAIN" "$PACKETS" "$HOSTS"
