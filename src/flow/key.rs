@@ -48,7 +48,8 @@ impl Hash for FlowKey {
     }
 }
 
-fn addr_bytes(ip: IpAddr) -> [u8; 16] {
+/// 16 bytes of an address (IPv4 mapped into IPv6; callers hash the family separately).
+pub fn addr_bytes(ip: IpAddr) -> [u8; 16] {
     match ip {
         IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
         IpAddr::V6(a) => a.octets(),
