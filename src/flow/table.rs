@@ -6,6 +6,8 @@
 //! packet, which never goes backwards), so the head is always the next to expire and
 //! both expiry and eviction only look at list heads. Keys are attacker-controlled, so
 //! the map uses the keyed SipHash `RandomState`; nothing is ever output in map order.
+//! The map is a `HashTable` of slab indices (4 bytes per bucket, keys stay in the slab):
+//! each packet's key is hashed once, and that hash serves both the lookup and the insert.
 //!
 //! Time is the largest packet timestamp seen. An older packet is still counted (and may
 //! stretch the session's start back) but does not move time back; a jump forward just
@@ -26,8 +28,9 @@ use super::session::{Session, TimeoutClass, CLASS_COUNT, NIL};
 use super::{EndReason, FlowConfig, FlowEvent};
 use crate::decode::{tcp_flags, PacketMeta, Transport};
 use crate::time::{Duration, Timestamp};
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 
 /// Counters the flow table keeps for the exit summary and stats lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,7 +51,9 @@ pub struct FlowCounters {
 pub struct FlowTable {
     cfg: FlowConfig,
     counters: FlowCounters,
-    map: HashMap<FlowKey, u32, RandomState>,
+    /// Slab indices of the live sessions, hashed by their key with `hasher`.
+    map: HashTable<u32>,
+    hasher: RandomState,
     slots: Vec<Session>,
     free: Vec<u32>,
     heads: [u32; CLASS_COUNT],
@@ -73,7 +78,8 @@ impl FlowTable {
         FlowTable {
             cfg,
             counters: FlowCounters::default(),
-            map: HashMap::with_capacity_and_hasher(initial, RandomState::new()),
+            map: HashTable::with_capacity(initial),
+            hasher: RandomState::new(),
             slots: Vec::with_capacity(initial),
             free: Vec::new(),
             heads: [NIL; CLASS_COUNT],
@@ -95,7 +101,7 @@ impl FlowTable {
 
         if let Transport::Icmp { quoted: Some(q), icmp_type, code, .. } = pkt.transport {
             let qkey = FlowKey::new(q.src, q.sport, q.dst, q.dport, q.protocol, pkt.vlan);
-            if let Some(&idx) = self.map.get(&qkey) {
+            if let Some(idx) = self.lookup(&qkey, self.hasher.hash_one(qkey)) {
                 self.counters.icmp_errors_matched += 1;
                 let split = self.split_if_old(idx, pkt.ts, out);
                 self.unlink(idx);
@@ -113,19 +119,20 @@ impl FlowTable {
 
         let (sport, dport, has_ports) = key_ports(pkt);
         let key = FlowKey::new(pkt.src, sport, pkt.dst, dport, pkt.protocol(), pkt.vlan);
-        let existing = self.map.get(&key).copied();
+        let hash = self.hasher.hash_one(key);
+        let existing = self.lookup(&key, hash);
         let (idx, announce) = match existing {
             Some(idx) if self.slots[idx as usize].closed.is_some() && is_bare_syn(pkt) => {
                 let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Fin);
                 self.end(idx, reason, out);
-                (self.create(key, pkt, sport, dport, has_ports, out), true)
+                (self.create(key, hash, pkt, sport, dport, has_ports, out), true)
             }
             Some(idx) => {
                 let split = self.split_if_old(idx, pkt.ts, out);
                 self.unlink(idx);
                 (idx, split)
             }
-            None => (self.create(key, pkt, sport, dport, has_ports, out), true),
+            None => (self.create(key, hash, pkt, sport, dport, has_ports, out), true),
         };
         let s = &mut self.slots[idx as usize];
         let from_init = s.is_from_initiator(pkt, sport);
@@ -145,7 +152,7 @@ impl FlowTable {
     /// Ends every open session (reason Shutdown; `fin`/`rst` for sessions already closed
     /// and lingering), oldest start first, then by id.
     pub fn flush_all(&mut self, out: &mut Vec<FlowEvent>) {
-        let mut open: Vec<u32> = self.map.values().copied().collect();
+        let mut open: Vec<u32> = self.map.iter().copied().collect();
         open.sort_by_key(|&i| (self.slots[i as usize].start, self.slots[i as usize].id));
         for idx in open {
             let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Shutdown);
@@ -225,9 +232,17 @@ impl FlowTable {
         id
     }
 
+    /// Slab index of the live session keyed `key` (`hash` = its hash).
+    fn lookup(&self, key: &FlowKey, hash: u64) -> Option<u32> {
+        let slots = &self.slots;
+        self.map.find(hash, |&i| slots[i as usize].key == *key).copied()
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn create(
         &mut self,
         key: FlowKey,
+        hash: u64,
         pkt: &PacketMeta,
         sport: u16,
         dport: u16,
@@ -250,7 +265,8 @@ impl FlowTable {
         let id = self.take_id();
         let now = self.now;
         self.slots[idx as usize].init(key, init, resp, has_ports, id, pkt.ts, now);
-        self.map.insert(key, idx);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.map.insert_unique(hash, idx, |&i| hasher.hash_one(slots[i as usize].key));
         self.counters.sessions += 1;
         self.counters.active = self.map.len() as u64;
         idx
@@ -274,8 +290,10 @@ impl FlowTable {
         let s = &mut self.slots[idx as usize];
         out.push(FlowEvent::End(s.record(reason)));
         s.live = false;
-        let key = s.key;
-        self.map.remove(&key);
+        let hash = self.hasher.hash_one(s.key);
+        if let Ok(entry) = self.map.find_entry(hash, |&i| i == idx) {
+            entry.remove();
+        }
         self.free.push(idx);
         self.counters.records += 1;
         self.counters.active = self.map.len() as u64;

@@ -58,25 +58,33 @@ pub fn write_record(rec: &FlowRecord, ctx: &RecordContext, out: &mut Vec<u8>) {
     out.extend_from_slice(if rec.src.is_ipv4() { b"IPv4" } else { b"IPv6" });
     out.extend_from_slice(b"\",\"NetworkDirection\":\"");
     out.extend_from_slice(direction(rec.src, rec.dst, &ctx.home_net).as_bytes());
-    let _ =
-        write!(out, "\",\"NetworkDuration\":{},\"SrcIpAddr\":\"{}\"", rec.end.since(rec.start).0 / 1_000_000, rec.src);
+    out.extend_from_slice(b"\",\"NetworkDuration\":");
+    push_i64(out, rec.end.since(rec.start).0 / 1_000_000);
+    out.extend_from_slice(b",\"SrcIpAddr\":\"");
+    push_ip(out, rec.src);
+    out.push(b'"');
     if let Some(p) = rec.sport {
-        let _ = write!(out, ",\"SrcPortNumber\":{p}");
+        out.extend_from_slice(b",\"SrcPortNumber\":");
+        push_u64(out, p.into());
     }
-    let _ = write!(out, ",\"DstIpAddr\":\"{}\"", rec.dst);
+    out.extend_from_slice(b",\"DstIpAddr\":\"");
+    push_ip(out, rec.dst);
+    out.push(b'"');
     if let Some(p) = rec.dport {
-        let _ = write!(out, ",\"DstPortNumber\":{p}");
+        out.extend_from_slice(b",\"DstPortNumber\":");
+        push_u64(out, p.into());
     }
-    let _ = write!(
-        out,
-        ",\"SrcBytes\":{},\"DstBytes\":{},\"SrcPackets\":{},\"DstPackets\":{},\"NetworkBytes\":{},\"NetworkPackets\":{}",
-        rec.src_bytes,
-        rec.dst_bytes,
-        rec.src_packets,
-        rec.dst_packets,
-        rec.src_bytes + rec.dst_bytes,
-        rec.src_packets + rec.dst_packets
-    );
+    for (name, value) in [
+        (&b",\"SrcBytes\":"[..], rec.src_bytes),
+        (b",\"DstBytes\":", rec.dst_bytes),
+        (b",\"SrcPackets\":", rec.src_packets),
+        (b",\"DstPackets\":", rec.dst_packets),
+        (b",\"NetworkBytes\":", rec.src_bytes + rec.dst_bytes),
+        (b",\"NetworkPackets\":", rec.src_packets + rec.dst_packets),
+    ] {
+        out.extend_from_slice(name);
+        push_u64(out, value);
+    }
     let is_icmp = rec.protocol == proto::ICMP || rec.protocol == proto::ICMPV6;
     if let (true, Some(t)) = (is_icmp, rec.icmp_type) {
         out.extend_from_slice(b",\"NetworkIcmpType\":\"");
@@ -91,13 +99,13 @@ pub fn write_record(rec: &FlowRecord, ctx: &RecordContext, out: &mut Vec<u8>) {
     if let Some(v) = rec.vlan {
         let _ = write!(out, ",\"SrcVlanId\":\"{v}\"");
     }
-    let _ = write!(
-        out,
-        ",\"NetworkSessionId\":\"{}\",\"FlowsentryConnState\":\"{}\",\"FlowsentryEndReason\":\"{}\"",
-        rec.id,
-        rec.conn_state.as_str(),
-        rec.end_reason.as_str()
-    );
+    out.extend_from_slice(b",\"NetworkSessionId\":\"");
+    push_u64(out, rec.id);
+    out.extend_from_slice(b"\",\"FlowsentryConnState\":\"");
+    out.extend_from_slice(rec.conn_state.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"FlowsentryEndReason\":\"");
+    out.extend_from_slice(rec.end_reason.as_str().as_bytes());
+    out.push(b'"');
     if rec.segment > 0 {
         let _ = write!(out, ",\"FlowsentrySegment\":{}", rec.segment);
     }
@@ -192,17 +200,77 @@ fn write_time(ts: Timestamp, out: &mut Vec<u8>) {
     let micros = ts.0.rem_euclid(NANOS_PER_SEC) / 1000;
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    let _ = write!(
-        out,
-        "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z\"",
-        y,
-        m,
-        d,
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60,
-        micros
-    );
+    if !(0..=9999).contains(&y) {
+        // Outside what four digits hold: the general (slow) path, same text as rfc3339.
+        let _ = write!(
+            out,
+            "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z\"",
+            y,
+            m,
+            d,
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60,
+            micros
+        );
+        return;
+    }
+    let mut text = *b"\"0000-00-00T00:00:00.000000Z\"";
+    put_digits(&mut text[1..5], y as u64);
+    put_digits(&mut text[6..8], m as u64);
+    put_digits(&mut text[9..11], d as u64);
+    put_digits(&mut text[12..14], (sod / 3600) as u64);
+    put_digits(&mut text[15..17], ((sod / 60) % 60) as u64);
+    put_digits(&mut text[18..20], (sod % 60) as u64);
+    put_digits(&mut text[21..27], micros as u64);
+    out.extend_from_slice(&text);
+}
+
+/// Writes `v` as zero-padded decimal filling `dst` (the caller ensures it fits).
+fn put_digits(dst: &mut [u8], mut v: u64) {
+    for slot in dst.iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// Decimal text of `v` without `core::fmt` (the record writer's hot path).
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[at..]);
+}
+
+fn push_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, v.unsigned_abs());
+}
+
+/// An address's text (IPv4 by hand; IPv6 through its `Display`, which compresses zeros).
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(a) => {
+            for (i, octet) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_u64(out, octet.into());
+            }
+        }
+        IpAddr::V6(a) => {
+            let _ = write!(out, "{a}");
+        }
+    }
 }
 
 /// A JSON string literal with `"`, `\` and control characters escaped.
@@ -416,5 +484,37 @@ mod tests {
         let (_, o) = render(&tcp_record(), &c);
         assert_eq!(o["Dvc"], "a\"b\\c\nd\u{1}é");
         assert_eq!(o["NetworkDirection"], "External");
+    }
+}
+
+#[cfg(test)]
+mod fast_format_tests {
+    use super::*;
+
+    #[test]
+    fn hand_formatting_matches_display() {
+        for v in [0u64, 7, 10, 99, 65_535, 1_000_000_007, u64::MAX] {
+            let mut out = Vec::new();
+            push_u64(&mut out, v);
+            assert_eq!(out, v.to_string().as_bytes());
+        }
+        for v in [0i64, -1, -1_000, i64::MIN, i64::MAX] {
+            let mut out = Vec::new();
+            push_i64(&mut out, v);
+            assert_eq!(out, v.to_string().as_bytes());
+        }
+        for ip in ["0.0.0.0", "192.0.2.1", "255.255.255.255", "10.0.100.9", "2001:db8::1", "::ffff:192.0.2.1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = Vec::new();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string().as_bytes());
+        }
+        // Epoch, leap day, end of a year, a negative time, a year past 9999.
+        for ns in [0i64, 951_782_400_123_456_789, 1_704_067_199_999_999_999, -1_500_000, i64::MIN, i64::MAX] {
+            let ts = Timestamp(ns);
+            let mut out = Vec::new();
+            write_time(ts, &mut out);
+            assert_eq!(out, format!("\"{}\"", ts.rfc3339()).as_bytes(), "{ns}");
+        }
     }
 }

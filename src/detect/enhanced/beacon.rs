@@ -17,12 +17,26 @@ use serde_json::Map;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SeriesKey {
     src: IpAddr,
     dst: IpAddr,
     dport: u16,
     proto: u8,
+}
+
+/// One 36-byte SipHash write instead of the derived field-by-field hash (hot path).
+impl std::hash::Hash for SeriesKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        use crate::flow::key::addr_bytes;
+        let mut buf = [0u8; 36];
+        buf[..16].copy_from_slice(&addr_bytes(self.src));
+        buf[16..32].copy_from_slice(&addr_bytes(self.dst));
+        buf[32..34].copy_from_slice(&self.dport.to_le_bytes());
+        buf[34] = self.proto;
+        buf[35] = u8::from(self.src.is_ipv6()) | u8::from(self.dst.is_ipv6()) << 1;
+        state.write(&buf);
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -30,11 +30,23 @@ struct ScanKey {
     proto: u8,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Target {
     dst: IpAddr,
     port: u16,
     proto: u8,
+}
+
+/// One 20-byte SipHash write instead of the derived field-by-field hash (hot path).
+impl std::hash::Hash for Target {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut buf = [0u8; 20];
+        buf[..16].copy_from_slice(&crate::flow::key::addr_bytes(self.dst));
+        buf[16..18].copy_from_slice(&self.port.to_le_bytes());
+        buf[18] = self.proto;
+        buf[19] = u8::from(self.dst.is_ipv6());
+        state.write(&buf);
+    }
 }
 
 struct TargetState {

@@ -60,10 +60,37 @@ pub fn destination_qualifies(dst: IpAddr) -> bool {
 
 /// Sort key of one row within its source: TimeGenerated, DstIpAddr (as a string),
 /// DstPortNumber, then the tie-breaks SrcPortNumber, SrcBytes, DstBytes.
-type RowKey = (Timestamp, String, Option<u16>, Option<u16>, u64, u64);
+type RowKey = (Timestamp, IpText<15>, Option<u16>, Option<u16>, u64, u64);
 
 fn first_key_at(t: Timestamp) -> RowKey {
-    (t, String::new(), None, None, 0, 0)
+    (t, IpText::EMPTY, None, None, 0, 0)
+}
+
+/// An address's text form held inline (no heap allocation per row), ordered exactly as
+/// the string: bytes compare lexicographically and the zero padding sorts before every
+/// character, so a prefix sorts first. `N` = 15 fits any IPv4 address, 39 any address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IpText<const N: usize>([u8; N]);
+
+impl<const N: usize> IpText<N> {
+    /// The empty string: sorts before every address.
+    pub const EMPTY: Self = IpText([0; N]);
+    /// `None` when the text does not fit in `N` bytes.
+    pub fn new(ip: IpAddr) -> Option<Self> {
+        use std::io::Write;
+        let mut text = [0u8; 39];
+        let mut cursor = std::io::Cursor::new(&mut text[..]);
+        write!(cursor, "{ip}").ok()?;
+        let len = cursor.position() as usize;
+        let mut buf = [0u8; N];
+        buf.get_mut(..len)?.copy_from_slice(&text[..len]);
+        Some(IpText(buf))
+    }
+}
+
+/// String-order sort key of any address (39 bytes hold the longest IPv6 text).
+fn ip_string_order(ip: IpAddr) -> IpText<39> {
+    IpText::new(ip).expect("an IP address's text is at most 39 bytes")
 }
 
 struct RowValue {
@@ -181,6 +208,10 @@ impl SentinelBeaconing {
         if !destination_qualifies(rec.dst) {
             return;
         }
+        // Qualifying destinations are IPv4, whose text always fits.
+        let Some(dst_text) = IpText::new(rec.dst) else {
+            return;
+        };
         let t = record_time(rec.start);
         if t < self.settled {
             self.late_rows += 1;
@@ -191,7 +222,7 @@ impl SentinelBeaconing {
             return;
         }
         self.rows_total += 1;
-        let key = (t, rec.dst.to_string(), rec.dport, rec.sport, rec.src_bytes, rec.dst_bytes);
+        let key = (t, dst_text, rec.dport, rec.sport, rec.src_bytes, rec.dst_bytes);
         let source = self.sources.entry(rec.src).or_default();
         source.rows.entry(key).or_insert(RowValue { dst: rec.dst, copies: 0 }).copies += 1;
         self.dirty.insert(rec.src);
@@ -221,7 +252,7 @@ impl SentinelBeaconing {
             self.settled = self.settled.max(h);
         }
         // Deterministic alert order: by SrcIpAddr as the KQL sorts it (string order).
-        candidates.sort_by_cached_key(|ip| (ip.to_string(), *ip));
+        candidates.sort_by_cached_key(|ip| (ip_string_order(*ip), *ip));
         candidates.dedup();
         for ip in candidates {
             let Some(mut source) = self.sources.remove(&ip) else {
@@ -264,7 +295,7 @@ impl SentinelBeaconing {
                 }
             }
             let boundary = first_key_at(bin_end);
-            let next_row_time = source.rows.range(boundary.clone()..).next().map(|(k, _)| k.0);
+            let next_row_time = source.rows.range(boundary..).next().map(|(k, _)| k.0);
             // The first row after the hour, if it is certain; Err(wait) otherwise.
             let successor: Result<Option<Timestamp>, Progress> = match (next_row_time, horizon) {
                 (Some(t), Some(h)) if t <= h => Ok(Some(t)),
@@ -280,8 +311,8 @@ impl SentinelBeaconing {
                     // The source may stay quiet for long: decide now if the group holding
                     // the last row could not alert whatever its gap.
                     let groups = aggregate(&source.rows, &boundary, None);
-                    let (last, _) = source.rows.range(..boundary.clone()).next_back().expect("bin has rows");
-                    let pending = (last.1.clone(), last.2);
+                    let (last, _) = source.rows.range(..boundary).next_back().expect("bin has rows");
+                    let pending = (last.1, last.2);
                     if groups.get(&pending).is_some_and(Group::could_alert_with_one_more) {
                         return wait;
                     }
@@ -308,9 +339,9 @@ fn aggregate(
     rows: &BTreeMap<RowKey, RowValue>,
     boundary: &RowKey,
     successor: Option<Timestamp>,
-) -> BTreeMap<(String, Option<u16>), Group> {
-    let mut groups: BTreeMap<(String, Option<u16>), Group> = BTreeMap::new();
-    let mut iter = rows.range(..boundary.clone()).peekable();
+) -> BTreeMap<(IpText<15>, Option<u16>), Group> {
+    let mut groups: BTreeMap<(IpText<15>, Option<u16>), Group> = BTreeMap::new();
+    let mut iter = rows.range(..*boundary).peekable();
     while let Some((key, value)) = iter.next() {
         let next = iter.peek().map(|(k, _)| k.0).or(successor);
         // Twins (copies - 1 of them) have a gap of 0 to each other: never kept.
@@ -319,7 +350,7 @@ fn aggregate(
         if gap <= TIME_DELTA_THRESHOLD {
             continue;
         }
-        let g = groups.entry((key.1.clone(), key.2)).or_insert_with(|| Group {
+        let g = groups.entry((key.1, key.2)).or_insert_with(|| Group {
             dst: value.dst,
             per_gap: BTreeMap::new(),
             total: 0,
@@ -598,5 +629,41 @@ mod tests {
         beacon(&mut feed, 5, 60.0, "198.51.100.7");
         assert_eq!(feed.det.usage().series, 3);
         assert_eq!(feed.det.usage().evictions, 2);
+    }
+}
+
+#[cfg(test)]
+mod ip_text_tests {
+    use super::*;
+
+    #[test]
+    fn ip_text_orders_like_the_string() {
+        let ips: Vec<IpAddr> = [
+            "1.2.3.4",
+            "1.2.3.40",
+            "1.2.30.4",
+            "10.0.0.1",
+            "9.9.9.9",
+            "203.0.113.5",
+            "203.0.113.50",
+            "2.0.0.0",
+            "255.255.255.255",
+            "198.51.100.7",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        for a in &ips {
+            for b in &ips {
+                let want = a.to_string().cmp(&b.to_string());
+                assert_eq!(IpText::<15>::new(*a).unwrap().cmp(&IpText::new(*b).unwrap()), want, "{a} vs {b}");
+                assert_eq!(ip_string_order(*a).cmp(&ip_string_order(*b)), want, "{a} vs {b}");
+            }
+            assert!(IpText::<15>::EMPTY < IpText::new(*a).unwrap());
+        }
+        let v6: IpAddr = "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
+        assert!(IpText::<15>::new(v6).is_none());
+        let one: IpAddr = "::1".parse().unwrap();
+        assert_eq!(ip_string_order(one).cmp(&ip_string_order(v6)), one.to_string().cmp(&v6.to_string()));
     }
 }
