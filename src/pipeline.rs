@@ -36,6 +36,8 @@ use std::time::Instant;
 const BATCH_EVENTS: usize = 1024;
 /// Packets read before a batch is sent even if it holds few events (so `now` advances).
 const BATCH_PACKETS: u32 = 8192;
+/// A packet this much older than capture time is worth a warning (files out of order).
+const CLOCK_BACK_WARNING: Duration = Duration(3600 * 1_000_000_000);
 /// Formatted records held before they are handed to the sink.
 const REC_BUF_FLUSH: usize = 512 * 1024;
 /// Batches the channel holds.
@@ -217,6 +219,7 @@ fn capture_thread(
     let mut last_stats = Instant::now();
     let mut prev_snapshot = Snapshot::default();
     let mut errors = Vec::new();
+    let mut warned_backwards = false;
     loop {
         if control.terminate.load(Relaxed) {
             if live {
@@ -230,6 +233,15 @@ fn capture_thread(
                 match decode(frame.link, &frame) {
                     Ok(meta) => {
                         stats.packets_decoded.fetch_add(1, Relaxed);
+                        if !warned_backwards && meta.ts.saturating_add(CLOCK_BACK_WARNING) < table.now() {
+                            warned_backwards = true;
+                            log::warn(&format!(
+                                "packet time went back from {} to {}: sessions of the older packets will look \
+                                 unanswered; replay files in time order (e.g. merge them with mergecap)",
+                                table.now(),
+                                meta.ts
+                            ));
+                        }
                         table.ingest_at(&meta, &mut batch.events);
                     }
                     Err(reason) => stats.skip(reason),

@@ -293,7 +293,8 @@ fn every_listed_scenario_has_an_expectation() {
         .collect();
     let covered = include_str!("detection_scenarios.rs");
     assert!(listed.len() >= 23, "{listed:?}");
-    for name in listed.iter().filter(|n| n.as_str() != "mixed") {
+    // `mixed` is the benchmark mix; `syn_flood` is covered by tests/robustness_flood.rs.
+    for name in listed.iter().filter(|n| !matches!(n.as_str(), "mixed" | "syn_flood")) {
         assert!(covered.contains(&format!("run(\"{name}\")")), "scenario {name} has no test in detection_scenarios.rs");
     }
 }
