@@ -14,16 +14,7 @@ use proptest::prelude::*;
 use robustness_common::*;
 use std::sync::OnceLock;
 
-const LINKS: [LinkType; 8] = [
-    LinkType::Null,
-    LinkType::Ethernet,
-    LinkType::Raw,
-    LinkType::Loop,
-    LinkType::LinuxSll,
-    LinkType::Ipv4,
-    LinkType::Ipv6,
-    LinkType::LinuxSll2,
-];
+const LINKS: [LinkType; 8] = LinkType::ALL;
 
 /// Real-looking frames to mutate: IPv4 UDP + ICMP errors, IPv6 TCP, a UDP beacon.
 fn seed_frames() -> &'static Vec<(Timestamp, Vec<u8>)> {

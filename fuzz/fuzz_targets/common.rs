@@ -12,16 +12,7 @@ use flowsentry::time::Timestamp;
 use std::collections::HashMap;
 
 /// Every link type the decoder supports, indexed by the first input byte.
-pub const LINKS: [LinkType; 8] = [
-    LinkType::Null,
-    LinkType::Ethernet,
-    LinkType::Raw,
-    LinkType::Loop,
-    LinkType::LinuxSll,
-    LinkType::Ipv4,
-    LinkType::Ipv6,
-    LinkType::LinuxSll2,
-];
+pub const LINKS: [LinkType; 8] = LinkType::ALL;
 
 pub fn link_from(byte: u8) -> LinkType {
     LINKS[usize::from(byte) % LINKS.len()]

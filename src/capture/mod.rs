@@ -30,6 +30,18 @@ pub enum LinkType {
 }
 
 impl LinkType {
+    /// Every link type the decoder supports.
+    pub const ALL: [LinkType; 8] = [
+        LinkType::Null,
+        LinkType::Ethernet,
+        LinkType::Raw,
+        LinkType::Loop,
+        LinkType::LinuxSll,
+        LinkType::Ipv4,
+        LinkType::Ipv6,
+        LinkType::LinuxSll2,
+    ];
+
     /// Maps a libpcap link type number; `Err` names the unsupported type.
     pub fn from_dlt(dlt: i32) -> Result<Self, CaptureError> {
         Ok(match dlt {

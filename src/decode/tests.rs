@@ -401,16 +401,7 @@ fn ipv4_options_and_identification() {
     assert_eq!(m.transport, Transport::Udp { sport: 5353, dport: 53, payload_len: 2 });
 }
 
-const ALL_LINKS: [LinkType; 8] = [
-    LinkType::Null,
-    LinkType::Ethernet,
-    LinkType::Raw,
-    LinkType::Loop,
-    LinkType::LinuxSll,
-    LinkType::Ipv4,
-    LinkType::Ipv6,
-    LinkType::LinuxSll2,
-];
+const ALL_LINKS: [LinkType; 8] = LinkType::ALL;
 
 proptest! {
     #[test]

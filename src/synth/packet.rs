@@ -8,14 +8,7 @@ use std::net::IpAddr;
 use crate::time::Timestamp;
 
 /// TCP flag bits as they appear in the header's flags byte.
-pub mod flags {
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const PSH: u8 = 0x08;
-    pub const ACK: u8 = 0x10;
-    pub const URG: u8 = 0x20;
-}
+pub use crate::decode::tcp_flags as flags;
 
 /// Largest payload one generated packet may carry (Ethernet MTU minus IPv6 + TCP headers
 /// with options), so every frame stays within a normal 1514-byte Ethernet frame.

@@ -5,17 +5,8 @@
 use crate::flow::{ConnState, FirstPacket, FlowRecord, SessionStart};
 use std::net::IpAddr;
 
-pub const FIN: u8 = 0x01;
-pub const SYN: u8 = 0x02;
-pub const RST: u8 = 0x04;
-pub const PSH: u8 = 0x08;
-pub const ACK: u8 = 0x10;
-pub const URG: u8 = 0x20;
-
-pub const TCP: u8 = 6;
-pub const UDP: u8 = 17;
-pub const ICMP: u8 = 1;
-pub const ICMPV6: u8 = 58;
+pub use crate::decode::proto::{ICMP, ICMPV6, TCP, UDP};
+pub use crate::decode::tcp_flags::{ACK, FIN, PSH, RST, SYN, URG};
 
 /// How the initiator probed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
