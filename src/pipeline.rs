@@ -1,17 +1,28 @@
-//! The threads and the channel between them.
+//! The threads and the channels between them.
 //!
 //! ```text
-//!  [capture thread "fs-capture"]                         [detector thread "fs-detect"]
-//!  PacketSource::next_frame ─► decode ─► FlowTable ──────► DetectorSet (sentinel, enhanced)
-//!        (pcap file / interface)       batches of          ├─► records sink (ASIM JSON Lines)
-//!                                      FlowEvents over a   └─► alerts sink (JSON Lines)
-//!                                      bounded crossbeam channel
+//!  [capture "fs-capture"]            [one thread per detector family]     [writer "fs-write"]
+//!  PacketSource::next_frame           "fs-sentinel": DetectorSet ──alerts──►┐
+//!   ─► decode ─► FlowTable ──Arc<Batch>►                                     ├► merge ─► alerts sink
+//!   (pcap file / interface)  │         "fs-enhanced": DetectorSet ──alerts──►┘
+//!                            └─────────Arc<Batch>──────────────────────────► records sink
 //! ```
+//!
+//! Each batch of FlowEvents goes, as one shared `Arc<Batch>`, over a bounded crossbeam
+//! channel to every detector family thread (`--rules all` runs sentinel and enhanced
+//! side by side on two cores) and to the writer thread. For every batch each family
+//! thread sends back its alerts, each tagged with the index of the event that raised it;
+//! the writer formats the batch's records, then merges the families' alerts by (event,
+//! family order) — exactly the order one thread running sentinel then enhanced on every
+//! event would produce — so output stays byte-identical and deterministic. The writer
+//! hands emptied batch vectors back to the capture thread for reuse. Reload and Reopen
+//! messages go down every channel in order with the batches, so they take effect at the
+//! same batch boundary on every thread.
 //!
 //! Time comes only from packets: each batch carries `now`, the capture time reached. On a
 //! live link that goes quiet, the capture thread advances `now` by the wall time elapsed
-//! since the last packet (read timeout), so idle sessions still expire. The channel is
-//! bounded; when it is full the capture thread waits (counted as `queue_waits`) and the
+//! since the last packet (read timeout), so idle sessions still expire. The channels are
+//! bounded; when one is full the capture thread waits (counted as `queue_waits`) and the
 //! kernel's capture buffer absorbs the burst, dropping and counting packets beyond it —
 //! nothing is ever queued without bound. At the end (EOF, signal, or a capture error)
 //! every open session is flushed as a record and the detectors evaluate their pending
@@ -20,7 +31,7 @@
 use crate::capture::{CaptureError, PacketSource};
 use crate::config::Config;
 use crate::decode::decode;
-use crate::detect::{Alert, DetectConfig, DetectorSet};
+use crate::detect::{Alert, DetectConfig, DetectorSet, DetectorUsage, RuleSet};
 use crate::flow::{FlowEvent, FlowTable};
 use crate::log;
 use crate::output::records::{write_record, RecordContext};
@@ -45,16 +56,30 @@ const CHANNEL_BATCHES: usize = 64;
 /// On a live link, a batch waits at most this long (alert latency).
 const LIVE_BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// What the capture thread tells the detector thread.
+/// Flow events read up to capture time `now`, shared by the family threads and the writer.
+pub struct Batch {
+    pub events: Vec<FlowEvent>,
+    pub now: Timestamp,
+}
+
+/// What the capture thread tells every detector family thread and the writer thread.
+#[derive(Clone)]
 pub enum ToDetector {
-    Batch {
-        events: Vec<FlowEvent>,
-        now: Timestamp,
-    },
+    Batch(Arc<Batch>),
     /// SIGHUP: new detector settings (home networks, thresholds, allowlists).
-    Reload(Box<DetectConfig>),
-    /// SIGHUP: reopen output files (logrotate).
+    Reload(Arc<DetectConfig>),
+    /// SIGHUP: reopen output files (logrotate). Only the writer acts on it.
     Reopen,
+}
+
+/// What one detector family found in one batch (or at the end of input).
+#[derive(Default)]
+struct FamilyAlerts {
+    alerts: Vec<Alert>,
+    /// For each alert, the index in the batch of the event that raised it; the batch
+    /// length for alerts raised when time advanced after the batch (`on_time`).
+    raised_at: Vec<u32>,
+    usage: DetectorUsage,
 }
 
 /// Flags set by signal handlers (see [`crate::service`]) and by the detector thread.
@@ -105,27 +130,54 @@ pub fn run(
     control: Control,
     stats: Arc<Stats>,
 ) -> Outcome {
-    let (tx, rx) = bounded::<ToDetector>(CHANNEL_BATCHES);
     let ctx = RecordContext { dvc: cfg.sensor_name.clone(), home_net: cfg.detect.home_net.clone() };
     let live = source.is_live();
-    let detector = {
-        let (cfg_d, stats, control) = (cfg.detect.clone(), Arc::clone(&stats), control.clone());
+    // Every consumer of the capture thread's messages: the family threads, then the writer.
+    let mut to_consumers = Vec::new();
+    let mut from_families = Vec::new();
+    let mut family_threads = Vec::new();
+    for (name, rules) in [("fs-sentinel", RuleSet::Sentinel), ("fs-enhanced", RuleSet::Enhanced)] {
+        let wanted = if rules == RuleSet::Sentinel { cfg.detect.rules.sentinel() } else { cfg.detect.rules.enhanced() };
+        if !wanted {
+            continue;
+        }
+        let (tx, rx) = bounded::<ToDetector>(CHANNEL_BATCHES);
+        let (found_tx, found_rx) = bounded::<FamilyAlerts>(CHANNEL_BATCHES);
+        let detectors = DetectorSet::new(&DetectConfig { rules, ..cfg.detect.clone() });
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || family_thread(rx, found_tx, detectors))
+            .expect("spawn detector thread");
+        to_consumers.push(tx);
+        from_families.push(found_rx);
+        family_threads.push(thread);
+    }
+    let (tx, rx) = bounded::<ToDetector>(CHANNEL_BATCHES);
+    to_consumers.push(tx);
+    let (recycle_tx, recycle_rx) = bounded::<Vec<FlowEvent>>(CHANNEL_BATCHES);
+    let writer = {
+        let (stats, control) = (Arc::clone(&stats), control.clone());
         std::thread::Builder::new()
-            .name("fs-detect".into())
-            .spawn(move || detector_thread(rx, cfg_d, ctx, outputs, live, stats, control))
-            .expect("spawn detector thread")
+            .name("fs-write".into())
+            .spawn(move || writer_thread(rx, from_families, recycle_tx, ctx, outputs, live, stats, control))
+            .expect("spawn writer thread")
     };
     let capture = {
         let (cfg, stats, control) = (cfg.clone(), Arc::clone(&stats), control.clone());
         std::thread::Builder::new()
             .name("fs-capture".into())
-            .spawn(move || capture_thread(source, &cfg, tx, stats, control))
+            .spawn(move || capture_thread(source, &cfg, to_consumers, recycle_rx, stats, control))
             .expect("spawn capture thread")
     };
     let (capture_errors, last_stats_line) =
         capture.join().unwrap_or_else(|_| (vec!["capture thread panicked".into()], Snapshot::default()));
-    let (output_error, broken_pipe) =
-        detector.join().unwrap_or_else(|_| (Some("detector thread panicked".into()), false));
+    let (mut output_error, broken_pipe) =
+        writer.join().unwrap_or_else(|_| (Some("writer thread panicked".into()), false));
+    for thread in family_threads {
+        if thread.join().is_err() && output_error.is_none() {
+            output_error = Some("detector thread panicked".into());
+        }
+    }
     let snapshot = stats.snapshot();
     if live {
         log::data(&final_stats_line(&snapshot, &last_stats_line));
@@ -146,21 +198,30 @@ fn final_stats_line(snapshot: &Snapshot, prev: &Snapshot) -> String {
     }
 }
 
-/// Sends a batch; waits (counted) when the detector is behind. Returns false when the
-/// detector thread is gone.
-fn send(tx: &Sender<ToDetector>, msg: ToDetector, stats: &Stats) -> bool {
-    match tx.try_send(msg) {
-        Ok(()) => true,
-        Err(TrySendError::Full(msg)) => {
-            stats.queue_waits.fetch_add(1, Relaxed);
-            tx.send(msg).is_ok()
+/// Sends a message to every consumer (family threads and writer); waits (counted once)
+/// when one is behind. Returns false when a consumer is gone.
+fn send(txs: &[Sender<ToDetector>], msg: ToDetector, stats: &Stats) -> bool {
+    let (mut waited, mut delivered) = (false, true);
+    for tx in txs {
+        match tx.try_send(msg.clone()) {
+            Ok(()) => {}
+            Err(TrySendError::Full(msg)) => {
+                waited = true;
+                delivered &= tx.send(msg).is_ok();
+            }
+            Err(TrySendError::Disconnected(_)) => delivered = false,
         }
-        Err(TrySendError::Disconnected(_)) => false,
     }
+    if waited {
+        stats.queue_waits.fetch_add(1, Relaxed);
+    }
+    delivered
 }
 
 struct Batcher {
     events: Vec<FlowEvent>,
+    /// Emptied event vectors handed back by the writer.
+    recycled: Receiver<Vec<FlowEvent>>,
     packets: u32,
     last_sent: Instant,
     detector_gone: bool,
@@ -169,12 +230,13 @@ struct Batcher {
 impl Batcher {
     /// Sends the pending events in batches of at most `BATCH_EVENTS` (a flush of the
     /// whole table at exit or after a time jump must not become one huge message).
-    fn flush(&mut self, tx: &Sender<ToDetector>, now: Timestamp, stats: &Stats) {
-        let mut events = std::mem::replace(&mut self.events, Vec::with_capacity(BATCH_EVENTS));
+    fn flush(&mut self, txs: &[Sender<ToDetector>], now: Timestamp, stats: &Stats) {
+        let fresh = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_EVENTS));
+        let mut events = std::mem::replace(&mut self.events, fresh);
         loop {
             let rest = if events.len() > BATCH_EVENTS { events.split_off(BATCH_EVENTS) } else { Vec::new() };
             let n = events.len() as u64;
-            if self.detector_gone || !send(tx, ToDetector::Batch { events, now }, stats) {
+            if self.detector_gone || !send(txs, ToDetector::Batch(Arc::new(Batch { events, now })), stats) {
                 self.detector_gone = true;
                 stats.channel_drops.fetch_add(n, Relaxed);
             }
@@ -202,7 +264,8 @@ fn publish_flow_counters(table: &FlowTable, stats: &Stats) {
 fn capture_thread(
     mut source: Box<dyn PacketSource + Send>,
     cfg: &Config,
-    tx: Sender<ToDetector>,
+    txs: Vec<Sender<ToDetector>>,
+    recycled: Receiver<Vec<FlowEvent>>,
     stats: Arc<Stats>,
     control: Control,
 ) -> (Vec<String>, Snapshot) {
@@ -210,6 +273,7 @@ fn capture_thread(
     let mut table = FlowTable::new(cfg.flow.clone());
     let mut batch = Batcher {
         events: Vec::with_capacity(BATCH_EVENTS),
+        recycled,
         packets: 0,
         last_sent: Instant::now(),
         detector_gone: false,
@@ -255,10 +319,10 @@ fn capture_thread(
                     || (live && batch.packets % 64 == 0 && batch.last_sent.elapsed() >= LIVE_BATCH_DELAY);
                 if due {
                     publish_flow_counters(&table, &stats);
-                    batch.flush(&tx, table.now(), &stats);
+                    batch.flush(&txs, table.now(), &stats);
                 }
                 if batch.packets % 1024 == 0 {
-                    housekeeping(&mut *source, cfg, &tx, &stats, &control, &mut last_stats, &mut prev_snapshot);
+                    housekeeping(&mut *source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
                 }
             }
             Ok(None) => break,
@@ -273,8 +337,8 @@ fn capture_thread(
                     }
                 }
                 publish_flow_counters(&table, &stats);
-                batch.flush(&tx, table.now(), &stats);
-                housekeeping(&mut *source, cfg, &tx, &stats, &control, &mut last_stats, &mut prev_snapshot);
+                batch.flush(&txs, table.now(), &stats);
+                housekeeping(&mut *source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
             }
             Err(e @ (CaptureError::ReadFile { .. } | CaptureError::OpenFile { .. })) if !live => {
                 errors.push(e.to_string());
@@ -290,7 +354,7 @@ fn capture_thread(
     if let Some(k) = source.stats() {
         store_kernel_stats(&stats, k);
     }
-    batch.flush(&tx, table.now(), &stats);
+    batch.flush(&txs, table.now(), &stats);
     (errors, prev_snapshot)
 }
 
@@ -304,7 +368,7 @@ fn store_kernel_stats(stats: &Stats, k: crate::capture::CaptureStats) {
 fn housekeeping(
     source: &mut dyn PacketSource,
     cfg: &Config,
-    tx: &Sender<ToDetector>,
+    txs: &[Sender<ToDetector>],
     stats: &Stats,
     control: &Control,
     last_stats: &mut Instant,
@@ -314,11 +378,11 @@ fn housekeeping(
         match cfg.reload_detect() {
             Ok(d) => {
                 log::info("SIGHUP: reopening outputs and reloading detector settings");
-                send(tx, ToDetector::Reload(Box::new(d)), stats);
+                send(txs, ToDetector::Reload(Arc::new(d)), stats);
             }
             Err(e) => log::error(&format!("SIGHUP: keeping the old settings: {e}")),
         }
-        send(tx, ToDetector::Reopen, stats);
+        send(txs, ToDetector::Reopen, stats);
     }
     let periodic = cfg.stats_interval.is_some_and(|every| last_stats.elapsed() >= every);
     if periodic || control.stats_now.swap(false, Relaxed) {
@@ -418,27 +482,90 @@ impl Writers {
     }
 }
 
-fn detector_thread(
+/// Runs one detector family over every batch and sends the writer what it found.
+fn family_thread(rx: Receiver<ToDetector>, found: Sender<FamilyAlerts>, mut detectors: DetectorSet) {
+    for msg in rx.iter() {
+        match msg {
+            ToDetector::Batch(batch) => {
+                let mut out = FamilyAlerts::default();
+                for (i, ev) in batch.events.iter().enumerate() {
+                    detectors.on_event(ev, &mut out.alerts);
+                    out.raised_at.resize(out.alerts.len(), i as u32);
+                }
+                let (now, len) = (batch.now, batch.events.len() as u32);
+                // Let go of the batch first, so the writer can reuse its vector.
+                drop(batch);
+                detectors.on_time(now, &mut out.alerts);
+                out.raised_at.resize(out.alerts.len(), len);
+                out.usage = detectors.usage();
+                if found.send(out).is_err() {
+                    return;
+                }
+            }
+            ToDetector::Reload(cfg) => detectors.reload(&cfg),
+            ToDetector::Reopen => {}
+        }
+    }
+    // The capture thread is done and every session was flushed: close pending windows.
+    let mut out = FamilyAlerts::default();
+    detectors.finish(&mut out.alerts);
+    out.raised_at.resize(out.alerts.len(), 0);
+    out.usage = detectors.usage();
+    let _ = found.send(out);
+}
+
+/// Receives one `FamilyAlerts` from every family (the same batch, or the end) and merges
+/// the alerts into the order a single thread running the families in turn on each event
+/// would have produced: by the event that raised them, then by family. Also sums usage.
+/// None when a family thread is gone (it panicked).
+fn collect_alerts(families: &[Receiver<FamilyAlerts>]) -> Option<(Vec<Alert>, DetectorUsage)> {
+    let mut usage = DetectorUsage::default();
+    let mut found = Vec::with_capacity(families.len());
+    for rx in families {
+        let f = rx.recv().ok()?;
+        usage.sources += f.usage.sources;
+        usage.series += f.usage.series;
+        usage.evictions += f.usage.evictions;
+        found.push(f.raised_at.into_iter().zip(f.alerts).peekable());
+    }
+    let mut merged = Vec::new();
+    loop {
+        // The earliest event; for a tie the first family (min compares the index second).
+        let next = found.iter_mut().enumerate().filter_map(|(fam, it)| it.peek().map(|(at, _)| (*at, fam))).min();
+        match next {
+            Some((_, fam)) => merged.extend(found[fam].next().map(|(_, alert)| alert)),
+            None => return Some((merged, usage)),
+        }
+    }
+}
+
+/// Formats and writes each batch's records, then the families' merged alerts for it.
+#[allow(clippy::too_many_arguments)]
+fn writer_thread(
     rx: Receiver<ToDetector>,
-    cfg: DetectConfig,
+    families: Vec<Receiver<FamilyAlerts>>,
+    recycle: Sender<Vec<FlowEvent>>,
     mut ctx: RecordContext,
     outputs: Outputs,
     live: bool,
     stats: Arc<Stats>,
     control: Control,
 ) -> (Option<String>, bool) {
-    let mut detectors = DetectorSet::new(&cfg);
     let writing_records = outputs.records.is_some();
     let mut w = Writers { outputs, failed: None, broken_pipe: false };
-    let mut alerts: Vec<Alert> = Vec::new();
     let mut rec_buf: Vec<u8> = Vec::with_capacity(512 * 1024);
     let (mut records, mut alert_count) = (0u64, 0u64);
+    let families_gone = |w: &mut Writers| {
+        w.failed.get_or_insert_with(|| "a detector thread stopped unexpectedly".into());
+        control.terminate.store(true, Relaxed);
+    };
     for msg in rx.iter() {
         match msg {
-            ToDetector::Batch { events, now } => {
+            ToDetector::Batch(batch) => {
                 let mut lines = 0;
-                for ev in &events {
-                    if let (FlowEvent::End(r), true) = (ev, writing_records) {
+                let events = if writing_records { &batch.events[..] } else { &[] };
+                for ev in events {
+                    if let FlowEvent::End(r) = ev {
                         write_record(r, &ctx, &mut rec_buf);
                         lines += 1;
                         if rec_buf.len() >= REC_BUF_FLUSH {
@@ -448,37 +575,97 @@ fn detector_thread(
                             lines = 0;
                         }
                     }
-                    detectors.on_event(ev, &mut alerts);
                 }
-                detectors.on_time(now, &mut alerts);
                 if lines > 0 {
                     w.write_records(&rec_buf, lines, live, &control);
                     records += lines;
                     rec_buf.clear();
                 }
+                let Some((alerts, u)) = collect_alerts(&families) else {
+                    families_gone(&mut w);
+                    break;
+                };
                 alert_count += alerts.len() as u64;
                 w.write_alerts(&alerts, &control);
-                alerts.clear();
-                let u = detectors.usage();
                 stats.records.store(records, Relaxed);
                 stats.alerts.store(alert_count, Relaxed);
                 stats.tracked_sources.store(u.sources, Relaxed);
                 stats.tracked_series.store(u.series, Relaxed);
                 stats.detector_evictions.store(u.evictions, Relaxed);
+                // The families have let go of the batch: hand its vector back for reuse.
+                if let Ok(Batch { mut events, .. }) = Arc::try_unwrap(batch) {
+                    if events.capacity() <= 4 * BATCH_EVENTS {
+                        events.clear();
+                        let _ = recycle.try_send(events);
+                    }
+                }
             }
-            ToDetector::Reload(d) => {
-                detectors.reload(&d);
-                ctx.home_net = d.home_net.clone();
-            }
+            ToDetector::Reload(d) => ctx.home_net = d.home_net.clone(),
             ToDetector::Reopen => w.reopen(&control),
         }
     }
-    // The capture thread is done and every session was flushed: close pending windows.
-    detectors.finish(&mut alerts);
-    alert_count += alerts.len() as u64;
-    w.write_alerts(&alerts, &control);
+    match collect_alerts(&families) {
+        Some((alerts, _)) => {
+            alert_count += alerts.len() as u64;
+            w.write_alerts(&alerts, &control);
+        }
+        None => families_gone(&mut w),
+    }
     w.finish(&control);
     stats.records.store(records, Relaxed);
     stats.alerts.store(alert_count, Relaxed);
     (w.failed, w.broken_pipe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{AlertType, DetectionMode};
+
+    fn alert(mode: DetectionMode, name: &str) -> Alert {
+        Alert {
+            alert_type: AlertType::PortScan,
+            mode,
+            time: Timestamp(0),
+            name: name.into(),
+            severity: "Low",
+            tactics: &[],
+            techniques: &[],
+            src: "192.0.2.1".parse().unwrap(),
+            dst: None,
+            dport: None,
+            evidence: Default::default(),
+        }
+    }
+
+    fn found(mode: DetectionMode, tagged: &[(u32, &str)], sources: u64) -> FamilyAlerts {
+        FamilyAlerts {
+            alerts: tagged.iter().map(|(_, n)| alert(mode, n)).collect(),
+            raised_at: tagged.iter().map(|(at, _)| *at).collect(),
+            usage: DetectorUsage { sources, series: 1, evictions: 0 },
+        }
+    }
+
+    #[test]
+    fn alerts_merge_in_event_order_then_family_order() {
+        use DetectionMode::{Enhanced, Sentinel};
+        let (s_tx, s_rx) = bounded(1);
+        let (e_tx, e_rx) = bounded(1);
+        // Event 1 raised alerts in both families; 4 is the batch length (on_time).
+        s_tx.send(found(Sentinel, &[(1, "s1"), (1, "s1b"), (3, "s3"), (4, "s-time")], 2)).unwrap();
+        e_tx.send(found(Enhanced, &[(0, "e0"), (1, "e1"), (4, "e-time")], 5)).unwrap();
+        let (merged, usage) = collect_alerts(&[s_rx, e_rx]).unwrap();
+        let names: Vec<&str> = merged.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["e0", "s1", "s1b", "e1", "s3", "s-time", "e-time"]);
+        assert_eq!(usage, DetectorUsage { sources: 7, series: 2, evictions: 0 });
+    }
+
+    #[test]
+    fn a_stopped_family_is_reported() {
+        let (s_tx, s_rx) = bounded(1);
+        let (e_tx, e_rx) = bounded::<FamilyAlerts>(1);
+        s_tx.send(FamilyAlerts::default()).unwrap();
+        drop(e_tx);
+        assert!(collect_alerts(&[s_rx, e_rx]).is_none());
+    }
 }
