@@ -170,18 +170,20 @@ impl Batcher {
     /// Sends the pending events in batches of at most `BATCH_EVENTS` (a flush of the
     /// whole table at exit or after a time jump must not become one huge message).
     fn flush(&mut self, tx: &Sender<ToDetector>, now: Timestamp, stats: &Stats) {
-        let mut events = std::mem::replace(&mut self.events, Vec::with_capacity(BATCH_EVENTS));
+        let events = std::mem::replace(&mut self.events, Vec::with_capacity(BATCH_EVENTS));
+        // Each message gets its own right-sized Vec: `split_off` would leave every chunk
+        // holding the whole burst's capacity (quadratic memory after a mass expiry).
+        let mut pending = events.into_iter().peekable();
         loop {
-            let rest = if events.len() > BATCH_EVENTS { events.split_off(BATCH_EVENTS) } else { Vec::new() };
+            let events: Vec<FlowEvent> = pending.by_ref().take(BATCH_EVENTS).collect();
             let n = events.len() as u64;
             if self.detector_gone || !send(tx, ToDetector::Batch { events, now }, stats) {
                 self.detector_gone = true;
                 stats.channel_drops.fetch_add(n, Relaxed);
             }
-            if rest.is_empty() {
+            if pending.peek().is_none() {
                 break;
             }
-            events = rest;
         }
         self.packets = 0;
         self.last_sent = Instant::now();
