@@ -232,21 +232,28 @@ impl Batcher {
     /// whole table at exit or after a time jump must not become one huge message).
     fn flush(&mut self, txs: &[Sender<ToDetector>], now: Timestamp, stats: &Stats) {
         let fresh = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_EVENTS));
-        let mut events = std::mem::replace(&mut self.events, fresh);
-        loop {
-            let rest = if events.len() > BATCH_EVENTS { events.split_off(BATCH_EVENTS) } else { Vec::new() };
-            let n = events.len() as u64;
-            if self.detector_gone || !send(txs, ToDetector::Batch(Arc::new(Batch { events, now })), stats) {
-                self.detector_gone = true;
-                stats.channel_drops.fetch_add(n, Relaxed);
+        let events = std::mem::replace(&mut self.events, fresh);
+        if events.len() <= BATCH_EVENTS {
+            self.send_batch(txs, events, now, stats);
+        } else {
+            // Each message gets its own right-sized Vec: `split_off` would leave every
+            // chunk holding the whole burst's capacity (quadratic memory after a mass expiry).
+            let mut pending = events.into_iter().peekable();
+            while pending.peek().is_some() {
+                let chunk: Vec<FlowEvent> = pending.by_ref().take(BATCH_EVENTS).collect();
+                self.send_batch(txs, chunk, now, stats);
             }
-            if rest.is_empty() {
-                break;
-            }
-            events = rest;
         }
         self.packets = 0;
         self.last_sent = Instant::now();
+    }
+
+    fn send_batch(&mut self, txs: &[Sender<ToDetector>], events: Vec<FlowEvent>, now: Timestamp, stats: &Stats) {
+        let n = events.len() as u64;
+        if self.detector_gone || !send(txs, ToDetector::Batch(Arc::new(Batch { events, now })), stats) {
+            self.detector_gone = true;
+            stats.channel_drops.fetch_add(n, Relaxed);
+        }
     }
 }
 

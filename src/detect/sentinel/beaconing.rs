@@ -25,9 +25,15 @@
 //! gap of its last row is certain: the source's first row after the hour is known (or input
 //! has ended). While waiting for that row, the hour is decided early if the group holding
 //! the last row could not alert whatever its gap turns out to be. Evaluated rows are
-//! released; at most `max_rows` rows are buffered (more are dropped and counted as
-//! evictions). Alerts carry the end of their hour (or the end of capture, if earlier) as
-//! time.
+//! released; at most `max_rows` rows are buffered. When the buffer is full, the rows of
+//! the sources holding the fewest rows (never more than the incoming row's source would
+//! hold) are evicted an eighth of the buffer at a time, so a flood of one-row spoofed
+//! sources cannot push out a beacon's rows; if nothing is small enough the incoming row
+//! is dropped. Both are counted as evictions; under the cap the answer is the KQL's.
+//! Alerts carry the end of their hour (or the end of capture, if earlier) as time.
+//!
+//! Memory: most sources of a flood hold one row, so a source's rows live in a small
+//! sorted `Vec` and only move to a `BTreeMap` when there are many of them.
 
 use super::record_time;
 use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage};
@@ -101,9 +107,98 @@ struct RowValue {
 
 #[derive(Default)]
 struct SourceRows {
-    rows: BTreeMap<RowKey, RowValue>,
+    rows: RowStore,
+    /// Rows held (sum of `copies`); mirrored in `SentinelBeaconing::by_size`.
+    count: usize,
     /// The wake-up time registered in `SentinelBeaconing::waiting`, if any.
     wake_at: Option<Timestamp>,
+}
+
+/// Rows kept sorted by key: a small `Vec` while few (a leaf of a `BTreeMap` costs
+/// ~800 bytes even for one row), a `BTreeMap` beyond `FEW_ROWS`.
+enum RowStore {
+    Few(Vec<(RowKey, RowValue)>),
+    Many(BTreeMap<RowKey, RowValue>),
+}
+
+const FEW_ROWS: usize = 16;
+
+impl Default for RowStore {
+    fn default() -> Self {
+        RowStore::Few(Vec::new())
+    }
+}
+
+impl RowStore {
+    /// Adds one copy of the row `key` (to `dst`).
+    fn add(&mut self, key: RowKey, dst: IpAddr) {
+        match self {
+            RowStore::Few(v) => match v.binary_search_by(|(k, _)| k.cmp(&key)) {
+                Ok(i) => v[i].1.copies += 1,
+                Err(i) => {
+                    if v.len() < FEW_ROWS {
+                        if v.capacity() == 0 {
+                            v.reserve_exact(1);
+                        }
+                        v.insert(i, (key, RowValue { dst, copies: 1 }));
+                    } else {
+                        let mut map: BTreeMap<RowKey, RowValue> = std::mem::take(v).into_iter().collect();
+                        map.insert(key, RowValue { dst, copies: 1 });
+                        *self = RowStore::Many(map);
+                    }
+                }
+            },
+            RowStore::Many(m) => m.entry(key).or_insert(RowValue { dst, copies: 0 }).copies += 1,
+        }
+    }
+    fn first_key(&self) -> Option<&RowKey> {
+        match self {
+            RowStore::Few(v) => v.first().map(|(k, _)| k),
+            RowStore::Many(m) => m.first_key_value().map(|(k, _)| k),
+        }
+    }
+    /// The first key at or after `boundary`.
+    fn first_key_from(&self, boundary: &RowKey) -> Option<&RowKey> {
+        match self {
+            RowStore::Few(v) => v.get(v.partition_point(|(k, _)| k < boundary)).map(|(k, _)| k),
+            RowStore::Many(m) => m.range(*boundary..).next().map(|(k, _)| k),
+        }
+    }
+    /// The last key before `boundary`.
+    fn last_key_before(&self, boundary: &RowKey) -> Option<&RowKey> {
+        match self {
+            RowStore::Few(v) => v[..v.partition_point(|(k, _)| k < boundary)].last().map(|(k, _)| k),
+            RowStore::Many(m) => m.range(..*boundary).next_back().map(|(k, _)| k),
+        }
+    }
+    /// Rows before `boundary`, in key order.
+    fn before<'a>(&'a self, boundary: &RowKey) -> Box<dyn Iterator<Item = (&'a RowKey, &'a RowValue)> + 'a> {
+        match self {
+            RowStore::Few(v) => Box::new(v[..v.partition_point(|(k, _)| k < boundary)].iter().map(|(k, v)| (k, v))),
+            RowStore::Many(m) => Box::new(m.range(..*boundary)),
+        }
+    }
+    /// Removes the rows before `boundary`; returns how many (counting copies).
+    fn release_before(&mut self, boundary: &RowKey) -> usize {
+        match self {
+            RowStore::Few(v) => {
+                let n = v.partition_point(|(k, _)| k < boundary);
+                let released = v[..n].iter().map(|(_, r)| r.copies as usize).sum();
+                v.drain(..n);
+                released
+            }
+            RowStore::Many(m) => {
+                let rest = m.split_off(boundary);
+                let released = m.values().map(|r| r.copies as usize).sum();
+                *self = if rest.len() <= FEW_ROWS {
+                    RowStore::Few(rest.into_iter().collect())
+                } else {
+                    RowStore::Many(rest)
+                };
+                released
+            }
+        }
+    }
 }
 
 /// Per (destination, port) aggregate of one source-hour.
@@ -166,6 +261,8 @@ pub struct SentinelBeaconing {
     dirty: HashSet<IpAddr>,
     /// Sources waiting for the horizon to reach a time.
     waiting: BTreeSet<(Timestamp, IpAddr)>,
+    /// Every buffered source as (rows held, address): the eviction order.
+    by_size: BTreeSet<(usize, IpAddr)>,
     dropped_rows: u64,
     late_rows: u64,
 }
@@ -182,6 +279,7 @@ impl SentinelBeaconing {
             settled: Timestamp(i64::MIN),
             dirty: HashSet::new(),
             waiting: BTreeSet::new(),
+            by_size: BTreeSet::new(),
             dropped_rows: 0,
             late_rows: 0,
         }
@@ -217,15 +315,51 @@ impl SentinelBeaconing {
             self.late_rows += 1;
             return;
         }
-        if self.rows_total >= self.max_rows {
+        if self.rows_total >= self.max_rows && !self.evict_smaller_than(rec.src) {
             self.dropped_rows += 1;
             return;
         }
         self.rows_total += 1;
         let key = (t, dst_text, rec.dport, rec.sport, rec.src_bytes, rec.dst_bytes);
         let source = self.sources.entry(rec.src).or_default();
-        source.rows.entry(key).or_insert(RowValue { dst: rec.dst, copies: 0 }).copies += 1;
+        source.rows.add(key, rec.dst);
+        self.by_size.remove(&(source.count, rec.src));
+        source.count += 1;
+        self.by_size.insert((source.count, rec.src));
         self.dirty.insert(rec.src);
+    }
+
+    /// Full buffer, a row of `src` incoming: evicts whole sources, fewest rows first
+    /// (then lowest address), holding no more rows than `src` will once the row is
+    /// added, until an eighth of the buffer is free. False if nothing could be evicted.
+    fn evict_smaller_than(&mut self, src: IpAddr) -> bool {
+        let limit = self.sources.get(&src).map_or(0, |s| s.count) + 1;
+        let goal = (self.max_rows / 8).max(1);
+        let mut freed = 0;
+        let mut skipped_self = None;
+        while freed < goal {
+            let Some(&(count, ip)) = self.by_size.first() else { break };
+            if count > limit {
+                break;
+            }
+            self.by_size.pop_first();
+            if ip == src {
+                skipped_self = Some((count, ip));
+                continue;
+            }
+            let Some(source) = self.sources.remove(&ip) else { continue };
+            if let Some(w) = source.wake_at {
+                self.waiting.remove(&(w, ip));
+            }
+            self.dirty.remove(&ip);
+            freed += count;
+        }
+        if let Some(entry) = skipped_self {
+            self.by_size.insert(entry);
+        }
+        self.rows_total -= freed;
+        self.dropped_rows += freed as u64;
+        freed > 0
     }
 
     /// Evaluates every source whose next hour may have become decidable; `None` = input over.
@@ -284,7 +418,7 @@ impl SentinelBeaconing {
         alerts: &mut Vec<Alert>,
     ) -> Progress {
         loop {
-            let Some((first, _)) = source.rows.first_key_value() else {
+            let Some(first) = source.rows.first_key() else {
                 return Progress::Empty;
             };
             let bin = first.0.bin_start(BIN_WIDTH);
@@ -295,7 +429,7 @@ impl SentinelBeaconing {
                 }
             }
             let boundary = first_key_at(bin_end);
-            let next_row_time = source.rows.range(boundary..).next().map(|(k, _)| k.0);
+            let next_row_time = source.rows.first_key_from(&boundary).map(|k| k.0);
             // The first row after the hour, if it is certain; Err(wait) otherwise.
             let successor: Result<Option<Timestamp>, Progress> = match (next_row_time, horizon) {
                 (Some(t), Some(h)) if t <= h => Ok(Some(t)),
@@ -311,7 +445,7 @@ impl SentinelBeaconing {
                     // The source may stay quiet for long: decide now if the group holding
                     // the last row could not alert whatever its gap.
                     let groups = aggregate(&source.rows, &boundary, None);
-                    let (last, _) = source.rows.range(..boundary).next_back().expect("bin has rows");
+                    let last = source.rows.last_key_before(&boundary).expect("bin has rows");
                     let pending = (last.1, last.2);
                     if groups.get(&pending).is_some_and(Group::could_alert_with_one_more) {
                         return wait;
@@ -325,10 +459,13 @@ impl SentinelBeaconing {
                     alerts.push(make_alert(src, g, *dport, bin, time));
                 }
             }
-            let rest = source.rows.split_off(&boundary);
-            let released: usize = source.rows.values().map(|v| v.copies as usize).sum();
+            let released = source.rows.release_before(&boundary);
             self.rows_total -= released;
-            source.rows = rest;
+            self.by_size.remove(&(source.count, src));
+            source.count -= released;
+            if source.count > 0 {
+                self.by_size.insert((source.count, src));
+            }
         }
     }
 }
@@ -336,12 +473,12 @@ impl SentinelBeaconing {
 /// Steps 2–3 of the query for the rows of one source before `boundary` (one hour), given
 /// the time of the source's first row after them (`None`: there is none).
 fn aggregate(
-    rows: &BTreeMap<RowKey, RowValue>,
+    rows: &RowStore,
     boundary: &RowKey,
     successor: Option<Timestamp>,
 ) -> BTreeMap<(IpText<15>, Option<u16>), Group> {
     let mut groups: BTreeMap<(IpText<15>, Option<u16>), Group> = BTreeMap::new();
-    let mut iter = rows.range(..*boundary).peekable();
+    let mut iter = rows.before(boundary).peekable();
     while let Some((key, value)) = iter.next() {
         let next = iter.peek().map(|(k, _)| k.0).or(successor);
         // Twins (copies - 1 of them) have a gap of 0 to each other: never kept.
@@ -629,6 +766,44 @@ mod tests {
         beacon(&mut feed, 5, 60.0, "198.51.100.7");
         assert_eq!(feed.det.usage().series, 3);
         assert_eq!(feed.det.usage().evictions, 2);
+    }
+
+    #[test]
+    fn flood_of_one_row_sources_does_not_push_out_a_beacon() {
+        let mut feed = Feed::new();
+        feed.det = SentinelBeaconing::new(100);
+        let mut spoofed = 0u32;
+        for i in 0..20 {
+            let t = T0 + 5.0 + 60.0 * i as f64;
+            feed.session(t, "192.0.2.10", "198.51.100.7", Some(443));
+            for j in 0..50 {
+                spoofed += 1;
+                feed.session(t + 1.0 + j as f64 * 0.01, &format!("2001:db8::{spoofed:x}"), "203.0.113.9", Some(80));
+            }
+        }
+        let usage = feed.det.usage();
+        assert!(usage.series <= 100, "row cap holds: {usage:?}");
+        assert!(usage.evictions >= 900, "flood rows evicted and counted: {usage:?}");
+        let alerts = feed.finish();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].src, "192.0.2.10".parse::<IpAddr>().unwrap());
+        assert_eq!(alerts[0].evidence["TotalEvents"], 19);
+    }
+
+    #[test]
+    fn many_rows_then_release_back_to_few_keeps_the_answer() {
+        // 40 rows in the first hour (map storage), 3 in the next (back to a small Vec).
+        let mut feed = Feed::new();
+        beacon(&mut feed, 40, 60.0, "198.51.100.7");
+        for i in 0..3 {
+            feed.session(T0 + 3600.0 + 100.0 * i as f64, "192.0.2.10", "198.51.100.7", Some(443));
+        }
+        assert_eq!(feed.det.usage().series, 3, "first hour released");
+        feed.det.finish(&mut feed.alerts);
+        assert_eq!(feed.det.usage().series, 0, "every row released at the end");
+        assert_eq!(feed.det.usage().sources, 0);
+        assert_eq!(feed.alerts.len(), 1);
+        assert_eq!(feed.alerts[0].evidence["TotalEvents"], 40);
     }
 }
 
