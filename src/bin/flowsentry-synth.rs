@@ -42,6 +42,13 @@ struct Args {
     /// syn_flood: SYNs per second.
     #[arg(long = "flood-rate", default_value_t = 200_000.0)]
     flood_rate: f64,
+    /// syn_flood: share of the flood that is IPv6 (from random 2001:db8::/32 sources).
+    /// 1.0 gives a flood of documentation addresses only, safe to push through a veth.
+    #[arg(long = "flood-v6-share", default_value_t = 0.25)]
+    flood_v6_share: f64,
+    /// syn_flood: leave out the hidden scanner and beacon (their hosts are 10/8).
+    #[arg(long = "flood-only")]
+    flood_only: bool,
     /// mixed, syn_flood: stop after this many packets (flood SYNs for syn_flood).
     #[arg(long, default_value_t = 1_000_000)]
     packets: u64,
@@ -93,9 +100,17 @@ fn run(args: &Args) -> Result<(), String> {
     let ctx = ScenarioCtx::new(args.seed, args.start);
     let began = Instant::now();
     if name == "syn_flood" {
-        let params = FloodParams { packets: args.packets, rate: args.flood_rate, ..FloodParams::default() };
-        let n = write_syn_flood(&ctx, &params, &flood_mixed_in(&ctx, &params), &mut w)
-            .map_err(|e| format!("{path}: {e}"))?;
+        if !(0.0..=1.0).contains(&args.flood_v6_share) {
+            return Err(format!("--flood-v6-share must be between 0 and 1, got {}", args.flood_v6_share));
+        }
+        let params = FloodParams {
+            packets: args.packets,
+            rate: args.flood_rate,
+            v6_share: args.flood_v6_share,
+            ..FloodParams::default()
+        };
+        let hidden = if args.flood_only { Vec::new() } else { flood_mixed_in(&ctx, &params) };
+        let n = write_syn_flood(&ctx, &params, &hidden, &mut w).map_err(|e| format!("{path}: {e}"))?;
         w.finish().map_err(|e| format!("{path}: {e}"))?;
         eprintln!("syn_flood: {n} packets written to {path} in {:.2} s", began.elapsed().as_secs_f64());
     } else if name == "mixed" {
