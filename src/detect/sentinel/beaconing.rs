@@ -41,6 +41,9 @@ use crate::flow::FlowEvent;
 use crate::net::{kusto_ipv4_is_private, Cidr};
 use crate::time::{Duration, Timestamp, NANOS_PER_SEC};
 use hashbrown::{HashMap, HashSet};
+
+/// Keyed SipHash for tables keyed by addresses that senders choose.
+type Keyed = std::collections::hash_map::RandomState;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -248,7 +251,7 @@ enum Progress {
 
 pub struct SentinelBeaconing {
     max_rows: usize,
-    sources: HashMap<IpAddr, SourceRows>,
+    sources: HashMap<IpAddr, SourceRows, Keyed>,
     rows_total: usize,
     /// Sessions started (with a qualifying destination) but not yet ended: (start, id).
     open: BTreeSet<(Timestamp, u64)>,
@@ -258,7 +261,7 @@ pub struct SentinelBeaconing {
     /// Horizon of the last evaluation: rows starting before it should already be known.
     settled: Timestamp,
     /// Sources with new rows since their last evaluation.
-    dirty: HashSet<IpAddr>,
+    dirty: HashSet<IpAddr, Keyed>,
     /// Sources waiting for the horizon to reach a time.
     waiting: BTreeSet<(Timestamp, IpAddr)>,
     /// Every buffered source as (rows held, address): the eviction order.
@@ -271,13 +274,13 @@ impl SentinelBeaconing {
     pub fn new(max_rows: usize) -> Self {
         SentinelBeaconing {
             max_rows: max_rows.max(1),
-            sources: HashMap::new(),
+            sources: HashMap::with_hasher(Keyed::new()),
             rows_total: 0,
             open: BTreeSet::new(),
             open_start: HashMap::new(),
             watermark: Timestamp(i64::MIN),
             settled: Timestamp(i64::MIN),
-            dirty: HashSet::new(),
+            dirty: HashSet::with_hasher(Keyed::new()),
             waiting: BTreeSet::new(),
             by_size: BTreeSet::new(),
             dropped_rows: 0,
