@@ -152,3 +152,19 @@ fn bad_flags_exit_2_with_a_message() {
     assert_eq!(o.status.code(), Some(2));
     assert!(one_line_error(&o).contains("300.1.1.1"));
 }
+
+#[test]
+fn demo_capture_raises_the_four_alerts_the_readme_promises() {
+    let demo = capture("demo.pcap");
+    let o = run(&["replay", "--home-net", "192.0.2.0/24", demo.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let alerts = json_lines(&stdout(&o));
+    let has = |kind: &str, mode: &str, src: &str| {
+        alerts.iter().any(|a| a["AlertType"] == kind && a["DetectionMode"] == mode && a["SrcIpAddr"] == src)
+    };
+    assert!(has("PortScan", "sentinel", "198.51.100.10"), "{alerts:?}");
+    assert!(has("PortScan", "enhanced", "198.51.100.10"), "{alerts:?}");
+    assert!(has("Beaconing", "sentinel", "192.0.2.30"), "{alerts:?}");
+    assert!(has("Beaconing", "enhanced", "192.0.2.30"), "{alerts:?}");
+    assert_eq!(alerts.len(), 4, "{alerts:?}");
+}
