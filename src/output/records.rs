@@ -201,18 +201,12 @@ fn write_time(ts: Timestamp, out: &mut Vec<u8>) {
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
     if !(0..=9999).contains(&y) {
-        // Outside what four digits hold: the general (slow) path, same text as rfc3339.
-        let _ = write!(
-            out,
-            "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z\"",
-            y,
-            m,
-            d,
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60,
-            micros
-        );
+        // Outside what four digits hold: the general (slow) path.
+        let mut general = String::with_capacity(32);
+        ts.write_rfc3339(&mut general);
+        out.push(b'"');
+        out.extend_from_slice(general.as_bytes());
+        out.push(b'"');
         return;
     }
     let mut text = *b"\"0000-00-00T00:00:00.000000Z\"";

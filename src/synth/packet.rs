@@ -112,10 +112,7 @@ pub struct Packet {
 }
 
 const IPV4_LEN: usize = 20;
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
-const PROTO_ICMP: u8 = 1;
-const PROTO_ICMPV6: u8 = 58;
+use crate::decode::proto::{ICMP as PROTO_ICMP, ICMPV6 as PROTO_ICMPV6, TCP as PROTO_TCP, UDP as PROTO_UDP};
 /// RFC 1812: an ICMPv4 error carries as much of the original as fits in 576 bytes.
 const ICMPV4_ERROR_LIMIT: usize = 576;
 /// RFC 4443: an ICMPv6 error must not exceed the minimum IPv6 MTU.
