@@ -257,7 +257,17 @@ impl Batcher {
     }
 }
 
-fn publish_flow_counters(table: &FlowTable, stats: &Stats) {
+/// Packets counted on the capture thread, published to [`Stats`] with the flow counters
+/// (before every batch and stats line) rather than one atomic add per packet.
+#[derive(Default)]
+struct PacketCounts {
+    read: u64,
+    decoded: u64,
+}
+
+fn publish_flow_counters(table: &FlowTable, counts: &PacketCounts, stats: &Stats) {
+    stats.packets_read.store(counts.read, Relaxed);
+    stats.packets_decoded.store(counts.decoded, Relaxed);
     let c = table.counters();
     stats.sessions.store(c.sessions, Relaxed);
     stats.active_sessions.store(c.active, Relaxed);
@@ -291,6 +301,7 @@ fn capture_thread(
     let mut prev_snapshot = Snapshot::default();
     let mut errors = Vec::new();
     let mut warned_backwards = false;
+    let mut counts = PacketCounts::default();
     loop {
         if control.terminate.load(Relaxed) {
             if live {
@@ -300,10 +311,10 @@ fn capture_thread(
         }
         match source.next_frame() {
             Ok(Some(frame)) => {
-                stats.packets_read.fetch_add(1, Relaxed);
+                counts.read += 1;
                 match decode(frame.link, &frame) {
                     Ok(meta) => {
-                        stats.packets_decoded.fetch_add(1, Relaxed);
+                        counts.decoded += 1;
                         if !warned_backwards && meta.ts.saturating_add(CLOCK_BACK_WARNING) < table.now() {
                             warned_backwards = true;
                             log::warn(&format!(
@@ -325,10 +336,11 @@ fn capture_thread(
                     || batch.packets >= BATCH_PACKETS
                     || (live && batch.packets % 64 == 0 && batch.last_sent.elapsed() >= LIVE_BATCH_DELAY);
                 if due {
-                    publish_flow_counters(&table, &stats);
+                    publish_flow_counters(&table, &counts, &stats);
                     batch.flush(&txs, table.now(), &stats);
                 }
                 if batch.packets % 1024 == 0 {
+                    publish_flow_counters(&table, &counts, &stats);
                     housekeeping(&mut *source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
                 }
             }
@@ -343,7 +355,7 @@ fn capture_thread(
                         last_packet_at = Some(Instant::now());
                     }
                 }
-                publish_flow_counters(&table, &stats);
+                publish_flow_counters(&table, &counts, &stats);
                 batch.flush(&txs, table.now(), &stats);
                 housekeeping(&mut *source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
             }
@@ -357,7 +369,7 @@ fn capture_thread(
         }
     }
     table.flush_all(&mut batch.events);
-    publish_flow_counters(&table, &stats);
+    publish_flow_counters(&table, &counts, &stats);
     if let Some(k) = source.stats() {
         store_kernel_stats(&stats, k);
     }

@@ -1,13 +1,15 @@
 //! Fuzzes libpcap file parsing through `FileSource`: the bytes are written to a temp
 //! file and opened as a pcap/pcapng capture. Half the inputs get a valid classic-pcap
 //! header prepended (link type from the first byte) so record parsing is reached
-//! quickly. Whatever the file holds: no panic, and the pipeline invariants hold for
-//! whatever packets libpcap hands out.
+//! quickly. Whatever the file holds: no panic, flowsentry's own classic-pcap reader
+//! hands out exactly the frames and errors libpcap does, and the pipeline invariants
+//! hold for whatever packets come out.
 #![no_main]
 
 mod common;
 
-use flowsentry::capture::file::FileSource;
+use flowsentry::capture::file::{FileSource, ReadMode};
+use flowsentry::capture::PacketSource;
 use libfuzzer_sys::fuzz_target;
 use std::io::Write;
 
@@ -32,8 +34,23 @@ fuzz_target!(|data: &[u8]| {
         }
         f.write_all(rest).expect("write body");
     }
-    if let Ok(mut source) = FileSource::open(&[path.to_str().expect("utf-8 temp path")]) {
+    let paths = [path.to_str().expect("utf-8 temp path")];
+    assert_eq!(read_all(&paths, ReadMode::Fast), read_all(&paths, ReadMode::Libpcap), "fast reader differs from libpcap");
+    if let Ok(mut source) = FileSource::open(&paths) {
         common::run_pipeline(&mut source, 64);
     }
     let _ = std::fs::remove_file(&path);
 });
+
+/// Every frame (time, wire length, bytes) and error a reader gives for `paths`.
+fn read_all(paths: &[&str], mode: ReadMode) -> Result<Vec<Result<(i64, u32, Vec<u8>), String>>, String> {
+    let mut source = FileSource::open_with(paths, None, mode).map_err(|e| e.to_string())?;
+    let mut items = Vec::new();
+    loop {
+        match source.next_frame() {
+            Ok(Some(f)) => items.push(Ok((f.ts.0, f.wire_len, f.data.to_vec()))),
+            Ok(None) => return Ok(items),
+            Err(e) => items.push(Err(e.to_string())),
+        }
+    }
+}

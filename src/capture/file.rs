@@ -1,11 +1,14 @@
-//! Replay: pcap and pcapng files read in order through libpcap, packet timestamps as the clock.
+//! Replay: pcap and pcapng files read in order, packet timestamps as the clock.
 //!
-//! The source reads one packet ahead. The caller asks [`PacketSource::link_type`] before
-//! each [`PacketSource::next_frame`] (the frame borrows the source), so when the next
-//! packet comes from a new file with another link type, that file must already be open.
-//! A file that breaks part way (truncated, corrupt record) yields all of its good packets
-//! first and then one [`CaptureError::ReadFile`]; reading then goes on with the next file.
+//! libpcap opens every file (so it vets the header and names what is wrong). Classic
+//! pcap files without a BPF filter are then read by [`ClassicReader`], which hands out
+//! frames straight from a 1 MiB read buffer; pcapng files and filtered replays are read
+//! through libpcap (each frame copied once out of libpcap's buffer). Both give the same
+//! frames and errors. A file that breaks part way (truncated, corrupt record) yields all
+//! of its good packets first and then one [`CaptureError::ReadFile`]; reading then goes
+//! on with the next file. Each [`Frame`] carries the link type of the file it came from.
 
+use super::classic::{ClassicReader, Record};
 use super::{CaptureError, Frame, LinkType, PacketSource};
 use crate::time::Timestamp;
 use pcap::{Capture, Offline, Precision};
@@ -15,40 +18,59 @@ pub struct FileSource {
     paths: Vec<String>,
     /// Index in `paths` of the file `reader` reads (`paths.len()` once all are done).
     file_index: usize,
-    reader: Option<Capture<Offline>>,
+    reader: Option<Reader>,
     /// Link type of the file `reader` reads.
     reader_link: LinkType,
-    /// The packet returned by the next `next_frame` call, already read.
-    ahead: Option<Buffered>,
-    /// An error to return once the packets read before it have been handed out.
+    /// An error met while opening the next file, returned by the next call.
     pending_error: Option<CaptureError>,
-    /// The frame handed out last (its bytes stay here until the next call).
-    current: Buffered,
+    /// The last frame read through libpcap (its bytes stay here until the next call).
+    copied: Vec<u8>,
     packets_per_file: Vec<u64>,
     /// BPF filter applied to every file (`--bpf`).
     filter: Option<String>,
+    /// Which reader classic pcap files get.
+    mode: ReadMode,
+    /// Frames handed out by the fast classic-pcap reader.
+    fast_frames: u64,
 }
 
-#[derive(Default)]
-struct Buffered {
-    ts: Timestamp,
-    wire_len: u32,
-    link: Option<LinkType>,
-    /// Index in `paths` of the file the packet came from.
-    file: usize,
-    data: Vec<u8>,
+/// How classic pcap files are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// flowsentry's own reader where it applies (the default).
+    Fast,
+    /// libpcap for every file (the reference the fast reader is tested against).
+    Libpcap,
+}
+
+enum Reader {
+    Libpcap(Capture<Offline>),
+    Classic(ClassicReader),
+}
+
+/// What one read produced, before the frame is borrowed from the source.
+enum Step {
+    Classic(Record),
+    Copied { ts: Timestamp, wire_len: u32 },
+    EndOfFile,
+    Failed(String),
 }
 
 impl FileSource {
     /// Checks that every file opens as a pcap/pcapng capture of a supported link type
-    /// (so a typo in the last file fails before anything is processed), then reads the
-    /// first packet. Errors name the file.
+    /// (so a typo in the last file fails before anything is processed) and opens the
+    /// first one. Errors name the file.
     pub fn open<P: AsRef<str>>(paths: &[P]) -> Result<Self, CaptureError> {
-        Self::open_filtered(paths, None)
+        Self::open_with(paths, None, ReadMode::Fast)
     }
 
     /// Like [`Self::open`], keeping only packets that match the BPF expression `filter`.
     pub fn open_filtered<P: AsRef<str>>(paths: &[P], filter: Option<&str>) -> Result<Self, CaptureError> {
+        Self::open_with(paths, filter, ReadMode::Fast)
+    }
+
+    /// Like [`Self::open_filtered`], choosing the reader for classic pcap files.
+    pub fn open_with<P: AsRef<str>>(paths: &[P], filter: Option<&str>, mode: ReadMode) -> Result<Self, CaptureError> {
         let filter = filter.map(str::to_string);
         let paths: Vec<String> = paths.iter().map(|p| p.as_ref().to_string()).collect();
         if paths.is_empty() {
@@ -57,19 +79,19 @@ impl FileSource {
         for path in &paths {
             open_file(path, filter.as_deref())?;
         }
-        let (reader, reader_link) = open_file(&paths[0], filter.as_deref())?;
         let mut source = FileSource {
             file_index: 0,
-            reader: Some(reader),
-            reader_link,
-            ahead: None,
+            reader: None,
+            reader_link: LinkType::Ethernet,
             pending_error: None,
-            current: Buffered::default(),
+            copied: Vec::new(),
             packets_per_file: vec![0; paths.len()],
             paths,
             filter,
+            mode,
+            fast_frames: 0,
         };
-        source.read_ahead(Buffered::default());
+        source.open_current()?;
         Ok(source)
     }
 
@@ -83,77 +105,105 @@ impl FileSource {
         &self.packets_per_file
     }
 
-    /// Fills `ahead` with the next packet of the remaining files, or records the error
-    /// that stops the current file (and moves on to the next file).
-    fn read_ahead(&mut self, mut spare: Buffered) {
-        while self.pending_error.is_none() {
-            let Some(reader) = self.reader.as_mut() else {
-                if !self.open_next_file() {
-                    return;
-                }
-                continue;
-            };
-            match reader.next_packet() {
-                Ok(packet) => {
-                    let h = packet.header;
-                    // With nanosecond precision libpcap stores nanoseconds in tv_usec.
-                    spare.ts = header_time(h);
-                    spare.wire_len = h.len.max(h.caplen);
-                    spare.link = Some(self.reader_link);
-                    spare.file = self.file_index;
-                    spare.data.clear();
-                    spare.data.extend_from_slice(packet.data);
-                    self.ahead = Some(spare);
-                    return;
-                }
-                Err(pcap::Error::NoMorePackets) => self.reader = None,
-                Err(e) => {
-                    self.reader = None;
-                    let path = self.paths[self.file_index].clone();
-                    self.pending_error = Some(CaptureError::ReadFile { path, reason: describe(&e) });
-                }
-            }
-        }
+    /// Frames read by the fast classic-pcap reader rather than libpcap.
+    pub fn fast_frames(&self) -> u64 {
+        self.fast_frames
     }
 
-    /// Opens the file after the current one; false when there is none. An open error
-    /// becomes the pending error (the file is then skipped).
+    /// Opens `paths[file_index]` with the reader it gets.
+    fn open_current(&mut self) -> Result<(), CaptureError> {
+        let path = &self.paths[self.file_index];
+        let (capture, link) = open_file(path, self.filter.as_deref())?;
+        self.reader_link = link;
+        // libpcap byte-swaps the CAN ids inside cooked (SLL/SLL2) frames of swapped files;
+        // those few files stay with libpcap so both readers always agree.
+        let cooked = matches!(link, LinkType::LinuxSll | LinkType::LinuxSll2);
+        let fast = self.mode == ReadMode::Fast && self.filter.is_none();
+        let classic = if fast {
+            ClassicReader::open(path)
+                .map_err(|e| CaptureError::OpenFile { path: path.clone(), reason: e.to_string() })?
+                .filter(|r| !(cooked && r.swapped()))
+        } else {
+            None
+        };
+        self.reader = Some(match classic {
+            Some(r) => Reader::Classic(r),
+            None => Reader::Libpcap(capture),
+        });
+        Ok(())
+    }
+
+    /// Moves on to the file after the current one; false when there is none. An open
+    /// error becomes the pending error (the file is then skipped).
     fn open_next_file(&mut self) -> bool {
         if self.file_index + 1 >= self.paths.len() {
             self.file_index = self.paths.len();
             return false;
         }
         self.file_index += 1;
-        match open_file(&self.paths[self.file_index], self.filter.as_deref()) {
-            Ok((reader, link)) => {
-                self.reader = Some(reader);
-                self.reader_link = link;
-            }
-            Err(e) => self.pending_error = Some(e),
+        if let Err(e) = self.open_current() {
+            self.pending_error = Some(e);
         }
         true
     }
 }
 
 impl PacketSource for FileSource {
+    /// Link type of the file being read (the next frame may come from the next file:
+    /// [`Frame::link`] is always the frame's own).
     fn link_type(&self) -> LinkType {
-        self.ahead.as_ref().and_then(|b| b.link).unwrap_or(self.reader_link)
+        self.reader_link
     }
 
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        let Some(next) = self.ahead.take() else {
+        loop {
             if let Some(e) = self.pending_error.take() {
-                self.read_ahead(Buffered::default());
                 return Err(e);
             }
-            return Ok(None);
-        };
-        // The previous frame's buffer is reused for the packet after this one.
-        let spare = std::mem::replace(&mut self.current, next);
-        self.read_ahead(spare);
-        self.packets_per_file[self.current.file] += 1;
-        let c = &self.current;
-        Ok(Some(Frame { link: c.link.unwrap_or(self.reader_link), ts: c.ts, wire_len: c.wire_len, data: &c.data }))
+            let step = match self.reader.as_mut() {
+                None => {
+                    if !self.open_next_file() {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                Some(Reader::Classic(r)) => match r.next_record() {
+                    Ok(Some(record)) => Step::Classic(record),
+                    Ok(None) => Step::EndOfFile,
+                    Err(reason) => Step::Failed(reason),
+                },
+                Some(Reader::Libpcap(capture)) => match capture.next_packet() {
+                    Ok(packet) => {
+                        self.copied.clear();
+                        self.copied.extend_from_slice(packet.data);
+                        let h = packet.header;
+                        Step::Copied { ts: header_time(h), wire_len: h.len.max(h.caplen) }
+                    }
+                    Err(pcap::Error::NoMorePackets) => Step::EndOfFile,
+                    Err(e) => Step::Failed(describe(&e)),
+                },
+            };
+            match step {
+                Step::EndOfFile => self.reader = None,
+                Step::Failed(reason) => {
+                    self.reader = None;
+                    let path = self.paths[self.file_index].clone();
+                    return Err(CaptureError::ReadFile { path, reason });
+                }
+                Step::Classic(record) => {
+                    self.packets_per_file[self.file_index] += 1;
+                    self.fast_frames += 1;
+                    let Some(Reader::Classic(r)) = &self.reader else { unreachable!("classic record without reader") };
+                    let data = r.data(&record);
+                    let wire_len = record.len.max(data.len() as u32);
+                    return Ok(Some(Frame { link: self.reader_link, ts: record.ts, wire_len, data }));
+                }
+                Step::Copied { ts, wire_len } => {
+                    self.packets_per_file[self.file_index] += 1;
+                    return Ok(Some(Frame { link: self.reader_link, ts, wire_len, data: &self.copied }));
+                }
+            }
+        }
     }
 }
 
@@ -194,6 +244,9 @@ fn describe(e: &pcap::Error) -> String {
     }
 }
 
+#[cfg(test)]
+#[path = "classic_tests.rs"]
+mod classic_tests;
 #[cfg(test)]
 #[path = "file_tests.rs"]
 mod tests;

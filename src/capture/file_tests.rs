@@ -47,13 +47,9 @@ struct Tally {
 fn tally(paths: &[String]) -> Tally {
     let mut src = FileSource::open(paths).unwrap();
     let mut t = Tally::default();
-    loop {
-        let link = src.link_type();
-        let Some(frame) = src.next_frame().unwrap() else {
-            break;
-        };
+    while let Some(frame) = src.next_frame().unwrap() {
         t.frames += 1;
-        match decode(link, &frame) {
+        match decode(frame.link, &frame) {
             Ok(_) => t.decoded += 1,
             Err(reason) => t.skipped[reason.index()] += 1,
         }
@@ -190,7 +186,7 @@ fn open_errors_name_the_file() {
 }
 
 #[test]
-fn link_type_is_known_before_each_frame_across_files() {
+fn each_frame_carries_its_own_files_link_type() {
     let raw = temp_path("links", "raw.pcap");
     let mut ip = Vec::new();
     etherparse::PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 9).udp(1, 2).write(&mut ip, b"x").unwrap();
@@ -201,14 +197,10 @@ fn link_type_is_known_before_each_frame_across_files() {
     let paths = [raw.to_str().unwrap(), null.to_str().unwrap()];
     let mut src = FileSource::open(&paths).unwrap();
     let mut seen = Vec::new();
-    loop {
-        let link = src.link_type();
-        let Some(frame) = src.next_frame().unwrap() else {
-            break;
-        };
-        let m = decode(link, &frame).unwrap();
+    while let Some(frame) = src.next_frame().unwrap() {
+        let m = decode(frame.link, &frame).unwrap();
         assert_eq!(m.ttl, 9);
-        seen.push((link, frame.ts));
+        seen.push((frame.link, frame.ts));
     }
     assert_eq!(
         seen,

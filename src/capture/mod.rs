@@ -2,6 +2,7 @@
 //! nothing else: parsing lives in [`crate::decode`]. Files and live interfaces both
 //! implement it, and tests can feed frames from memory.
 
+pub mod classic;
 pub mod file;
 pub mod live;
 

@@ -3,48 +3,71 @@
 //! initiator from the first packet seen (SYN, SYN-ACK, ICMP echo, service-port heuristic).
 
 use crate::decode::{proto, tcp_flags, PacketMeta, Transport};
-use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 /// Direction-free session key: the lower `(addr, port)` endpoint is always `a`.
 /// ICMP echo sessions use the echo id as both "ports"; other ICMP and non-TCP/UDP
 /// protocols use port 0. The VLAN is part of the key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Addresses are held as 128-bit integers (IPv4 mapped into IPv6) plus family flags, so
+/// building, comparing and hashing a key — done for every packet — is a handful of
+/// integer operations rather than `IpAddr` enum matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FlowKey {
-    pub a: IpAddr,
-    pub b: IpAddr,
-    pub pa: u16,
-    pub pb: u16,
+    a: u128,
+    b: u128,
+    pa: u16,
+    pb: u16,
     pub protocol: u8,
-    pub vlan: Option<u16>,
+    /// Bit 0: `a` is IPv6; bit 1: `b` is IPv6; bit 2: a VLAN id is present.
+    flags: u8,
+    vlan: u16,
 }
 
 impl FlowKey {
     /// Key for a packet sent from `(src, sport)` to `(dst, dport)`.
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, protocol: u8, vlan: Option<u16>) -> Self {
-        if (src, sport) <= (dst, dport) {
-            FlowKey { a: src, b: dst, pa: sport, pb: dport, protocol, vlan }
+        let (s, s6) = addr_bits(src);
+        let (d, d6) = addr_bits(dst);
+        // Same order as comparing `(IpAddr, port)`: IPv4 before IPv6, then address, then port.
+        let ((a, a6, pa), (b, b6, pb)) = if (s6, s, sport) <= (d6, d, dport) {
+            ((s, s6, sport), (d, d6, dport))
         } else {
-            FlowKey { a: dst, b: src, pa: dport, pb: sport, protocol, vlan }
-        }
+            ((d, d6, dport), (s, s6, sport))
+        };
+        let flags = u8::from(a6) | u8::from(b6) << 1 | u8::from(vlan.is_some()) << 2;
+        FlowKey { a, b, pa, pb, protocol, flags, vlan: vlan.unwrap_or(0) }
+    }
+
+    /// The VLAN id that is part of the key.
+    pub fn vlan(&self) -> Option<u16> {
+        (self.flags & 4 != 0).then_some(self.vlan)
+    }
+
+    /// The lower endpoint's address.
+    pub fn addr_a(&self) -> IpAddr {
+        bits_addr(self.a, self.flags & 1 != 0)
+    }
+
+    /// The higher endpoint's address.
+    pub fn addr_b(&self) -> IpAddr {
+        bits_addr(self.b, self.flags & 2 != 0)
     }
 }
 
-/// Hashes the whole key as one 40-byte block: a single `write` costs the keyed SipHash
-/// far less than the dozen small writes a derived `Hash` makes for two `IpAddr`s.
-/// Equal keys give equal bytes, so this agrees with the derived `Eq`.
-impl Hash for FlowKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        let mut buf = [0u8; 40];
-        buf[..16].copy_from_slice(&addr_bytes(self.a));
-        buf[16..32].copy_from_slice(&addr_bytes(self.b));
-        buf[32..34].copy_from_slice(&self.pa.to_le_bytes());
-        buf[34..36].copy_from_slice(&self.pb.to_le_bytes());
-        buf[36] = self.protocol;
-        // Family flags: an IPv4 address and its IPv4-mapped IPv6 form are different keys.
-        buf[37] = u8::from(self.a.is_ipv6()) | u8::from(self.b.is_ipv6()) << 1 | u8::from(self.vlan.is_some()) << 2;
-        buf[38..40].copy_from_slice(&self.vlan.unwrap_or(0).to_le_bytes());
-        state.write(&buf);
+/// An address as a 128-bit integer (IPv4 mapped into IPv6) and whether it is IPv6.
+fn addr_bits(ip: IpAddr) -> (u128, bool) {
+    match ip {
+        IpAddr::V4(a) => (u128::from(a.to_ipv6_mapped()), false),
+        IpAddr::V6(a) => (u128::from(a), true),
+    }
+}
+
+fn bits_addr(bits: u128, v6: bool) -> IpAddr {
+    let a = std::net::Ipv6Addr::from(bits);
+    match a.to_ipv4_mapped() {
+        Some(v4) if !v6 => IpAddr::V4(v4),
+        _ => IpAddr::V6(a),
     }
 }
 
@@ -136,5 +159,19 @@ mod tests {
         let y: IpAddr = "192.0.2.2".parse().unwrap();
         assert_eq!(FlowKey::new(x, 5000, y, 80, 6, None), FlowKey::new(y, 80, x, 5000, 6, None));
         assert_ne!(FlowKey::new(x, 5000, y, 80, 6, None), FlowKey::new(x, 5000, y, 80, 6, Some(7)));
+    }
+
+    #[test]
+    fn ipv4_and_its_mapped_ipv6_form_are_different_keys_and_addresses_round_trip() {
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        let other: IpAddr = "2001:db8::1".parse().unwrap();
+        let k4 = FlowKey::new(v4, 1, other, 2, 17, None);
+        let k6 = FlowKey::new(mapped, 1, other, 2, 17, None);
+        assert_ne!(k4, k6);
+        assert_eq!((k4.addr_a(), k4.addr_b()), (v4, other));
+        assert_eq!((k6.addr_a(), k6.addr_b()), (mapped, other));
+        // IPv4 sorts before IPv6 whichever way the packet went.
+        assert_eq!(FlowKey::new(other, 2, v4, 1, 17, None).addr_a(), v4);
     }
 }

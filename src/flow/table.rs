@@ -5,7 +5,9 @@
 //! class has an intrusive doubly-linked list ordered by "touched" (table time of the last
 //! packet, which never goes backwards), so the head is always the next to expire and
 //! both expiry and eviction only look at list heads. Keys are attacker-controlled, so
-//! the map uses the keyed SipHash `RandomState`; nothing is ever output in map order.
+//! the map's hasher is seeded at random per table (hashbrown's default, foldhash: a
+//! remote sender cannot aim packets at one bucket without knowing the seed, at a fraction
+//! of SipHash's cost per packet); nothing is ever output in map order.
 //! The map is a `HashTable` of slab indices (4 bytes per bucket, keys stay in the slab):
 //! each packet's key is hashed once, and that hash serves both the lookup and the insert.
 //!
@@ -28,8 +30,8 @@ use super::session::{Session, TimeoutClass, CLASS_COUNT, NIL};
 use super::{EndReason, FlowConfig, FlowEvent};
 use crate::decode::{tcp_flags, PacketMeta, Transport};
 use crate::time::{Duration, Timestamp};
+use hashbrown::DefaultHashBuilder;
 use hashbrown::HashTable;
-use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
 /// Counters the flow table keeps for the exit summary and stats lines.
@@ -53,7 +55,7 @@ pub struct FlowTable {
     counters: FlowCounters,
     /// Slab indices of the live sessions, hashed by their key with `hasher`.
     map: HashTable<u32>,
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
     slots: Vec<Session>,
     free: Vec<u32>,
     heads: [u32; CLASS_COUNT],
@@ -79,7 +81,7 @@ impl FlowTable {
             cfg,
             counters: FlowCounters::default(),
             map: HashTable::with_capacity(initial),
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
             slots: Vec::with_capacity(initial),
             free: Vec::new(),
             heads: [NIL; CLASS_COUNT],
