@@ -52,8 +52,6 @@ pub struct Session {
     /// Table time of the last packet (monotonic; orders the idle lists).
     pub touched: Timestamp,
     pub class: TimeoutClass,
-    pub prev: u32,
-    pub next: u32,
     pub src_bytes: u64,
     pub dst_bytes: u64,
     pub src_packets: u64,
@@ -90,8 +88,6 @@ impl Session {
             last: Timestamp::ZERO,
             touched: Timestamp::ZERO,
             class: TimeoutClass::Other,
-            prev: NIL,
-            next: NIL,
             src_bytes: 0,
             dst_bytes: 0,
             src_packets: 0,
