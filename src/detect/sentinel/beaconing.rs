@@ -38,15 +38,17 @@
 use super::record_time;
 use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage};
 use crate::flow::FlowEvent;
-use crate::net::{kusto_ipv4_is_private, Cidr};
+use crate::net::kusto_ipv4_is_private;
 use crate::time::{Duration, Timestamp, NANOS_PER_SEC};
-use hashbrown::{HashMap, HashSet};
-
-/// Keyed SipHash for tables keyed by addresses that senders choose.
-type Keyed = std::collections::hash_map::RandomState;
+use hashbrown::HashMap;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::{IpAddr, Ipv4Addr};
+
+/// Hasher of the tables keyed by addresses that senders choose: foldhash, seeded at random
+/// per table, so a remote sender cannot predict collisions (and much cheaper than SipHash).
+type Keyed = hashbrown::DefaultHashBuilder;
 
 pub const RULE_NAME: &str = "Potential beaconing activity (ASIM Network Session schema)";
 pub const SEVERITY: &str = "Low";
@@ -62,17 +64,78 @@ pub const BIN_WIDTH: Duration = Duration(3600 * NANOS_PER_SEC);
 
 /// The KQL's destination filter.
 pub fn destination_qualifies(dst: IpAddr) -> bool {
-    let link_local = Cidr::new(IpAddr::V4(Ipv4Addr::new(169, 254, 0, 0)), 16).expect("static");
-    let loopback = Cidr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8).expect("static");
-    kusto_ipv4_is_private(dst) == Some(false) && !link_local.contains(dst) && !loopback.contains(dst)
+    // 169.254.0.0/16 and 127.0.0.0/8, compared on the octets (same as `Cidr::contains`).
+    let excluded = match dst {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            (o[0] == 169 && o[1] == 254) || o[0] == 127
+        }
+        IpAddr::V6(_) => false,
+    };
+    kusto_ipv4_is_private(dst) == Some(false) && !excluded
 }
 
 /// Sort key of one row within its source: TimeGenerated, DstIpAddr (as a string),
 /// DstPortNumber, then the tie-breaks SrcPortNumber, SrcBytes, DstBytes.
-type RowKey = (Timestamp, IpText<15>, Option<u16>, Option<u16>, u64, u64);
+type RowKey = (Timestamp, V4Text, Option<u16>, Option<u16>, u64, u64);
 
 fn first_key_at(t: Timestamp) -> RowKey {
-    (t, IpText::EMPTY, None, None, 0, 0)
+    (t, V4Text::EMPTY, None, None, 0, 0)
+}
+
+/// An IPv4 address's text ("a.b.c.d", at most 15 characters) packed into a `u64` whose
+/// integer order is exactly the string order, built without formatting: one nibble per
+/// character, first character highest; end of text = 0, '.' = 1, digit d = d + 2, which
+/// keeps the characters' order ('.' sorts before the digits) and sorts a prefix first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct V4Text(u64);
+
+impl V4Text {
+    /// The empty string: sorts before every address.
+    pub const EMPTY: Self = V4Text(0);
+    pub fn new(ip: Ipv4Addr) -> Self {
+        let mut packed = 0u64;
+        let mut shift = 64;
+        let mut push = |symbol: u8| {
+            shift -= 4;
+            packed |= u64::from(symbol) << shift;
+        };
+        for (i, octet) in ip.octets().into_iter().enumerate() {
+            if i > 0 {
+                push(1);
+            }
+            if octet >= 100 {
+                push(octet / 100 + 2);
+            }
+            if octet >= 10 {
+                push(octet / 10 % 10 + 2);
+            }
+            push(octet % 10 + 2);
+        }
+        V4Text(packed)
+    }
+}
+
+/// An address ordered exactly as `IpAddr`'s own `Ord` (V4 before V6, then by value), but
+/// compared as integers rather than byte arrays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct OrdIp(IpAddr);
+
+impl Ord for OrdIp {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self.0, other.0) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => a.to_bits().cmp(&b.to_bits()),
+            (IpAddr::V6(a), IpAddr::V6(b)) => a.to_bits().cmp(&b.to_bits()),
+            (IpAddr::V4(_), IpAddr::V6(_)) => Ordering::Less,
+            (IpAddr::V6(_), IpAddr::V4(_)) => Ordering::Greater,
+        }
+    }
+}
+
+impl PartialOrd for OrdIp {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// An address's text form held inline (no heap allocation per row), ordered exactly as
@@ -115,6 +178,8 @@ struct SourceRows {
     count: usize,
     /// The wake-up time registered in `SentinelBeaconing::waiting`, if any.
     wake_at: Option<Timestamp>,
+    /// Listed in `SentinelBeaconing::dirty` (new rows since the last evaluation).
+    dirty: bool,
 }
 
 /// Rows kept sorted by key: a small `Vec` while few (a leaf of a `BTreeMap` costs
@@ -253,19 +318,22 @@ pub struct SentinelBeaconing {
     max_rows: usize,
     sources: HashMap<IpAddr, SourceRows, Keyed>,
     rows_total: usize,
-    /// Sessions started (with a qualifying destination) but not yet ended: (start, id).
-    open: BTreeSet<(Timestamp, u64)>,
+    /// Sessions started (with a qualifying destination) but not yet ended: id -> start.
     open_start: HashMap<u64, Timestamp>,
+    /// Min-heap of (start, id) over `open_start`, with lazy deletion: an entry whose
+    /// session has ended is dropped when it reaches the top (or at compaction).
+    open: BinaryHeap<Reverse<(Timestamp, u64)>>,
     /// Capture time reached (from Starts and `on_time`).
     watermark: Timestamp,
     /// Horizon of the last evaluation: rows starting before it should already be known.
     settled: Timestamp,
-    /// Sources with new rows since their last evaluation.
-    dirty: HashSet<IpAddr, Keyed>,
+    /// Sources with new rows since their last evaluation (flagged `SourceRows::dirty`;
+    /// may name sources evicted since, which the sweep skips).
+    dirty: Vec<IpAddr>,
     /// Sources waiting for the horizon to reach a time.
-    waiting: BTreeSet<(Timestamp, IpAddr)>,
+    waiting: BTreeSet<(Timestamp, OrdIp)>,
     /// Every buffered source as (rows held, address): the eviction order.
-    by_size: BTreeSet<(usize, IpAddr)>,
+    by_size: BTreeSet<(usize, OrdIp)>,
     dropped_rows: u64,
     late_rows: u64,
 }
@@ -274,13 +342,13 @@ impl SentinelBeaconing {
     pub fn new(max_rows: usize) -> Self {
         SentinelBeaconing {
             max_rows: max_rows.max(1),
-            sources: HashMap::with_hasher(Keyed::new()),
+            sources: HashMap::with_hasher(Keyed::default()),
             rows_total: 0,
-            open: BTreeSet::new(),
             open_start: HashMap::new(),
+            open: BinaryHeap::new(),
             watermark: Timestamp(i64::MIN),
             settled: Timestamp(i64::MIN),
-            dirty: HashSet::with_hasher(Keyed::new()),
+            dirty: Vec::new(),
             waiting: BTreeSet::new(),
             by_size: BTreeSet::new(),
             dropped_rows: 0,
@@ -294,25 +362,46 @@ impl SentinelBeaconing {
     }
 
     /// All rows with `TimeGenerated` before this are known.
-    fn horizon(&self) -> Timestamp {
+    fn horizon(&mut self) -> Timestamp {
         let w = record_time(self.watermark);
-        match self.open.first() {
-            Some(&(t, _)) => w.min(t),
+        match self.earliest_open() {
+            Some(t) => w.min(t),
             None => w,
         }
     }
 
-    fn add_row(&mut self, rec: &crate::flow::FlowRecord) {
-        if let Some(t) = self.open_start.remove(&rec.id) {
-            self.open.remove(&(t, rec.id));
+    /// Start of the earliest session still open (drops ended sessions from the heap top).
+    fn earliest_open(&mut self) -> Option<Timestamp> {
+        while let Some(&Reverse((t, id))) = self.open.peek() {
+            if self.open_start.get(&id) == Some(&t) {
+                return Some(t);
+            }
+            self.open.pop();
         }
+        None
+    }
+
+    fn session_started(&mut self, t: Timestamp, id: u64) {
+        self.open_start.insert(id, t);
+        // Ended sessions wait in the heap until they reach the top: rebuild it when they
+        // outnumber the open ones, so it stays within a constant factor of them.
+        if self.open.len() >= 2 * self.open_start.len() + 1024 {
+            self.open = self.open_start.iter().map(|(&id, &t)| Reverse((t, id))).collect();
+        } else {
+            self.open.push(Reverse((t, id)));
+        }
+    }
+
+    fn add_row(&mut self, rec: &crate::flow::FlowRecord) {
+        self.open_start.remove(&rec.id);
         if !destination_qualifies(rec.dst) {
             return;
         }
-        // Qualifying destinations are IPv4, whose text always fits.
-        let Some(dst_text) = IpText::new(rec.dst) else {
+        // Qualifying destinations are IPv4.
+        let IpAddr::V4(dst_v4) = rec.dst else {
             return;
         };
+        let dst_text = V4Text::new(dst_v4);
         let t = record_time(rec.start);
         if t < self.settled {
             self.late_rows += 1;
@@ -326,10 +415,15 @@ impl SentinelBeaconing {
         let key = (t, dst_text, rec.dport, rec.sport, rec.src_bytes, rec.dst_bytes);
         let source = self.sources.entry(rec.src).or_default();
         source.rows.add(key, rec.dst);
-        self.by_size.remove(&(source.count, rec.src));
+        if source.count > 0 {
+            self.by_size.remove(&(source.count, OrdIp(rec.src)));
+        }
         source.count += 1;
-        self.by_size.insert((source.count, rec.src));
-        self.dirty.insert(rec.src);
+        self.by_size.insert((source.count, OrdIp(rec.src)));
+        if !source.dirty {
+            source.dirty = true;
+            self.dirty.push(rec.src);
+        }
     }
 
     /// Full buffer, a row of `src` incoming: evicts whole sources, fewest rows first
@@ -341,20 +435,20 @@ impl SentinelBeaconing {
         let mut freed = 0;
         let mut skipped_self = None;
         while freed < goal {
-            let Some(&(count, ip)) = self.by_size.first() else { break };
+            let Some(&(count, OrdIp(ip))) = self.by_size.first() else { break };
             if count > limit {
                 break;
             }
             self.by_size.pop_first();
             if ip == src {
-                skipped_self = Some((count, ip));
+                skipped_self = Some((count, OrdIp(ip)));
                 continue;
             }
             let Some(source) = self.sources.remove(&ip) else { continue };
             if let Some(w) = source.wake_at {
-                self.waiting.remove(&(w, ip));
+                self.waiting.remove(&(w, OrdIp(ip)));
             }
-            self.dirty.remove(&ip);
+            // A stale entry in `dirty` is skipped by the sweep (the source is gone).
             freed += count;
         }
         if let Some(entry) = skipped_self {
@@ -367,11 +461,14 @@ impl SentinelBeaconing {
 
     /// Evaluates every source whose next hour may have become decidable; `None` = input over.
     fn sweep(&mut self, horizon: Option<Timestamp>, alerts: &mut Vec<Alert>) {
-        let mut candidates: Vec<IpAddr> = match horizon {
-            None => self.sources.keys().copied().collect(),
+        let candidates: Vec<IpAddr> = match horizon {
+            None => {
+                self.dirty.clear();
+                self.sources.keys().copied().collect()
+            }
             Some(h) => {
-                let mut c: Vec<IpAddr> = self.dirty.iter().copied().collect();
-                while let Some(&(w, ip)) = self.waiting.first() {
+                let mut c = std::mem::take(&mut self.dirty);
+                while let Some(&(w, OrdIp(ip))) = self.waiting.first() {
                     if w > h {
                         break;
                     }
@@ -384,26 +481,50 @@ impl SentinelBeaconing {
                 c
             }
         };
-        self.dirty.clear();
         if let Some(h) = horizon {
             self.settled = self.settled.max(h);
         }
-        // Deterministic alert order: by SrcIpAddr as the KQL sorts it (string order).
-        candidates.sort_by_cached_key(|ip| (ip_string_order(*ip), *ip));
-        candidates.dedup();
+        // Most candidates only got a row in an hour the horizon has not passed yet: their
+        // evaluation would stop at once with "wait until the hour ends", so just (re)register
+        // that wake-up in place. The rest are evaluated below.
+        let mut to_evaluate = Vec::new();
         for ip in candidates {
+            let Some(source) = self.sources.get_mut(&ip) else {
+                continue;
+            };
+            source.dirty = false;
+            let first_bin_end = source.rows.first_key().map(|k| k.0.bin_start(BIN_WIDTH).saturating_add(BIN_WIDTH));
+            match (first_bin_end, horizon) {
+                (Some(bin_end), Some(h)) if bin_end > h => {
+                    if source.wake_at != Some(bin_end) {
+                        if let Some(w) = source.wake_at.replace(bin_end) {
+                            self.waiting.remove(&(w, OrdIp(ip)));
+                        }
+                        self.waiting.insert((bin_end, OrdIp(ip)));
+                    }
+                }
+                _ => to_evaluate.push(ip),
+            }
+        }
+        // Deterministic alert order: by SrcIpAddr as the KQL sorts it (string order).
+        to_evaluate.sort_unstable_by(|a, b| match (a, b) {
+            (IpAddr::V4(x), IpAddr::V4(y)) => V4Text::new(*x).cmp(&V4Text::new(*y)),
+            _ => (ip_string_order(*a), *a).cmp(&(ip_string_order(*b), *b)),
+        });
+        to_evaluate.dedup();
+        for ip in to_evaluate {
             let Some(mut source) = self.sources.remove(&ip) else {
                 continue;
             };
             if let Some(w) = source.wake_at.take() {
-                self.waiting.remove(&(w, ip));
+                self.waiting.remove(&(w, OrdIp(ip)));
             }
             let progress = self.evaluate_source(ip, &mut source, horizon, alerts);
             match progress {
                 Progress::Empty => {}
                 Progress::WaitUntil(w) => {
                     source.wake_at = Some(w);
-                    self.waiting.insert((w, ip));
+                    self.waiting.insert((w, OrdIp(ip)));
                     self.sources.insert(ip, source);
                 }
                 Progress::WaitForRow => {
@@ -464,10 +585,10 @@ impl SentinelBeaconing {
             }
             let released = source.rows.release_before(&boundary);
             self.rows_total -= released;
-            self.by_size.remove(&(source.count, src));
+            self.by_size.remove(&(source.count, OrdIp(src)));
             source.count -= released;
             if source.count > 0 {
-                self.by_size.insert((source.count, src));
+                self.by_size.insert((source.count, OrdIp(src)));
             }
         }
     }
@@ -479,8 +600,8 @@ fn aggregate(
     rows: &RowStore,
     boundary: &RowKey,
     successor: Option<Timestamp>,
-) -> BTreeMap<(IpText<15>, Option<u16>), Group> {
-    let mut groups: BTreeMap<(IpText<15>, Option<u16>), Group> = BTreeMap::new();
+) -> BTreeMap<(V4Text, Option<u16>), Group> {
+    let mut groups: BTreeMap<(V4Text, Option<u16>), Group> = BTreeMap::new();
     let mut iter = rows.before(boundary).peekable();
     while let Some((key, value)) = iter.next() {
         let next = iter.peek().map(|(k, _)| k.0).or(successor);
@@ -536,9 +657,7 @@ impl Detector for SentinelBeaconing {
             FlowEvent::Start(s) => {
                 self.watermark = self.watermark.max(s.ts);
                 if destination_qualifies(s.dst) {
-                    let t = record_time(s.ts);
-                    self.open.insert((t, s.id));
-                    self.open_start.insert(s.id, t);
+                    self.session_started(record_time(s.ts), s.id);
                 }
             }
             FlowEvent::End(rec) => self.add_row(rec),
@@ -836,12 +955,43 @@ mod ip_text_tests {
                 let want = a.to_string().cmp(&b.to_string());
                 assert_eq!(IpText::<15>::new(*a).unwrap().cmp(&IpText::new(*b).unwrap()), want, "{a} vs {b}");
                 assert_eq!(ip_string_order(*a).cmp(&ip_string_order(*b)), want, "{a} vs {b}");
+                let (IpAddr::V4(a4), IpAddr::V4(b4)) = (a, b) else { unreachable!("IPv4 list") };
+                assert_eq!(V4Text::new(*a4).cmp(&V4Text::new(*b4)), want, "{a} vs {b}");
+                assert_eq!(OrdIp(*a).cmp(&OrdIp(*b)), a.cmp(b), "{a} vs {b}");
             }
             assert!(IpText::<15>::EMPTY < IpText::new(*a).unwrap());
+            let IpAddr::V4(a4) = a else { unreachable!("IPv4 list") };
+            assert!(V4Text::EMPTY < V4Text::new(*a4));
         }
         let v6: IpAddr = "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
         assert!(IpText::<15>::new(v6).is_none());
         let one: IpAddr = "::1".parse().unwrap();
         assert_eq!(ip_string_order(one).cmp(&ip_string_order(v6)), one.to_string().cmp(&v6.to_string()));
+        let v4: IpAddr = "255.255.255.255".parse().unwrap();
+        for (a, b) in [(v4, one), (one, v6), (v6, v4), (one, one)] {
+            assert_eq!(OrdIp(a).cmp(&OrdIp(b)), a.cmp(&b), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn v4_text_orders_like_the_string_for_every_octet_length() {
+        // Every octet value in every position against neighbours of all text lengths.
+        let probes = [0u8, 1, 2, 9, 10, 11, 19, 20, 25, 99, 100, 101, 109, 110, 199, 200, 249, 250, 255];
+        let mut ips = Vec::new();
+        for pos in 0..4 {
+            for v in 0..=255u8 {
+                let mut o = [1u8, 22, 133, 4];
+                o[pos] = v;
+                ips.push(Ipv4Addr::from(o));
+            }
+        }
+        for p in probes {
+            ips.push(Ipv4Addr::new(p, p, p, p));
+        }
+        for a in &ips {
+            for b in ips.iter().step_by(7) {
+                assert_eq!(V4Text::new(*a).cmp(&V4Text::new(*b)), a.to_string().cmp(&b.to_string()), "{a} vs {b}");
+            }
+        }
     }
 }
