@@ -174,9 +174,10 @@ struct RowValue {
 #[derive(Default)]
 struct SourceRows {
     rows: RowStore,
-    /// Rows held (sum of `copies`); mirrored in `SentinelBeaconing::by_size`.
+    /// Rows held (sum of `copies`); the entry `(count, address)` of `SentinelBeaconing::by_size`.
     count: usize,
-    /// The wake-up time registered in `SentinelBeaconing::waiting`, if any.
+    /// The wake-up time registered in `SentinelBeaconing::waiting`, if any (entries of
+    /// `waiting` that do not match it are stale).
     wake_at: Option<Timestamp>,
     /// Listed in `SentinelBeaconing::dirty` (new rows since the last evaluation).
     dirty: bool,
@@ -330,9 +331,15 @@ pub struct SentinelBeaconing {
     /// Sources with new rows since their last evaluation (flagged `SourceRows::dirty`;
     /// may name sources evicted since, which the sweep skips).
     dirty: Vec<IpAddr>,
-    /// Sources waiting for the horizon to reach a time.
-    waiting: BTreeSet<(Timestamp, OrdIp)>,
-    /// Every buffered source as (rows held, address): the eviction order.
+    /// Sources waiting for the horizon to reach a time, by that time. Lazy deletion: an
+    /// address counts only if its source's `wake_at` is still that time. Order within a
+    /// time does not matter (the sweep sorts what it evaluates).
+    waiting: BTreeMap<Timestamp, Vec<IpAddr>>,
+    /// Addresses held in `waiting`, stale ones included (bounds it by compaction).
+    waiting_entries: usize,
+    /// Every buffered source as (rows held, address): the eviction order. Lazy deletion:
+    /// an entry counts only if it is the source's current `count` (a row adds the new
+    /// entry without looking for the old one); compacted when stale entries pile up.
     by_size: BTreeSet<(usize, OrdIp)>,
     dropped_rows: u64,
     late_rows: u64,
@@ -349,7 +356,8 @@ impl SentinelBeaconing {
             watermark: Timestamp(i64::MIN),
             settled: Timestamp(i64::MIN),
             dirty: Vec::new(),
-            waiting: BTreeSet::new(),
+            waiting: BTreeMap::new(),
+            waiting_entries: 0,
             by_size: BTreeSet::new(),
             dropped_rows: 0,
             late_rows: 0,
@@ -415,15 +423,23 @@ impl SentinelBeaconing {
         let key = (t, dst_text, rec.dport, rec.sport, rec.src_bytes, rec.dst_bytes);
         let source = self.sources.entry(rec.src).or_default();
         source.rows.add(key, rec.dst);
-        if source.count > 0 {
-            self.by_size.remove(&(source.count, OrdIp(rec.src)));
-        }
         source.count += 1;
-        self.by_size.insert((source.count, OrdIp(rec.src)));
+        let count = source.count;
         if !source.dirty {
             source.dirty = true;
             self.dirty.push(rec.src);
         }
+        self.by_size.insert((count, OrdIp(rec.src)));
+        // Every source is in `sources` here, so the eviction order can be rebuilt from it.
+        if self.by_size.len() > 2 * self.sources.len() + 1024 {
+            self.by_size = self.sources.iter().map(|(ip, s)| (s.count, OrdIp(*ip))).collect();
+        }
+    }
+
+    /// Registers `ip` to be evaluated once the horizon reaches `w`.
+    fn wake_at(&mut self, w: Timestamp, ip: IpAddr) {
+        self.waiting.entry(w).or_default().push(ip);
+        self.waiting_entries += 1;
     }
 
     /// Full buffer, a row of `src` incoming: evicts whole sources, fewest rows first
@@ -440,15 +456,15 @@ impl SentinelBeaconing {
                 break;
             }
             self.by_size.pop_first();
+            if self.sources.get(&ip).is_none_or(|s| s.count != count) {
+                continue; // stale entry
+            }
             if ip == src {
                 skipped_self = Some((count, OrdIp(ip)));
                 continue;
             }
-            let Some(source) = self.sources.remove(&ip) else { continue };
-            if let Some(w) = source.wake_at {
-                self.waiting.remove(&(w, OrdIp(ip)));
-            }
-            // A stale entry in `dirty` is skipped by the sweep (the source is gone).
+            self.sources.remove(&ip);
+            // Its entries in `dirty` and `waiting` go stale: the sweep skips them.
             freed += count;
         }
         if let Some(entry) = skipped_self {
@@ -468,15 +484,20 @@ impl SentinelBeaconing {
             }
             Some(h) => {
                 let mut c = std::mem::take(&mut self.dirty);
-                while let Some(&(w, OrdIp(ip))) = self.waiting.first() {
-                    if w > h {
+                while let Some(entry) = self.waiting.first_entry() {
+                    if *entry.key() > h {
                         break;
                     }
-                    self.waiting.pop_first();
-                    if let Some(s) = self.sources.get_mut(&ip) {
-                        s.wake_at = None;
+                    let (w, ips) = entry.remove_entry();
+                    self.waiting_entries -= ips.len();
+                    for ip in ips {
+                        if let Some(s) = self.sources.get_mut(&ip) {
+                            if s.wake_at == Some(w) {
+                                s.wake_at = None;
+                                c.push(ip);
+                            }
+                        }
                     }
-                    c.push(ip);
                 }
                 c
             }
@@ -497,10 +518,8 @@ impl SentinelBeaconing {
             match (first_bin_end, horizon) {
                 (Some(bin_end), Some(h)) if bin_end > h => {
                     if source.wake_at != Some(bin_end) {
-                        if let Some(w) = source.wake_at.replace(bin_end) {
-                            self.waiting.remove(&(w, OrdIp(ip)));
-                        }
-                        self.waiting.insert((bin_end, OrdIp(ip)));
+                        source.wake_at = Some(bin_end);
+                        self.wake_at(bin_end, ip);
                     }
                 }
                 _ => to_evaluate.push(ip),
@@ -516,21 +535,29 @@ impl SentinelBeaconing {
             let Some(mut source) = self.sources.remove(&ip) else {
                 continue;
             };
-            if let Some(w) = source.wake_at.take() {
-                self.waiting.remove(&(w, OrdIp(ip)));
-            }
+            source.wake_at = None;
             let progress = self.evaluate_source(ip, &mut source, horizon, alerts);
             match progress {
                 Progress::Empty => {}
                 Progress::WaitUntil(w) => {
                     source.wake_at = Some(w);
-                    self.waiting.insert((w, OrdIp(ip)));
+                    self.wake_at(w, ip);
                     self.sources.insert(ip, source);
                 }
                 Progress::WaitForRow => {
                     self.sources.insert(ip, source);
                 }
             }
+        }
+        if self.waiting_entries > 2 * self.sources.len() + 1024 {
+            let mut waiting: BTreeMap<Timestamp, Vec<IpAddr>> = BTreeMap::new();
+            for (ip, s) in &self.sources {
+                if let Some(w) = s.wake_at {
+                    waiting.entry(w).or_default().push(*ip);
+                }
+            }
+            self.waiting_entries = waiting.values().map(Vec::len).sum();
+            self.waiting = waiting;
         }
     }
 
@@ -585,7 +612,6 @@ impl SentinelBeaconing {
             }
             let released = source.rows.release_before(&boundary);
             self.rows_total -= released;
-            self.by_size.remove(&(source.count, OrdIp(src)));
             source.count -= released;
             if source.count > 0 {
                 self.by_size.insert((source.count, OrdIp(src)));
@@ -671,6 +697,7 @@ impl Detector for SentinelBeaconing {
     fn finish(&mut self, alerts: &mut Vec<Alert>) {
         self.sweep(None, alerts);
         self.waiting.clear();
+        self.waiting_entries = 0;
         self.open.clear();
         self.open_start.clear();
     }
