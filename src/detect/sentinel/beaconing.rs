@@ -43,7 +43,7 @@ use crate::time::{Duration, Timestamp, NANOS_PER_SEC};
 use hashbrown::HashMap;
 use serde_json::{Map, Value};
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Hasher of the tables keyed by addresses that senders choose: foldhash, seeded at random
@@ -174,13 +174,12 @@ struct RowValue {
 #[derive(Default)]
 struct SourceRows {
     rows: RowStore,
-    /// Rows held (sum of `copies`); the entry `(count, address)` of `SentinelBeaconing::by_size`.
+    /// Rows held (sum of `copies`); the address's valid entry in `SentinelBeaconing::by_size`
+    /// is the one in this count's bucket.
     count: usize,
     /// The wake-up time registered in `SentinelBeaconing::waiting`, if any (entries of
     /// `waiting` that do not match it are stale).
     wake_at: Option<Timestamp>,
-    /// Listed in `SentinelBeaconing::dirty` (new rows since the last evaluation).
-    dirty: bool,
 }
 
 /// Rows kept sorted by key: a small `Vec` while few (a leaf of a `BTreeMap` costs
@@ -328,19 +327,21 @@ pub struct SentinelBeaconing {
     watermark: Timestamp,
     /// Horizon of the last evaluation: rows starting before it should already be known.
     settled: Timestamp,
-    /// Sources with new rows since their last evaluation (flagged `SourceRows::dirty`;
-    /// may name sources evicted since, which the sweep skips).
-    dirty: Vec<IpAddr>,
-    /// Sources waiting for the horizon to reach a time, by that time. Lazy deletion: an
-    /// address counts only if its source's `wake_at` is still that time. Order within a
-    /// time does not matter (the sweep sorts what it evaluates).
+    /// Sources waiting for the horizon to reach a time, by that time: a source with new
+    /// rows waits for the end of its first row's hour (the sweep evaluates it once the
+    /// horizon gets there). Lazy deletion: an address counts only if its source's
+    /// `wake_at` is still that time. Order within a time does not matter (the sweep sorts
+    /// what it evaluates).
     waiting: BTreeMap<Timestamp, Vec<IpAddr>>,
     /// Addresses held in `waiting`, stale ones included (bounds it by compaction).
     waiting_entries: usize,
-    /// Every buffered source as (rows held, address): the eviction order. Lazy deletion:
-    /// an entry counts only if it is the source's current `count` (a row adds the new
-    /// entry without looking for the old one); compacted when stale entries pile up.
-    by_size: BTreeSet<(usize, OrdIp)>,
+    /// Every buffered source by rows held, lowest address first within a count: the
+    /// eviction order (rows held, address). Lazy deletion: an entry counts only if it is
+    /// the source's current `count` (a row adds the new entry without looking for the old
+    /// one); compacted when stale entries pile up.
+    by_size: BTreeMap<usize, BinaryHeap<Reverse<OrdIp>>>,
+    /// Entries held in `by_size`, stale ones included.
+    by_size_entries: usize,
     dropped_rows: u64,
     late_rows: u64,
 }
@@ -355,10 +356,10 @@ impl SentinelBeaconing {
             open: BinaryHeap::new(),
             watermark: Timestamp(i64::MIN),
             settled: Timestamp(i64::MIN),
-            dirty: Vec::new(),
             waiting: BTreeMap::new(),
             waiting_entries: 0,
-            by_size: BTreeSet::new(),
+            by_size: BTreeMap::new(),
+            by_size_entries: 0,
             dropped_rows: 0,
             late_rows: 0,
         }
@@ -425,15 +426,31 @@ impl SentinelBeaconing {
         source.rows.add(key, rec.dst);
         source.count += 1;
         let count = source.count;
-        if !source.dirty {
-            source.dirty = true;
-            self.dirty.push(rec.src);
+        // The source is to be evaluated once the horizon passes its first row's hour:
+        // before that, evaluating it would only wait for the hour's end (and once the
+        // horizon is past it, the next sweep picks it up through `waiting`).
+        let first = source.rows.first_key().expect("a row was just added").0;
+        let first_hour_end = first.bin_start(BIN_WIDTH).saturating_add(BIN_WIDTH);
+        if source.wake_at != Some(first_hour_end) {
+            source.wake_at = Some(first_hour_end);
+            self.wake_at(first_hour_end, rec.src);
         }
-        self.by_size.insert((count, OrdIp(rec.src)));
+        self.note_size(count, rec.src);
         // Every source is in `sources` here, so the eviction order can be rebuilt from it.
-        if self.by_size.len() > 2 * self.sources.len() + 1024 {
-            self.by_size = self.sources.iter().map(|(ip, s)| (s.count, OrdIp(*ip))).collect();
+        if self.by_size_entries > 2 * self.sources.len() + 1024 {
+            self.by_size.clear();
+            self.by_size_entries = 0;
+            let sizes: Vec<(usize, IpAddr)> = self.sources.iter().map(|(ip, s)| (s.count, *ip)).collect();
+            for (count, ip) in sizes {
+                self.note_size(count, ip);
+            }
         }
+    }
+
+    /// Records that `ip` now holds `count` rows (its entries for other counts go stale).
+    fn note_size(&mut self, count: usize, ip: IpAddr) {
+        self.by_size.entry(count).or_default().push(Reverse(OrdIp(ip)));
+        self.by_size_entries += 1;
     }
 
     /// Registers `ip` to be evaluated once the horizon reaches `w`.
@@ -451,24 +468,32 @@ impl SentinelBeaconing {
         let mut freed = 0;
         let mut skipped_self = None;
         while freed < goal {
-            let Some(&(count, OrdIp(ip))) = self.by_size.first() else { break };
+            let Some(mut bucket) = self.by_size.first_entry() else { break };
+            let count = *bucket.key();
             if count > limit {
                 break;
             }
-            self.by_size.pop_first();
+            let Some(Reverse(OrdIp(ip))) = bucket.get_mut().pop() else {
+                bucket.remove();
+                continue;
+            };
+            if bucket.get().is_empty() {
+                bucket.remove();
+            }
+            self.by_size_entries -= 1;
             if self.sources.get(&ip).is_none_or(|s| s.count != count) {
                 continue; // stale entry
             }
             if ip == src {
-                skipped_self = Some((count, OrdIp(ip)));
+                skipped_self = Some(count);
                 continue;
             }
             self.sources.remove(&ip);
-            // Its entries in `dirty` and `waiting` go stale: the sweep skips them.
+            // Its entries in `waiting` go stale: the sweep skips them.
             freed += count;
         }
-        if let Some(entry) = skipped_self {
-            self.by_size.insert(entry);
+        if let Some(count) = skipped_self {
+            self.note_size(count, src);
         }
         self.rows_total -= freed;
         self.dropped_rows += freed as u64;
@@ -477,13 +502,10 @@ impl SentinelBeaconing {
 
     /// Evaluates every source whose next hour may have become decidable; `None` = input over.
     fn sweep(&mut self, horizon: Option<Timestamp>, alerts: &mut Vec<Alert>) {
-        let candidates: Vec<IpAddr> = match horizon {
-            None => {
-                self.dirty.clear();
-                self.sources.keys().copied().collect()
-            }
+        let mut candidates: Vec<IpAddr> = match horizon {
+            None => self.sources.keys().copied().collect(),
             Some(h) => {
-                let mut c = std::mem::take(&mut self.dirty);
+                let mut c = Vec::new();
                 while let Some(entry) = self.waiting.first_entry() {
                     if *entry.key() > h {
                         break;
@@ -505,33 +527,13 @@ impl SentinelBeaconing {
         if let Some(h) = horizon {
             self.settled = self.settled.max(h);
         }
-        // Most candidates only got a row in an hour the horizon has not passed yet: their
-        // evaluation would stop at once with "wait until the hour ends", so just (re)register
-        // that wake-up in place. The rest are evaluated below.
-        let mut to_evaluate = Vec::new();
-        for ip in candidates {
-            let Some(source) = self.sources.get_mut(&ip) else {
-                continue;
-            };
-            source.dirty = false;
-            let first_bin_end = source.rows.first_key().map(|k| k.0.bin_start(BIN_WIDTH).saturating_add(BIN_WIDTH));
-            match (first_bin_end, horizon) {
-                (Some(bin_end), Some(h)) if bin_end > h => {
-                    if source.wake_at != Some(bin_end) {
-                        source.wake_at = Some(bin_end);
-                        self.wake_at(bin_end, ip);
-                    }
-                }
-                _ => to_evaluate.push(ip),
-            }
-        }
         // Deterministic alert order: by SrcIpAddr as the KQL sorts it (string order).
-        to_evaluate.sort_unstable_by(|a, b| match (a, b) {
+        candidates.sort_unstable_by(|a, b| match (a, b) {
             (IpAddr::V4(x), IpAddr::V4(y)) => V4Text::new(*x).cmp(&V4Text::new(*y)),
             _ => (ip_string_order(*a), *a).cmp(&(ip_string_order(*b), *b)),
         });
-        to_evaluate.dedup();
-        for ip in to_evaluate {
+        candidates.dedup();
+        for ip in candidates {
             let Some(mut source) = self.sources.remove(&ip) else {
                 continue;
             };
@@ -614,7 +616,7 @@ impl SentinelBeaconing {
             self.rows_total -= released;
             source.count -= released;
             if source.count > 0 {
-                self.by_size.insert((source.count, OrdIp(src)));
+                self.note_size(source.count, src);
             }
         }
     }
@@ -698,6 +700,9 @@ impl Detector for SentinelBeaconing {
         self.sweep(None, alerts);
         self.waiting.clear();
         self.waiting_entries = 0;
+        // Every source was released: all entries of the eviction order are stale.
+        self.by_size.clear();
+        self.by_size_entries = 0;
         self.open.clear();
         self.open_start.clear();
     }
