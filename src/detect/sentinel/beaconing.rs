@@ -35,6 +35,7 @@
 //! Memory: most sources of a flood hold one row, so a source's rows live in a small
 //! sorted `Vec` and only move to a `BTreeMap` when there are many of them.
 
+use super::open_sessions::OpenSessions;
 use super::record_time;
 use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage};
 use crate::flow::FlowEvent;
@@ -318,11 +319,8 @@ pub struct SentinelBeaconing {
     max_rows: usize,
     sources: HashMap<IpAddr, SourceRows, Keyed>,
     rows_total: usize,
-    /// Sessions started (with a qualifying destination) but not yet ended: id -> start.
-    open_start: HashMap<u64, Timestamp>,
-    /// Min-heap of (start, id) over `open_start`, with lazy deletion: an entry whose
-    /// session has ended is dropped when it reaches the top (or at compaction).
-    open: BinaryHeap<Reverse<(Timestamp, u64)>>,
+    /// Sessions started (with a qualifying destination) but not yet ended.
+    open: OpenSessions,
     /// Capture time reached (from Starts and `on_time`).
     watermark: Timestamp,
     /// Horizon of the last evaluation: rows starting before it should already be known.
@@ -352,8 +350,7 @@ impl SentinelBeaconing {
             max_rows: max_rows.max(1),
             sources: HashMap::with_hasher(Keyed::default()),
             rows_total: 0,
-            open_start: HashMap::new(),
-            open: BinaryHeap::new(),
+            open: OpenSessions::default(),
             watermark: Timestamp(i64::MIN),
             settled: Timestamp(i64::MIN),
             waiting: BTreeMap::new(),
@@ -373,36 +370,14 @@ impl SentinelBeaconing {
     /// All rows with `TimeGenerated` before this are known.
     fn horizon(&mut self) -> Timestamp {
         let w = record_time(self.watermark);
-        match self.earliest_open() {
+        match self.open.earliest() {
             Some(t) => w.min(t),
             None => w,
         }
     }
 
-    /// Start of the earliest session still open (drops ended sessions from the heap top).
-    fn earliest_open(&mut self) -> Option<Timestamp> {
-        while let Some(&Reverse((t, id))) = self.open.peek() {
-            if self.open_start.get(&id) == Some(&t) {
-                return Some(t);
-            }
-            self.open.pop();
-        }
-        None
-    }
-
-    fn session_started(&mut self, t: Timestamp, id: u64) {
-        self.open_start.insert(id, t);
-        // Ended sessions wait in the heap until they reach the top: rebuild it when they
-        // outnumber the open ones, so it stays within a constant factor of them.
-        if self.open.len() >= 2 * self.open_start.len() + 1024 {
-            self.open = self.open_start.iter().map(|(&id, &t)| Reverse((t, id))).collect();
-        } else {
-            self.open.push(Reverse((t, id)));
-        }
-    }
-
     fn add_row(&mut self, rec: &crate::flow::FlowRecord) {
-        self.open_start.remove(&rec.id);
+        self.open.end(rec.id);
         if !destination_qualifies(rec.dst) {
             return;
         }
@@ -685,7 +660,7 @@ impl Detector for SentinelBeaconing {
             FlowEvent::Start(s) => {
                 self.watermark = self.watermark.max(s.ts);
                 if destination_qualifies(s.dst) {
-                    self.session_started(record_time(s.ts), s.id);
+                    self.open.start(record_time(s.ts), s.id);
                 }
             }
             FlowEvent::End(rec) => self.add_row(rec),
@@ -704,7 +679,6 @@ impl Detector for SentinelBeaconing {
         self.by_size.clear();
         self.by_size_entries = 0;
         self.open.clear();
-        self.open_start.clear();
     }
     fn usage(&self) -> DetectorUsage {
         DetectorUsage {
