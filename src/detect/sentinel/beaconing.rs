@@ -167,7 +167,7 @@ fn ip_string_order(ip: IpAddr) -> IpText<39> {
 }
 
 struct RowValue {
-    dst: IpAddr,
+    dst: Ipv4Addr,
     /// Identical rows: all but the last get a gap of 0 to their twin.
     copies: u32,
 }
@@ -183,9 +183,12 @@ struct SourceRows {
     wake_at: Option<Timestamp>,
 }
 
-/// Rows kept sorted by key: a small `Vec` while few (a leaf of a `BTreeMap` costs
-/// ~800 bytes even for one row), a `BTreeMap` beyond `FEW_ROWS`.
+/// Rows kept sorted by key: inline while there is one (most sources of a flood hold one
+/// row: no allocation), a small `Vec` while few (a leaf of a `BTreeMap` costs ~800 bytes
+/// even for one row), a `BTreeMap` beyond `FEW_ROWS`.
 enum RowStore {
+    One((RowKey, RowValue)),
+    /// Also the empty store.
     Few(Vec<(RowKey, RowValue)>),
     Many(BTreeMap<RowKey, RowValue>),
 }
@@ -200,15 +203,25 @@ impl Default for RowStore {
 
 impl RowStore {
     /// Adds one copy of the row `key` (to `dst`).
-    fn add(&mut self, key: RowKey, dst: IpAddr) {
+    fn add(&mut self, key: RowKey, dst: Ipv4Addr) {
         match self {
+            RowStore::One((k, v)) if *k == key => v.copies += 1,
+            RowStore::One(_) => {
+                let RowStore::One(row) = std::mem::take(self) else { unreachable!("matched One") };
+                let new = (key, RowValue { dst, copies: 1 });
+                let mut rows = Vec::with_capacity(4);
+                if row.0 < key {
+                    rows.extend([row, new]);
+                } else {
+                    rows.extend([new, row]);
+                }
+                *self = RowStore::Few(rows);
+            }
+            RowStore::Few(v) if v.is_empty() => *self = RowStore::One((key, RowValue { dst, copies: 1 })),
             RowStore::Few(v) => match v.binary_search_by(|(k, _)| k.cmp(&key)) {
                 Ok(i) => v[i].1.copies += 1,
                 Err(i) => {
                     if v.len() < FEW_ROWS {
-                        if v.capacity() == 0 {
-                            v.reserve_exact(1);
-                        }
                         v.insert(i, (key, RowValue { dst, copies: 1 }));
                     } else {
                         let mut map: BTreeMap<RowKey, RowValue> = std::mem::take(v).into_iter().collect();
@@ -220,36 +233,56 @@ impl RowStore {
             RowStore::Many(m) => m.entry(key).or_insert(RowValue { dst, copies: 0 }).copies += 1,
         }
     }
-    fn first_key(&self) -> Option<&RowKey> {
+    /// The rows as a sorted slice, unless held in a map.
+    fn as_slice(&self) -> Option<&[(RowKey, RowValue)]> {
         match self {
-            RowStore::Few(v) => v.first().map(|(k, _)| k),
-            RowStore::Many(m) => m.first_key_value().map(|(k, _)| k),
+            RowStore::One(row) => Some(std::slice::from_ref(row)),
+            RowStore::Few(v) => Some(v),
+            RowStore::Many(_) => None,
+        }
+    }
+    fn first_key(&self) -> Option<&RowKey> {
+        match (self, self.as_slice()) {
+            (_, Some(v)) => v.first().map(|(k, _)| k),
+            (RowStore::Many(m), None) => m.first_key_value().map(|(k, _)| k),
+            _ => unreachable!("only a map has no slice"),
         }
     }
     /// The first key at or after `boundary`.
     fn first_key_from(&self, boundary: &RowKey) -> Option<&RowKey> {
-        match self {
-            RowStore::Few(v) => v.get(v.partition_point(|(k, _)| k < boundary)).map(|(k, _)| k),
-            RowStore::Many(m) => m.range(*boundary..).next().map(|(k, _)| k),
+        match (self, self.as_slice()) {
+            (_, Some(v)) => v.get(v.partition_point(|(k, _)| k < boundary)).map(|(k, _)| k),
+            (RowStore::Many(m), None) => m.range(*boundary..).next().map(|(k, _)| k),
+            _ => unreachable!("only a map has no slice"),
         }
     }
     /// The last key before `boundary`.
     fn last_key_before(&self, boundary: &RowKey) -> Option<&RowKey> {
-        match self {
-            RowStore::Few(v) => v[..v.partition_point(|(k, _)| k < boundary)].last().map(|(k, _)| k),
-            RowStore::Many(m) => m.range(..*boundary).next_back().map(|(k, _)| k),
+        match (self, self.as_slice()) {
+            (_, Some(v)) => v[..v.partition_point(|(k, _)| k < boundary)].last().map(|(k, _)| k),
+            (RowStore::Many(m), None) => m.range(..*boundary).next_back().map(|(k, _)| k),
+            _ => unreachable!("only a map has no slice"),
         }
     }
     /// Rows before `boundary`, in key order.
     fn before<'a>(&'a self, boundary: &RowKey) -> Box<dyn Iterator<Item = (&'a RowKey, &'a RowValue)> + 'a> {
-        match self {
-            RowStore::Few(v) => Box::new(v[..v.partition_point(|(k, _)| k < boundary)].iter().map(|(k, v)| (k, v))),
-            RowStore::Many(m) => Box::new(m.range(..*boundary)),
+        match (self, self.as_slice()) {
+            (_, Some(v)) => Box::new(v[..v.partition_point(|(k, _)| k < boundary)].iter().map(|(k, v)| (k, v))),
+            (RowStore::Many(m), None) => Box::new(m.range(..*boundary)),
+            _ => unreachable!("only a map has no slice"),
         }
     }
     /// Removes the rows before `boundary`; returns how many (counting copies).
     fn release_before(&mut self, boundary: &RowKey) -> usize {
         match self {
+            RowStore::One((k, v)) => {
+                if *k >= *boundary {
+                    return 0;
+                }
+                let released = v.copies as usize;
+                *self = RowStore::default();
+                released
+            }
             RowStore::Few(v) => {
                 let n = v.partition_point(|(k, _)| k < boundary);
                 let released = v[..n].iter().map(|(_, r)| r.copies as usize).sum();
@@ -398,7 +431,7 @@ impl SentinelBeaconing {
         self.rows_total += 1;
         let key = (t, dst_text, rec.dport, rec.sport, rec.src_bytes, rec.dst_bytes);
         let source = self.sources.entry(rec.src).or_default();
-        source.rows.add(key, rec.dst);
+        source.rows.add(key, dst_v4);
         source.count += 1;
         let count = source.count;
         // The source is to be evaluated once the horizon passes its first row's hour:
@@ -615,7 +648,7 @@ fn aggregate(
             continue;
         }
         let g = groups.entry((key.1, key.2)).or_insert_with(|| Group {
-            dst: value.dst,
+            dst: IpAddr::V4(value.dst),
             per_gap: BTreeMap::new(),
             total: 0,
             src_bytes: 0,
