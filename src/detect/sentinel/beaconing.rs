@@ -32,8 +32,15 @@
 //! is dropped. Both are counted as evictions; under the cap the answer is the KQL's.
 //! Alerts carry the end of their hour (or the end of capture, if earlier) as time.
 //!
-//! Memory: most sources of a flood hold one row, so a source's rows live in a small
-//! sorted `Vec` and only move to a `BTreeMap` when there are many of them.
+//! Memory: most sources of a flood hold one row, so a source's single row is held inline,
+//! a few rows in a small sorted `Vec`, and only many of them in a `BTreeMap`.
+//!
+//! Cost per event: the per-event path does no formatting and no allocation for a
+//! one-row source (a destination's string order is an integer, [`V4Text`]); open sessions
+//! are a bit window plus a lazy heap ([`super::open_sessions`]); the eviction order and
+//! the wake-up times are kept with lazy deletion (a row adds an entry, stale ones are
+//! skipped when met and compacted when they pile up), so under the row cap the answer,
+//! the evictions and the counters are those of the plain ordered sets.
 
 use super::open_sessions::OpenSessions;
 use super::record_time;
