@@ -496,7 +496,7 @@ impl SentinelBeaconing {
                 bucket.remove();
             }
             self.by_size_entries -= 1;
-            if self.sources.get(&ip).is_none_or(|s| s.count != count) {
+            if !self.sources.get(&ip).is_some_and(|s| s.count == count) {
                 continue; // stale entry
             }
             if ip == src {

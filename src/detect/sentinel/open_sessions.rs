@@ -102,7 +102,8 @@ impl OpenSessions {
 }
 
 fn is_open(bits: &VecDeque<u64>, base: u64, outside: &HashSet<u64>, id: u64) -> bool {
-    let in_window = id.checked_sub(base).and_then(|off| bits.get((off / 64) as usize).map(|w| w & (1 << (off % 64)) != 0));
+    let in_window =
+        id.checked_sub(base).and_then(|off| bits.get((off / 64) as usize).map(|w| w & (1 << (off % 64)) != 0));
     in_window == Some(true) || (!outside.is_empty() && outside.contains(&id))
 }
 
