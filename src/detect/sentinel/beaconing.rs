@@ -959,6 +959,38 @@ mod tests {
     }
 
     #[test]
+    fn eviction_takes_fewest_rows_then_lowest_address_skipping_stale_entries() {
+        let mut feed = Feed::new();
+        feed.det = SentinelBeaconing::new(4); // evicts one row's worth at a time
+        let mut secs = T0 + 5.0;
+        let mut row = |feed: &mut Feed, src: &str| {
+            secs += 1.0;
+            feed.session(secs, src, "198.51.100.7", Some(443));
+        };
+        let held = |feed: &Feed, src: &str| feed.det.sources.get(&src.parse::<IpAddr>().unwrap()).map(|s| s.count);
+        // .5 grows to 2 rows: its entry for 1 row goes stale and is the lowest of that count.
+        for src in ["192.0.2.5", "192.0.2.5", "192.0.2.20", "192.0.2.10"] {
+            row(&mut feed, src);
+        }
+        row(&mut feed, "192.0.2.40"); // full: the one-row source with the lowest address goes
+        assert_eq!((held(&feed, "192.0.2.10"), held(&feed, "192.0.2.5")), (None, Some(2)));
+        assert_eq!(feed.det.usage().evictions, 1);
+        row(&mut feed, "192.0.2.5"); // may evict sources of up to 3 rows: .20 is the smallest
+        assert_eq!(
+            (held(&feed, "192.0.2.20"), held(&feed, "192.0.2.40"), held(&feed, "192.0.2.5")),
+            (None, Some(1), Some(3))
+        );
+        // .40 may only evict sources of up to 2 rows: itself and .5's stale entry do not count.
+        row(&mut feed, "192.0.2.40");
+        assert_eq!((held(&feed, "192.0.2.40"), held(&feed, "192.0.2.5")), (Some(1), Some(3)));
+        assert_eq!(feed.det.usage().evictions, 3, "two evicted rows and one dropped row");
+        row(&mut feed, "192.0.2.60"); // .40 kept its place in the eviction order
+        assert_eq!((held(&feed, "192.0.2.40"), held(&feed, "192.0.2.60")), (None, Some(1)));
+        assert_eq!(feed.det.usage().series, 4);
+        assert_eq!(feed.det.usage().evictions, 4);
+    }
+
+    #[test]
     fn many_rows_then_release_back_to_few_keeps_the_answer() {
         // 40 rows in the first hour (map storage), 3 in the next (back to a small Vec).
         let mut feed = Feed::new();
