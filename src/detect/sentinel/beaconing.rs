@@ -32,21 +32,31 @@
 //! is dropped. Both are counted as evictions; under the cap the answer is the KQL's.
 //! Alerts carry the end of their hour (or the end of capture, if earlier) as time.
 //!
-//! Memory: most sources of a flood hold one row, so a source's rows live in a small
-//! sorted `Vec` and only move to a `BTreeMap` when there are many of them.
+//! Memory: most sources of a flood hold one row, so a source's single row is held inline,
+//! a few rows in a small sorted `Vec`, and only many of them in a `BTreeMap`.
+//!
+//! Cost per event: the per-event path does no formatting and no allocation for a
+//! one-row source (a destination's string order is an integer, [`V4Text`]); open sessions
+//! are a bit window plus a lazy heap ([`super::open_sessions`]); the eviction order and
+//! the wake-up times are kept with lazy deletion (a row adds an entry, stale ones are
+//! skipped when met and compacted when they pile up), so under the row cap the answer,
+//! the evictions and the counters are those of the plain ordered sets.
 
+use super::open_sessions::OpenSessions;
 use super::record_time;
 use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage};
 use crate::flow::FlowEvent;
-use crate::net::{kusto_ipv4_is_private, Cidr};
+use crate::net::kusto_ipv4_is_private;
 use crate::time::{Duration, Timestamp, NANOS_PER_SEC};
-use hashbrown::{HashMap, HashSet};
-
-/// Keyed SipHash for tables keyed by addresses that senders choose.
-type Keyed = std::collections::hash_map::RandomState;
+use hashbrown::HashMap;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{IpAddr, Ipv4Addr};
+
+/// Hasher of the tables keyed by addresses that senders choose: foldhash, seeded at random
+/// per table, so a remote sender cannot predict collisions (and much cheaper than SipHash).
+type Keyed = hashbrown::DefaultHashBuilder;
 
 pub const RULE_NAME: &str = "Potential beaconing activity (ASIM Network Session schema)";
 pub const SEVERITY: &str = "Low";
@@ -62,17 +72,78 @@ pub const BIN_WIDTH: Duration = Duration(3600 * NANOS_PER_SEC);
 
 /// The KQL's destination filter.
 pub fn destination_qualifies(dst: IpAddr) -> bool {
-    let link_local = Cidr::new(IpAddr::V4(Ipv4Addr::new(169, 254, 0, 0)), 16).expect("static");
-    let loopback = Cidr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8).expect("static");
-    kusto_ipv4_is_private(dst) == Some(false) && !link_local.contains(dst) && !loopback.contains(dst)
+    // 169.254.0.0/16 and 127.0.0.0/8, compared on the octets (same as `Cidr::contains`).
+    let excluded = match dst {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            (o[0] == 169 && o[1] == 254) || o[0] == 127
+        }
+        IpAddr::V6(_) => false,
+    };
+    kusto_ipv4_is_private(dst) == Some(false) && !excluded
 }
 
 /// Sort key of one row within its source: TimeGenerated, DstIpAddr (as a string),
 /// DstPortNumber, then the tie-breaks SrcPortNumber, SrcBytes, DstBytes.
-type RowKey = (Timestamp, IpText<15>, Option<u16>, Option<u16>, u64, u64);
+type RowKey = (Timestamp, V4Text, Option<u16>, Option<u16>, u64, u64);
 
 fn first_key_at(t: Timestamp) -> RowKey {
-    (t, IpText::EMPTY, None, None, 0, 0)
+    (t, V4Text::EMPTY, None, None, 0, 0)
+}
+
+/// An IPv4 address's text ("a.b.c.d", at most 15 characters) packed into a `u64` whose
+/// integer order is exactly the string order, built without formatting: one nibble per
+/// character, first character highest; end of text = 0, '.' = 1, digit d = d + 2, which
+/// keeps the characters' order ('.' sorts before the digits) and sorts a prefix first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct V4Text(u64);
+
+impl V4Text {
+    /// The empty string: sorts before every address.
+    pub const EMPTY: Self = V4Text(0);
+    pub fn new(ip: Ipv4Addr) -> Self {
+        let mut packed = 0u64;
+        let mut shift = 64;
+        let mut push = |symbol: u8| {
+            shift -= 4;
+            packed |= u64::from(symbol) << shift;
+        };
+        for (i, octet) in ip.octets().into_iter().enumerate() {
+            if i > 0 {
+                push(1);
+            }
+            if octet >= 100 {
+                push(octet / 100 + 2);
+            }
+            if octet >= 10 {
+                push(octet / 10 % 10 + 2);
+            }
+            push(octet % 10 + 2);
+        }
+        V4Text(packed)
+    }
+}
+
+/// An address ordered exactly as `IpAddr`'s own `Ord` (V4 before V6, then by value), but
+/// compared as integers rather than byte arrays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct OrdIp(IpAddr);
+
+impl Ord for OrdIp {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self.0, other.0) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => a.to_bits().cmp(&b.to_bits()),
+            (IpAddr::V6(a), IpAddr::V6(b)) => a.to_bits().cmp(&b.to_bits()),
+            (IpAddr::V4(_), IpAddr::V6(_)) => Ordering::Less,
+            (IpAddr::V6(_), IpAddr::V4(_)) => Ordering::Greater,
+        }
+    }
+}
+
+impl PartialOrd for OrdIp {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// An address's text form held inline (no heap allocation per row), ordered exactly as
@@ -103,7 +174,7 @@ fn ip_string_order(ip: IpAddr) -> IpText<39> {
 }
 
 struct RowValue {
-    dst: IpAddr,
+    dst: Ipv4Addr,
     /// Identical rows: all but the last get a gap of 0 to their twin.
     copies: u32,
 }
@@ -111,15 +182,20 @@ struct RowValue {
 #[derive(Default)]
 struct SourceRows {
     rows: RowStore,
-    /// Rows held (sum of `copies`); mirrored in `SentinelBeaconing::by_size`.
+    /// Rows held (sum of `copies`); the address's valid entry in `SentinelBeaconing::by_size`
+    /// is the one in this count's bucket.
     count: usize,
-    /// The wake-up time registered in `SentinelBeaconing::waiting`, if any.
+    /// The wake-up time registered in `SentinelBeaconing::waiting`, if any (entries of
+    /// `waiting` that do not match it are stale).
     wake_at: Option<Timestamp>,
 }
 
-/// Rows kept sorted by key: a small `Vec` while few (a leaf of a `BTreeMap` costs
-/// ~800 bytes even for one row), a `BTreeMap` beyond `FEW_ROWS`.
+/// Rows kept sorted by key: inline while there is one (most sources of a flood hold one
+/// row: no allocation), a small `Vec` while few (a leaf of a `BTreeMap` costs ~800 bytes
+/// even for one row), a `BTreeMap` beyond `FEW_ROWS`.
 enum RowStore {
+    One((RowKey, RowValue)),
+    /// Also the empty store.
     Few(Vec<(RowKey, RowValue)>),
     Many(BTreeMap<RowKey, RowValue>),
 }
@@ -134,15 +210,25 @@ impl Default for RowStore {
 
 impl RowStore {
     /// Adds one copy of the row `key` (to `dst`).
-    fn add(&mut self, key: RowKey, dst: IpAddr) {
+    fn add(&mut self, key: RowKey, dst: Ipv4Addr) {
         match self {
+            RowStore::One((k, v)) if *k == key => v.copies += 1,
+            RowStore::One(_) => {
+                let RowStore::One(row) = std::mem::take(self) else { unreachable!("matched One") };
+                let new = (key, RowValue { dst, copies: 1 });
+                let mut rows = Vec::with_capacity(4);
+                if row.0 < key {
+                    rows.extend([row, new]);
+                } else {
+                    rows.extend([new, row]);
+                }
+                *self = RowStore::Few(rows);
+            }
+            RowStore::Few(v) if v.is_empty() => *self = RowStore::One((key, RowValue { dst, copies: 1 })),
             RowStore::Few(v) => match v.binary_search_by(|(k, _)| k.cmp(&key)) {
                 Ok(i) => v[i].1.copies += 1,
                 Err(i) => {
                     if v.len() < FEW_ROWS {
-                        if v.capacity() == 0 {
-                            v.reserve_exact(1);
-                        }
                         v.insert(i, (key, RowValue { dst, copies: 1 }));
                     } else {
                         let mut map: BTreeMap<RowKey, RowValue> = std::mem::take(v).into_iter().collect();
@@ -154,36 +240,56 @@ impl RowStore {
             RowStore::Many(m) => m.entry(key).or_insert(RowValue { dst, copies: 0 }).copies += 1,
         }
     }
-    fn first_key(&self) -> Option<&RowKey> {
+    /// The rows as a sorted slice, unless held in a map.
+    fn as_slice(&self) -> Option<&[(RowKey, RowValue)]> {
         match self {
-            RowStore::Few(v) => v.first().map(|(k, _)| k),
-            RowStore::Many(m) => m.first_key_value().map(|(k, _)| k),
+            RowStore::One(row) => Some(std::slice::from_ref(row)),
+            RowStore::Few(v) => Some(v),
+            RowStore::Many(_) => None,
+        }
+    }
+    fn first_key(&self) -> Option<&RowKey> {
+        match (self, self.as_slice()) {
+            (_, Some(v)) => v.first().map(|(k, _)| k),
+            (RowStore::Many(m), None) => m.first_key_value().map(|(k, _)| k),
+            _ => unreachable!("only a map has no slice"),
         }
     }
     /// The first key at or after `boundary`.
     fn first_key_from(&self, boundary: &RowKey) -> Option<&RowKey> {
-        match self {
-            RowStore::Few(v) => v.get(v.partition_point(|(k, _)| k < boundary)).map(|(k, _)| k),
-            RowStore::Many(m) => m.range(*boundary..).next().map(|(k, _)| k),
+        match (self, self.as_slice()) {
+            (_, Some(v)) => v.get(v.partition_point(|(k, _)| k < boundary)).map(|(k, _)| k),
+            (RowStore::Many(m), None) => m.range(*boundary..).next().map(|(k, _)| k),
+            _ => unreachable!("only a map has no slice"),
         }
     }
     /// The last key before `boundary`.
     fn last_key_before(&self, boundary: &RowKey) -> Option<&RowKey> {
-        match self {
-            RowStore::Few(v) => v[..v.partition_point(|(k, _)| k < boundary)].last().map(|(k, _)| k),
-            RowStore::Many(m) => m.range(..*boundary).next_back().map(|(k, _)| k),
+        match (self, self.as_slice()) {
+            (_, Some(v)) => v[..v.partition_point(|(k, _)| k < boundary)].last().map(|(k, _)| k),
+            (RowStore::Many(m), None) => m.range(..*boundary).next_back().map(|(k, _)| k),
+            _ => unreachable!("only a map has no slice"),
         }
     }
     /// Rows before `boundary`, in key order.
     fn before<'a>(&'a self, boundary: &RowKey) -> Box<dyn Iterator<Item = (&'a RowKey, &'a RowValue)> + 'a> {
-        match self {
-            RowStore::Few(v) => Box::new(v[..v.partition_point(|(k, _)| k < boundary)].iter().map(|(k, v)| (k, v))),
-            RowStore::Many(m) => Box::new(m.range(..*boundary)),
+        match (self, self.as_slice()) {
+            (_, Some(v)) => Box::new(v[..v.partition_point(|(k, _)| k < boundary)].iter().map(|(k, v)| (k, v))),
+            (RowStore::Many(m), None) => Box::new(m.range(..*boundary)),
+            _ => unreachable!("only a map has no slice"),
         }
     }
     /// Removes the rows before `boundary`; returns how many (counting copies).
     fn release_before(&mut self, boundary: &RowKey) -> usize {
         match self {
+            RowStore::One((k, v)) => {
+                if *k >= *boundary {
+                    return 0;
+                }
+                let released = v.copies as usize;
+                *self = RowStore::default();
+                released
+            }
             RowStore::Few(v) => {
                 let n = v.partition_point(|(k, _)| k < boundary);
                 let released = v[..n].iter().map(|(_, r)| r.copies as usize).sum();
@@ -253,19 +359,27 @@ pub struct SentinelBeaconing {
     max_rows: usize,
     sources: HashMap<IpAddr, SourceRows, Keyed>,
     rows_total: usize,
-    /// Sessions started (with a qualifying destination) but not yet ended: (start, id).
-    open: BTreeSet<(Timestamp, u64)>,
-    open_start: HashMap<u64, Timestamp>,
+    /// Sessions started (with a qualifying destination) but not yet ended.
+    open: OpenSessions,
     /// Capture time reached (from Starts and `on_time`).
     watermark: Timestamp,
     /// Horizon of the last evaluation: rows starting before it should already be known.
     settled: Timestamp,
-    /// Sources with new rows since their last evaluation.
-    dirty: HashSet<IpAddr, Keyed>,
-    /// Sources waiting for the horizon to reach a time.
-    waiting: BTreeSet<(Timestamp, IpAddr)>,
-    /// Every buffered source as (rows held, address): the eviction order.
-    by_size: BTreeSet<(usize, IpAddr)>,
+    /// Sources waiting for the horizon to reach a time, by that time: a source with new
+    /// rows waits for the end of its first row's hour (the sweep evaluates it once the
+    /// horizon gets there). Lazy deletion: an address counts only if its source's
+    /// `wake_at` is still that time. Order within a time does not matter (the sweep sorts
+    /// what it evaluates).
+    waiting: BTreeMap<Timestamp, Vec<IpAddr>>,
+    /// Addresses held in `waiting`, stale ones included (bounds it by compaction).
+    waiting_entries: usize,
+    /// Every buffered source by rows held, lowest address first within a count: the
+    /// eviction order (rows held, address). Lazy deletion: an entry counts only if it is
+    /// the source's current `count` (a row adds the new entry without looking for the old
+    /// one); compacted when stale entries pile up.
+    by_size: BTreeMap<usize, BinaryHeap<Reverse<OrdIp>>>,
+    /// Entries held in `by_size`, stale ones included.
+    by_size_entries: usize,
     dropped_rows: u64,
     late_rows: u64,
 }
@@ -274,15 +388,15 @@ impl SentinelBeaconing {
     pub fn new(max_rows: usize) -> Self {
         SentinelBeaconing {
             max_rows: max_rows.max(1),
-            sources: HashMap::with_hasher(Keyed::new()),
+            sources: HashMap::with_hasher(Keyed::default()),
             rows_total: 0,
-            open: BTreeSet::new(),
-            open_start: HashMap::new(),
+            open: OpenSessions::default(),
             watermark: Timestamp(i64::MIN),
             settled: Timestamp(i64::MIN),
-            dirty: HashSet::with_hasher(Keyed::new()),
-            waiting: BTreeSet::new(),
-            by_size: BTreeSet::new(),
+            waiting: BTreeMap::new(),
+            waiting_entries: 0,
+            by_size: BTreeMap::new(),
+            by_size_entries: 0,
             dropped_rows: 0,
             late_rows: 0,
         }
@@ -294,25 +408,24 @@ impl SentinelBeaconing {
     }
 
     /// All rows with `TimeGenerated` before this are known.
-    fn horizon(&self) -> Timestamp {
+    fn horizon(&mut self) -> Timestamp {
         let w = record_time(self.watermark);
-        match self.open.first() {
-            Some(&(t, _)) => w.min(t),
+        match self.open.earliest() {
+            Some(t) => w.min(t),
             None => w,
         }
     }
 
     fn add_row(&mut self, rec: &crate::flow::FlowRecord) {
-        if let Some(t) = self.open_start.remove(&rec.id) {
-            self.open.remove(&(t, rec.id));
-        }
+        self.open.end(rec.id);
         if !destination_qualifies(rec.dst) {
             return;
         }
-        // Qualifying destinations are IPv4, whose text always fits.
-        let Some(dst_text) = IpText::new(rec.dst) else {
+        // Qualifying destinations are IPv4.
+        let IpAddr::V4(dst_v4) = rec.dst else {
             return;
         };
+        let dst_text = V4Text::new(dst_v4);
         let t = record_time(rec.start);
         if t < self.settled {
             self.late_rows += 1;
@@ -325,11 +438,40 @@ impl SentinelBeaconing {
         self.rows_total += 1;
         let key = (t, dst_text, rec.dport, rec.sport, rec.src_bytes, rec.dst_bytes);
         let source = self.sources.entry(rec.src).or_default();
-        source.rows.add(key, rec.dst);
-        self.by_size.remove(&(source.count, rec.src));
+        source.rows.add(key, dst_v4);
         source.count += 1;
-        self.by_size.insert((source.count, rec.src));
-        self.dirty.insert(rec.src);
+        let count = source.count;
+        // The source is to be evaluated once the horizon passes its first row's hour:
+        // before that, evaluating it would only wait for the hour's end (and once the
+        // horizon is past it, the next sweep picks it up through `waiting`).
+        let first = source.rows.first_key().expect("a row was just added").0;
+        let first_hour_end = first.bin_start(BIN_WIDTH).saturating_add(BIN_WIDTH);
+        if source.wake_at != Some(first_hour_end) {
+            source.wake_at = Some(first_hour_end);
+            self.wake_at(first_hour_end, rec.src);
+        }
+        self.note_size(count, rec.src);
+        // Every source is in `sources` here, so the eviction order can be rebuilt from it.
+        if self.by_size_entries > 2 * self.sources.len() + 1024 {
+            self.by_size.clear();
+            self.by_size_entries = 0;
+            let sizes: Vec<(usize, IpAddr)> = self.sources.iter().map(|(ip, s)| (s.count, *ip)).collect();
+            for (count, ip) in sizes {
+                self.note_size(count, ip);
+            }
+        }
+    }
+
+    /// Records that `ip` now holds `count` rows (its entries for other counts go stale).
+    fn note_size(&mut self, count: usize, ip: IpAddr) {
+        self.by_size.entry(count).or_default().push(Reverse(OrdIp(ip)));
+        self.by_size_entries += 1;
+    }
+
+    /// Registers `ip` to be evaluated once the horizon reaches `w`.
+    fn wake_at(&mut self, w: Timestamp, ip: IpAddr) {
+        self.waiting.entry(w).or_default().push(ip);
+        self.waiting_entries += 1;
     }
 
     /// Full buffer, a row of `src` incoming: evicts whole sources, fewest rows first
@@ -341,24 +483,32 @@ impl SentinelBeaconing {
         let mut freed = 0;
         let mut skipped_self = None;
         while freed < goal {
-            let Some(&(count, ip)) = self.by_size.first() else { break };
+            let Some(mut bucket) = self.by_size.first_entry() else { break };
+            let count = *bucket.key();
             if count > limit {
                 break;
             }
-            self.by_size.pop_first();
+            let Some(Reverse(OrdIp(ip))) = bucket.get_mut().pop() else {
+                bucket.remove();
+                continue;
+            };
+            if bucket.get().is_empty() {
+                bucket.remove();
+            }
+            self.by_size_entries -= 1;
+            if !self.sources.get(&ip).is_some_and(|s| s.count == count) {
+                continue; // stale entry
+            }
             if ip == src {
-                skipped_self = Some((count, ip));
+                skipped_self = Some(count);
                 continue;
             }
-            let Some(source) = self.sources.remove(&ip) else { continue };
-            if let Some(w) = source.wake_at {
-                self.waiting.remove(&(w, ip));
-            }
-            self.dirty.remove(&ip);
+            self.sources.remove(&ip);
+            // Its entries in `waiting` go stale: the sweep skips them.
             freed += count;
         }
-        if let Some(entry) = skipped_self {
-            self.by_size.insert(entry);
+        if let Some(count) = skipped_self {
+            self.note_size(count, src);
         }
         self.rows_total -= freed;
         self.dropped_rows += freed as u64;
@@ -370,46 +520,61 @@ impl SentinelBeaconing {
         let mut candidates: Vec<IpAddr> = match horizon {
             None => self.sources.keys().copied().collect(),
             Some(h) => {
-                let mut c: Vec<IpAddr> = self.dirty.iter().copied().collect();
-                while let Some(&(w, ip)) = self.waiting.first() {
-                    if w > h {
+                let mut c = Vec::new();
+                while let Some(entry) = self.waiting.first_entry() {
+                    if *entry.key() > h {
                         break;
                     }
-                    self.waiting.pop_first();
-                    if let Some(s) = self.sources.get_mut(&ip) {
-                        s.wake_at = None;
+                    let (w, ips) = entry.remove_entry();
+                    self.waiting_entries -= ips.len();
+                    for ip in ips {
+                        if let Some(s) = self.sources.get_mut(&ip) {
+                            if s.wake_at == Some(w) {
+                                s.wake_at = None;
+                                c.push(ip);
+                            }
+                        }
                     }
-                    c.push(ip);
                 }
                 c
             }
         };
-        self.dirty.clear();
         if let Some(h) = horizon {
             self.settled = self.settled.max(h);
         }
         // Deterministic alert order: by SrcIpAddr as the KQL sorts it (string order).
-        candidates.sort_by_cached_key(|ip| (ip_string_order(*ip), *ip));
+        candidates.sort_unstable_by(|a, b| match (a, b) {
+            (IpAddr::V4(x), IpAddr::V4(y)) => V4Text::new(*x).cmp(&V4Text::new(*y)),
+            _ => (ip_string_order(*a), *a).cmp(&(ip_string_order(*b), *b)),
+        });
         candidates.dedup();
         for ip in candidates {
             let Some(mut source) = self.sources.remove(&ip) else {
                 continue;
             };
-            if let Some(w) = source.wake_at.take() {
-                self.waiting.remove(&(w, ip));
-            }
+            source.wake_at = None;
             let progress = self.evaluate_source(ip, &mut source, horizon, alerts);
             match progress {
                 Progress::Empty => {}
                 Progress::WaitUntil(w) => {
                     source.wake_at = Some(w);
-                    self.waiting.insert((w, ip));
+                    self.wake_at(w, ip);
                     self.sources.insert(ip, source);
                 }
                 Progress::WaitForRow => {
                     self.sources.insert(ip, source);
                 }
             }
+        }
+        if self.waiting_entries > 2 * self.sources.len() + 1024 {
+            let mut waiting: BTreeMap<Timestamp, Vec<IpAddr>> = BTreeMap::new();
+            for (ip, s) in &self.sources {
+                if let Some(w) = s.wake_at {
+                    waiting.entry(w).or_default().push(*ip);
+                }
+            }
+            self.waiting_entries = waiting.values().map(Vec::len).sum();
+            self.waiting = waiting;
         }
     }
 
@@ -464,10 +629,9 @@ impl SentinelBeaconing {
             }
             let released = source.rows.release_before(&boundary);
             self.rows_total -= released;
-            self.by_size.remove(&(source.count, src));
             source.count -= released;
             if source.count > 0 {
-                self.by_size.insert((source.count, src));
+                self.note_size(source.count, src);
             }
         }
     }
@@ -479,8 +643,8 @@ fn aggregate(
     rows: &RowStore,
     boundary: &RowKey,
     successor: Option<Timestamp>,
-) -> BTreeMap<(IpText<15>, Option<u16>), Group> {
-    let mut groups: BTreeMap<(IpText<15>, Option<u16>), Group> = BTreeMap::new();
+) -> BTreeMap<(V4Text, Option<u16>), Group> {
+    let mut groups: BTreeMap<(V4Text, Option<u16>), Group> = BTreeMap::new();
     let mut iter = rows.before(boundary).peekable();
     while let Some((key, value)) = iter.next() {
         let next = iter.peek().map(|(k, _)| k.0).or(successor);
@@ -491,7 +655,7 @@ fn aggregate(
             continue;
         }
         let g = groups.entry((key.1, key.2)).or_insert_with(|| Group {
-            dst: value.dst,
+            dst: IpAddr::V4(value.dst),
             per_gap: BTreeMap::new(),
             total: 0,
             src_bytes: 0,
@@ -536,9 +700,7 @@ impl Detector for SentinelBeaconing {
             FlowEvent::Start(s) => {
                 self.watermark = self.watermark.max(s.ts);
                 if destination_qualifies(s.dst) {
-                    let t = record_time(s.ts);
-                    self.open.insert((t, s.id));
-                    self.open_start.insert(s.id, t);
+                    self.open.start(record_time(s.ts), s.id);
                 }
             }
             FlowEvent::End(rec) => self.add_row(rec),
@@ -552,8 +714,11 @@ impl Detector for SentinelBeaconing {
     fn finish(&mut self, alerts: &mut Vec<Alert>) {
         self.sweep(None, alerts);
         self.waiting.clear();
+        self.waiting_entries = 0;
+        // Every source was released: all entries of the eviction order are stale.
+        self.by_size.clear();
+        self.by_size_entries = 0;
         self.open.clear();
-        self.open_start.clear();
     }
     fn usage(&self) -> DetectorUsage {
         DetectorUsage {
@@ -794,6 +959,38 @@ mod tests {
     }
 
     #[test]
+    fn eviction_takes_fewest_rows_then_lowest_address_skipping_stale_entries() {
+        let mut feed = Feed::new();
+        feed.det = SentinelBeaconing::new(4); // evicts one row's worth at a time
+        let mut secs = T0 + 5.0;
+        let mut row = |feed: &mut Feed, src: &str| {
+            secs += 1.0;
+            feed.session(secs, src, "198.51.100.7", Some(443));
+        };
+        let held = |feed: &Feed, src: &str| feed.det.sources.get(&src.parse::<IpAddr>().unwrap()).map(|s| s.count);
+        // .5 grows to 2 rows: its entry for 1 row goes stale and is the lowest of that count.
+        for src in ["192.0.2.5", "192.0.2.5", "192.0.2.20", "192.0.2.10"] {
+            row(&mut feed, src);
+        }
+        row(&mut feed, "192.0.2.40"); // full: the one-row source with the lowest address goes
+        assert_eq!((held(&feed, "192.0.2.10"), held(&feed, "192.0.2.5")), (None, Some(2)));
+        assert_eq!(feed.det.usage().evictions, 1);
+        row(&mut feed, "192.0.2.5"); // may evict sources of up to 3 rows: .20 is the smallest
+        assert_eq!(
+            (held(&feed, "192.0.2.20"), held(&feed, "192.0.2.40"), held(&feed, "192.0.2.5")),
+            (None, Some(1), Some(3))
+        );
+        // .40 may only evict sources of up to 2 rows: itself and .5's stale entry do not count.
+        row(&mut feed, "192.0.2.40");
+        assert_eq!((held(&feed, "192.0.2.40"), held(&feed, "192.0.2.5")), (Some(1), Some(3)));
+        assert_eq!(feed.det.usage().evictions, 3, "two evicted rows and one dropped row");
+        row(&mut feed, "192.0.2.60"); // .40 kept its place in the eviction order
+        assert_eq!((held(&feed, "192.0.2.40"), held(&feed, "192.0.2.60")), (None, Some(1)));
+        assert_eq!(feed.det.usage().series, 4);
+        assert_eq!(feed.det.usage().evictions, 4);
+    }
+
+    #[test]
     fn many_rows_then_release_back_to_few_keeps_the_answer() {
         // 40 rows in the first hour (map storage), 3 in the next (back to a small Vec).
         let mut feed = Feed::new();
@@ -836,12 +1033,43 @@ mod ip_text_tests {
                 let want = a.to_string().cmp(&b.to_string());
                 assert_eq!(IpText::<15>::new(*a).unwrap().cmp(&IpText::new(*b).unwrap()), want, "{a} vs {b}");
                 assert_eq!(ip_string_order(*a).cmp(&ip_string_order(*b)), want, "{a} vs {b}");
+                let (IpAddr::V4(a4), IpAddr::V4(b4)) = (a, b) else { unreachable!("IPv4 list") };
+                assert_eq!(V4Text::new(*a4).cmp(&V4Text::new(*b4)), want, "{a} vs {b}");
+                assert_eq!(OrdIp(*a).cmp(&OrdIp(*b)), a.cmp(b), "{a} vs {b}");
             }
             assert!(IpText::<15>::EMPTY < IpText::new(*a).unwrap());
+            let IpAddr::V4(a4) = a else { unreachable!("IPv4 list") };
+            assert!(V4Text::EMPTY < V4Text::new(*a4));
         }
         let v6: IpAddr = "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
         assert!(IpText::<15>::new(v6).is_none());
         let one: IpAddr = "::1".parse().unwrap();
         assert_eq!(ip_string_order(one).cmp(&ip_string_order(v6)), one.to_string().cmp(&v6.to_string()));
+        let v4: IpAddr = "255.255.255.255".parse().unwrap();
+        for (a, b) in [(v4, one), (one, v6), (v6, v4), (one, one)] {
+            assert_eq!(OrdIp(a).cmp(&OrdIp(b)), a.cmp(&b), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn v4_text_orders_like_the_string_for_every_octet_length() {
+        // Every octet value in every position against neighbours of all text lengths.
+        let probes = [0u8, 1, 2, 9, 10, 11, 19, 20, 25, 99, 100, 101, 109, 110, 199, 200, 249, 250, 255];
+        let mut ips = Vec::new();
+        for pos in 0..4 {
+            for v in 0..=255u8 {
+                let mut o = [1u8, 22, 133, 4];
+                o[pos] = v;
+                ips.push(Ipv4Addr::from(o));
+            }
+        }
+        for p in probes {
+            ips.push(Ipv4Addr::new(p, p, p, p));
+        }
+        for a in &ips {
+            for b in ips.iter().step_by(7) {
+                assert_eq!(V4Text::new(*a).cmp(&V4Text::new(*b)), a.to_string().cmp(&b.to_string()), "{a} vs {b}");
+            }
+        }
     }
 }

@@ -44,8 +44,9 @@ struct SourceBin {
     alerted: bool,
 }
 
-/// Keyed SipHash: source addresses are chosen by whoever sends the packets.
-type Keyed = std::collections::hash_map::RandomState;
+/// Source addresses are chosen by whoever sends the packets, so the table's hasher is
+/// seeded at random per table (foldhash): a remote sender cannot predict collisions.
+type Keyed = hashbrown::DefaultHashBuilder;
 
 pub struct SentinelPortScan {
     max_sources: usize,
@@ -64,7 +65,7 @@ impl SentinelPortScan {
     pub fn new(max_sources: usize) -> Self {
         SentinelPortScan {
             max_sources: max_sources.max(1),
-            sources: HashMap::with_hasher(Keyed::new()),
+            sources: HashMap::with_hasher(Keyed::default()),
             next_sweep_at: 0,
             current_bin: Timestamp(i64::MIN),
             untracked: 0,
@@ -108,7 +109,8 @@ impl SentinelPortScan {
         }
         let ts = record_time(ts);
         let bin = ts.bin_start(BIN_WIDTH);
-        if !self.sources.contains_key(&src) && self.sources.len() >= self.max_sources && !self.sweep() {
+        // (The length test first: one lookup per event while the table is not full.)
+        if self.sources.len() >= self.max_sources && !self.sources.contains_key(&src) && !self.sweep() {
             self.untracked += 1;
             return;
         }
