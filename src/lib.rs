@@ -8,6 +8,7 @@
 //! - [`capture`]: where raw frames come from (pcap files, live interfaces), behind a trait.
 //! - [`decode`]: slices a raw frame into the few header fields flows need.
 //! - [`flow`]: the bounded flow table that turns packets into sessions and records.
+//! - [`input`]: decoded packets for the capture thread (a reader thread for replays).
 //! - [`detect`]: port-scan and beaconing detectors (Sentinel-exact and enhanced).
 //! - [`output`]: JSON Lines writers for records and alerts.
 //! - [`pipeline`]: the threads and channels that connect the above.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod flow;
+pub mod input;
 pub mod log;
 pub mod net;
 pub mod output;

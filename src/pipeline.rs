@@ -30,9 +30,9 @@
 
 use crate::capture::{CaptureError, PacketSource};
 use crate::config::Config;
-use crate::decode::decode;
 use crate::detect::{Alert, DetectConfig, DetectorSet, DetectorUsage, RuleSet};
 use crate::flow::{FlowEvent, FlowTable};
+use crate::input::{Input, Inputs};
 use crate::log;
 use crate::output::records::{write_record, RecordContext};
 use crate::output::sink::{Sink, SinkError};
@@ -279,13 +279,14 @@ fn publish_flow_counters(table: &FlowTable, counts: &PacketCounts, stats: &Stats
 /// it) and the counters as of the last stats line. Always flushes every open session
 /// before returning.
 fn capture_thread(
-    mut source: Box<dyn PacketSource + Send>,
+    source: Box<dyn PacketSource + Send>,
     cfg: &Config,
     txs: Vec<Sender<ToDetector>>,
     recycled: Receiver<Vec<FlowEvent>>,
     stats: Arc<Stats>,
     control: Control,
 ) -> (Vec<String>, Snapshot) {
+    let mut source = Inputs::new(source);
     let live = source.is_live();
     let mut table = FlowTable::new(cfg.flow.clone());
     let mut batch = Batcher {
@@ -309,43 +310,15 @@ fn capture_thread(
             }
             break;
         }
-        match source.next_frame() {
-            Ok(Some(frame)) => {
-                counts.read += 1;
-                match decode(frame.link, &frame) {
-                    Ok(meta) => {
-                        counts.decoded += 1;
-                        if !warned_backwards && meta.ts.saturating_add(CLOCK_BACK_WARNING) < table.now() {
-                            warned_backwards = true;
-                            log::warn(&format!(
-                                "packet time went back from {} to {}: sessions of the older packets will look \
-                                 unanswered; replay files in time order (e.g. merge them with mergecap)",
-                                table.now(),
-                                meta.ts
-                            ));
-                        }
-                        table.ingest_at(&meta, &mut batch.events);
-                    }
-                    Err(reason) => stats.skip(reason),
-                }
-                batch.packets += 1;
-                if live {
-                    last_packet_at = Some(Instant::now());
-                }
-                let due = batch.events.len() >= BATCH_EVENTS
-                    || batch.packets >= BATCH_PACKETS
-                    || (live && batch.packets % 64 == 0 && batch.last_sent.elapsed() >= LIVE_BATCH_DELAY);
-                if due {
-                    publish_flow_counters(&table, &counts, &stats);
-                    batch.flush(&txs, table.now(), &stats);
-                }
-                if batch.packets % 1024 == 0 {
-                    publish_flow_counters(&table, &counts, &stats);
-                    housekeeping(&mut *source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
-                }
+        let input = source.next();
+        let packet = match input {
+            Input::Packet(meta) => Some(meta),
+            Input::Skipped(reason) => {
+                stats.skip(reason);
+                None
             }
-            Ok(None) => break,
-            Err(CaptureError::Timeout) => {
+            Input::End => break,
+            Input::Timeout => {
                 // Quiet link: capture time moves on with the wall clock since the last packet.
                 if let Some(at) = last_packet_at {
                     let elapsed = Duration(at.elapsed().as_nanos().min(i64::MAX as u128) as i64);
@@ -357,15 +330,46 @@ fn capture_thread(
                 }
                 publish_flow_counters(&table, &counts, &stats);
                 batch.flush(&txs, table.now(), &stats);
-                housekeeping(&mut *source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
+                housekeeping(&mut source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
+                continue;
             }
-            Err(e @ (CaptureError::ReadFile { .. } | CaptureError::OpenFile { .. })) if !live => {
+            Input::Failed(e @ (CaptureError::ReadFile { .. } | CaptureError::OpenFile { .. })) if !live => {
                 errors.push(e.to_string());
+                continue;
             }
-            Err(e) => {
+            Input::Failed(e) => {
                 errors.push(e.to_string());
                 break;
             }
+        };
+        counts.read += 1;
+        if let Some(meta) = packet {
+            counts.decoded += 1;
+            if !warned_backwards && meta.ts.saturating_add(CLOCK_BACK_WARNING) < table.now() {
+                warned_backwards = true;
+                log::warn(&format!(
+                    "packet time went back from {} to {}: sessions of the older packets will look \
+                     unanswered; replay files in time order (e.g. merge them with mergecap)",
+                    table.now(),
+                    meta.ts
+                ));
+            }
+            table.ingest_at(&meta, &mut batch.events);
+        }
+        batch.packets += 1;
+        if live {
+            last_packet_at = Some(Instant::now());
+        }
+        let due = batch.events.len() >= BATCH_EVENTS
+            || batch.packets >= BATCH_PACKETS
+            || (live && batch.packets % 64 == 0 && batch.last_sent.elapsed() >= LIVE_BATCH_DELAY);
+        if due {
+            publish_flow_counters(&table, &counts, &stats);
+            batch.flush(&txs, table.now(), &stats);
+        }
+        if batch.packets % 1024 == 0 {
+            publish_flow_counters(&table, &counts, &stats);
+            housekeeping(&mut source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
         }
     }
     table.flush_all(&mut batch.events);
@@ -385,7 +389,7 @@ fn store_kernel_stats(stats: &Stats, k: crate::capture::CaptureStats) {
 
 /// Signals and timers checked between packets: SIGHUP reload, stats lines.
 fn housekeeping(
-    source: &mut dyn PacketSource,
+    source: &mut Inputs,
     cfg: &Config,
     txs: &[Sender<ToDetector>],
     stats: &Stats,

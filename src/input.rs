@@ -1,0 +1,151 @@
+//! What the capture thread consumes: decoded packets, read and decoded either on the
+//! capture thread itself (live interfaces) or, for replays, one step ahead on a reader
+//! thread ("fs-read") that hands them over in batches.
+//!
+//! A replay is CPU-bound: reading the file, slicing headers and updating the flow table
+//! all on one thread made that thread the slowest stage of the pipeline. With the reader
+//! thread the file read and decode overlap with the flow table's work. The order of
+//! packets, skips and errors is exactly the source's, so output does not change. A live
+//! capture keeps reading on the capture thread: its read timeouts drive capture time on a
+//! quiet link, and it is bounded by the wire, not by the CPU.
+
+use crate::capture::{CaptureError, CaptureStats, PacketSource};
+use crate::decode::{decode, PacketMeta, SkipReason};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::collections::VecDeque;
+use std::thread::JoinHandle;
+
+/// Inputs per batch from the reader thread.
+const READ_BATCH: usize = 2048;
+/// Batches in flight between the reader and the capture thread.
+const READ_BATCHES: usize = 8;
+
+/// One step of the source, decoded.
+pub enum Input {
+    Packet(PacketMeta),
+    /// A frame that is not an IP packet flowsentry tracks (counted, not tracked).
+    Skipped(SkipReason),
+    /// A live capture saw nothing within its read timeout.
+    Timeout,
+    /// The source is exhausted.
+    End,
+    Failed(CaptureError),
+}
+
+/// Reads and decodes one frame.
+fn read_one(source: &mut dyn PacketSource) -> Input {
+    match source.next_frame() {
+        Ok(Some(frame)) => match decode(frame.link, &frame) {
+            Ok(meta) => Input::Packet(meta),
+            Err(reason) => Input::Skipped(reason),
+        },
+        Ok(None) => Input::End,
+        Err(CaptureError::Timeout) => Input::Timeout,
+        Err(e) => Input::Failed(e),
+    }
+}
+
+/// The capture thread's view of its packet source.
+pub enum Inputs {
+    /// Read and decoded on the calling thread.
+    Inline(Box<dyn PacketSource + Send>),
+    /// Read and decoded ahead on the reader thread.
+    Prefetched(Prefetch),
+}
+
+impl Inputs {
+    /// Live sources are read inline; replays get a reader thread.
+    pub fn new(source: Box<dyn PacketSource + Send>) -> Inputs {
+        if source.is_live() {
+            Inputs::Inline(source)
+        } else {
+            Inputs::Prefetched(Prefetch::spawn(source))
+        }
+    }
+
+    pub fn next(&mut self) -> Input {
+        match self {
+            Inputs::Inline(source) => read_one(&mut **source),
+            Inputs::Prefetched(p) => p.next(),
+        }
+    }
+
+    /// Kernel counters (live sources only).
+    pub fn stats(&mut self) -> Option<CaptureStats> {
+        match self {
+            Inputs::Inline(source) => source.stats(),
+            Inputs::Prefetched(_) => None,
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(self, Inputs::Inline(source) if source.is_live())
+    }
+}
+
+/// The receiving end of the reader thread.
+pub struct Prefetch {
+    batches: Receiver<VecDeque<Input>>,
+    /// Emptied batches go back to the reader for reuse.
+    recycle: Sender<VecDeque<Input>>,
+    current: VecDeque<Input>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Prefetch {
+    fn spawn(mut source: Box<dyn PacketSource + Send>) -> Prefetch {
+        let (tx, batches) = bounded(READ_BATCHES);
+        let (recycle, recycled) = bounded(READ_BATCHES + 2);
+        let reader = std::thread::Builder::new()
+            .name("fs-read".into())
+            .spawn(move || reader_thread(&mut *source, tx, recycled))
+            .expect("spawn reader thread");
+        Prefetch { batches, recycle, current: VecDeque::new(), reader: Some(reader) }
+    }
+
+    fn next(&mut self) -> Input {
+        loop {
+            if let Some(input) = self.current.pop_front() {
+                return input;
+            }
+            let _ = self.recycle.try_send(std::mem::take(&mut self.current));
+            match self.batches.recv() {
+                Ok(batch) => self.current = batch,
+                Err(_) => return Input::End,
+            }
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    /// Stops the reader (its next send fails once the receiver is gone) and waits for it,
+    /// so the files are closed when the capture thread returns.
+    fn drop(&mut self) {
+        self.batches = crossbeam_channel::never();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// Reads and decodes until the end of input (or a fatal error), sending full batches.
+fn reader_thread(source: &mut dyn PacketSource, tx: Sender<VecDeque<Input>>, recycled: Receiver<VecDeque<Input>>) {
+    loop {
+        let mut batch = recycled.try_recv().unwrap_or_else(|_| VecDeque::with_capacity(READ_BATCH));
+        let mut done = false;
+        while batch.len() < READ_BATCH && !done {
+            let input = read_one(source);
+            // A broken replay file is followed by the next file; anything else ends input.
+            done = match &input {
+                Input::End => true,
+                Input::Failed(CaptureError::ReadFile { .. } | CaptureError::OpenFile { .. }) => false,
+                Input::Failed(_) => true,
+                _ => false,
+            };
+            batch.push_back(input);
+        }
+        if tx.send(batch).is_err() || done {
+            return;
+        }
+    }
+}
