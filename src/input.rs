@@ -63,7 +63,7 @@ impl Inputs {
         }
     }
 
-    pub fn next(&mut self) -> Input {
+    pub fn next_input(&mut self) -> Input {
         match self {
             Inputs::Inline(source) => read_one(&mut **source),
             Inputs::Prefetched(p) => p.next(),

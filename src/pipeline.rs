@@ -310,7 +310,7 @@ fn capture_thread(
             }
             break;
         }
-        let input = source.next();
+        let input = source.next_input();
         let packet = match input {
             Input::Packet(meta) => Some(meta),
             Input::Skipped(reason) => {
