@@ -15,10 +15,13 @@ pub fn keyed_map<K, V>() -> KeyedMap<K, V> {
     HashMap::with_hasher(DefaultHashBuilder::default())
 }
 
+/// `repr(C)`: the key first, so comparing it and reading the start of the value share
+/// a cache line (Rust would otherwise put a small key after a large value).
+#[repr(C)]
 struct Slot<K, V> {
+    key: K,
     /// Index of this entry's touch stamp and hash in the dense side arrays.
     id: u32,
-    key: K,
     value: V,
 }
 
