@@ -43,6 +43,8 @@ struct Beat {
     bytes: Option<(u64, u64)>,
 }
 
+/// `repr(C)`: the beats, read by every event, right after the map key.
+#[repr(C)]
 struct Series {
     beats: Beats<Beat>,
     first_seen: Timestamp,

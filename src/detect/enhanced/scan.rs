@@ -100,14 +100,16 @@ impl Tally {
     }
 }
 
-/// Everything remembered about one source within the sliding window.
+/// Everything remembered about one source within the sliding window. `repr(C)` keeps
+/// what every event reads first, right after the map key (Rust would put it last).
+#[repr(C)]
 struct SourceState {
+    last_prune: Timestamp,
+    last_seen: Timestamp,
     targets: SmallMap<Target, TargetState, INLINE_TARGETS>,
     tally: Tally,
     /// New targets not stored because the per-source cap was reached (still evidence).
     overflow: u64,
-    last_seen: Timestamp,
-    last_prune: Timestamp,
 }
 
 impl SourceState {
