@@ -43,7 +43,7 @@ struct Beat {
     bytes: Option<(u64, u64)>,
 }
 
-/// `repr(C)`: the beats, read by every event, right after the map key.
+/// `repr(C)`: the beats, read by every event, at the front.
 #[repr(C)]
 struct Series {
     beats: Beats<Beat>,

@@ -15,14 +15,14 @@ pub fn keyed_map<K, V>() -> KeyedMap<K, V> {
     HashMap::with_hasher(DefaultHashBuilder::default())
 }
 
-/// `repr(C)`: the key first, so comparing it and reading the start of the value share
-/// a cache line (Rust would otherwise put a small key after a large value).
-#[repr(C)]
-struct Slot<K, V> {
+/// What the hash table holds: the key and the id of the entry's value and stamp. Kept
+/// small on purpose: the table is probed on every event and resized as it fills (a
+/// capped map that keeps evicting accumulates tombstones, which makes hashbrown grow it
+/// well past its cap in buckets), so large values in the buckets would cost cache
+/// misses, page faults and copies. Values never move once stored.
+struct Entry<K> {
     key: K,
-    /// Index of this entry's touch stamp and hash in the dense side arrays.
     id: u32,
-    value: V,
 }
 
 /// Stamp of a free id: larger than every real stamp, so never among the oldest.
@@ -31,18 +31,20 @@ const FREE: u64 = u64::MAX;
 /// Map capped at `cap` entries; inserting into a full map first drops the least
 /// recently touched eighth (at least one entry), counted in [`BoundedMap::evictions`].
 ///
-/// Touch stamps (unique, increasing) live in a dense array indexed by a per-entry id
-/// rather than in the entries, so finding the oldest eighth reads a few hundred KiB
-/// instead of walking every entry of a multi-megabyte table twice, and the evicted
-/// entries are then removed one by one through their stored hash.
+/// Values, touch stamps (unique, increasing) and key hashes live in dense arrays
+/// indexed by a per-entry id; the hash table maps keys to ids. Finding the oldest
+/// eighth reads the stamps (a few hundred KiB) instead of walking every entry, and the
+/// evicted entries are then removed one by one through their stored hash.
 pub struct BoundedMap<K, V> {
     /// A raw table so a key is hashed once per call, even when a full map must evict
     /// before inserting it.
-    table: HashTable<Slot<K, V>>,
+    table: HashTable<Entry<K>>,
     hasher: DefaultHashBuilder,
     cap: usize,
     clock: u64,
     evictions: u64,
+    /// Value of each id (`None` for unused ids).
+    values: Vec<Option<V>>,
     /// Touch stamp of each id (`FREE` for unused ids).
     stamps: Vec<u64>,
     /// Table hash of each id's key (meaningless for unused ids).
@@ -61,6 +63,7 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
             cap: cap.max(1),
             clock: 0,
             evictions: 0,
+            values: Vec::new(),
             stamps: Vec::new(),
             hashes: Vec::new(),
             free: Vec::new(),
@@ -84,52 +87,51 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
         self.clock += 1;
         let clock = self.clock;
         let hash = self.hasher.hash_one(&key);
-        // A bucket index, not a reference, so the miss path below may use the table.
-        if let Some(index) = self.table.find_bucket_index(hash, |s| s.key == key) {
-            let slot = self.table.get_bucket_mut(index).expect("bucket just found");
-            self.stamps[slot.id as usize] = clock;
-            return &mut slot.value;
-        }
-        if self.table.len() >= self.cap {
-            self.evict_oldest();
-        }
-        let id = match self.free.pop() {
+        let id = match self.table.find(hash, |e| e.key == key).map(|e| e.id) {
             Some(id) => id,
             None => {
-                self.stamps.push(FREE);
-                self.hashes.push(0);
-                u32::try_from(self.stamps.len() - 1).expect("bounded map ids fit in u32")
+                if self.table.len() >= self.cap {
+                    self.evict_oldest();
+                }
+                let id = self.free.pop().unwrap_or_else(|| {
+                    self.values.push(None);
+                    self.stamps.push(FREE);
+                    self.hashes.push(0);
+                    u32::try_from(self.values.len() - 1).expect("bounded map ids fit in u32")
+                });
+                self.hashes[id as usize] = hash;
+                self.values[id as usize] = Some(make());
+                let hasher = &self.hasher;
+                self.table.insert_unique(hash, Entry { key, id }, |e| hasher.hash_one(&e.key));
+                id
             }
         };
         self.stamps[id as usize] = clock;
-        self.hashes[id as usize] = hash;
-        let hasher = &self.hasher;
-        let slot = Slot { id, key, value: make() };
-        &mut self.table.insert_unique(hash, slot, |s| hasher.hash_one(&s.key)).into_mut().value
+        self.values[id as usize].as_mut().expect("a mapped id has a value")
     }
     /// The entry for `key` if present; marks it most recently used.
     pub fn touch(&mut self, key: &K) -> Option<&mut V> {
         self.clock += 1;
-        let clock = self.clock;
         let hash = self.hasher.hash_one(key);
-        let stamps = &mut self.stamps;
-        self.table.find_mut(hash, |s| s.key == *key).map(|slot| {
-            stamps[slot.id as usize] = clock;
-            &mut slot.value
-        })
+        let id = self.table.find(hash, |e| e.key == *key)?.id as usize;
+        self.stamps[id] = self.clock;
+        self.values[id].as_mut()
     }
     pub fn get(&self, key: &K) -> Option<&V> {
         let hash = self.hasher.hash_one(key);
-        self.table.find(hash, |s| s.key == *key).map(|s| &s.value)
+        let id = self.table.find(hash, |e| e.key == *key)?.id as usize;
+        self.values[id].as_ref()
     }
     /// Keeps entries for which `keep` is true (expiry; not counted as evictions).
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        let (stamps, free) = (&mut self.stamps, &mut self.free);
-        self.table.retain(|s| {
-            let kept = keep(&s.key, &mut s.value);
+        let (values, stamps, free) = (&mut self.values, &mut self.stamps, &mut self.free);
+        self.table.retain(|e| {
+            let id = e.id as usize;
+            let kept = keep(&e.key, values[id].as_mut().expect("a mapped id has a value"));
             if !kept {
-                stamps[s.id as usize] = FREE;
-                free.push(s.id);
+                values[id] = None;
+                stamps[id] = FREE;
+                free.push(e.id);
             }
             kept
         });
@@ -149,12 +151,13 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
             if self.stamps[id] > cutoff {
                 continue;
             }
-            match self.table.find_entry(self.hashes[id], |s| s.id as usize == id) {
+            match self.table.find_entry(self.hashes[id], |e| e.id as usize == id) {
                 Ok(entry) => {
-                    let _evicted = entry.remove();
+                    entry.remove();
                 }
                 Err(_) => unreachable!("every stamped id has an entry"),
             }
+            self.values[id] = None;
             self.stamps[id] = FREE;
             self.free.push(id as u32);
             self.evictions += 1;

@@ -101,7 +101,7 @@ impl Tally {
 }
 
 /// Everything remembered about one source within the sliding window. `repr(C)` keeps
-/// what every event reads first, right after the map key (Rust would put it last).
+/// what every event reads at the front (Rust would put it last), in the first cache line.
 #[repr(C)]
 struct SourceState {
     last_prune: Timestamp,
