@@ -5,6 +5,7 @@
 //! sizes, and enough check-ins. Jitter up to ~50 % (Cobalt Strike) still scores high,
 //! exponential (Poisson) gaps and bursts do not. Sub-second bursts are collapsed.
 
+use super::beats::Beats;
 use super::bounded::BoundedMap;
 use super::config::{Allowlist, EnhancedConfig};
 use super::robust::summarize;
@@ -14,7 +15,6 @@ use crate::flow::{FlowEvent, FlowRecord, SessionStart};
 use crate::net::NetSet;
 use crate::time::{Duration, Timestamp};
 use serde_json::Map;
-use std::collections::VecDeque;
 use std::net::IpAddr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,17 +25,14 @@ struct SeriesKey {
     proto: u8,
 }
 
-/// One 36-byte SipHash write instead of the derived field-by-field hash (hot path).
+/// Three word-sized hasher writes instead of the derived field-by-field hash (hot path).
 impl std::hash::Hash for SeriesKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         use crate::flow::key::addr_bytes;
-        let mut buf = [0u8; 36];
-        buf[..16].copy_from_slice(&addr_bytes(self.src));
-        buf[16..32].copy_from_slice(&addr_bytes(self.dst));
-        buf[32..34].copy_from_slice(&self.dport.to_le_bytes());
-        buf[34] = self.proto;
-        buf[35] = u8::from(self.src.is_ipv6()) | u8::from(self.dst.is_ipv6()) << 1;
-        state.write(&buf);
+        state.write_u128(u128::from_le_bytes(addr_bytes(self.src)));
+        state.write_u128(u128::from_le_bytes(addr_bytes(self.dst)));
+        let families = u32::from(self.src.is_ipv6()) | u32::from(self.dst.is_ipv6()) << 1;
+        state.write_u32(u32::from(self.dport) | u32::from(self.proto) << 16 | families << 24);
     }
 }
 
@@ -46,8 +43,10 @@ struct Beat {
     bytes: Option<(u64, u64)>,
 }
 
+/// `repr(C)`: the beats, read by every event, at the front.
+#[repr(C)]
 struct Series {
-    beats: VecDeque<Beat>,
+    beats: Beats<Beat>,
     first_seen: Timestamp,
     connections: u64,
     collapsed: u64,
@@ -128,6 +127,9 @@ pub struct BeaconDetector {
     suppression: Duration,
     series: BoundedMap<SeriesKey, Series>,
     last_sweep: Timestamp,
+    /// Scratch buffers for scoring a series (reused, so scoring does not allocate).
+    times: Vec<f64>,
+    bytes: Vec<(u64, u64)>,
 }
 
 fn non_unicast(ip: IpAddr) -> bool {
@@ -150,6 +152,8 @@ impl BeaconDetector {
             suppression: cfg.suppression,
             series: BoundedMap::new(cfg.enhanced.beacon_max_series),
             last_sweep: Timestamp::ZERO,
+            times: Vec::new(),
+            bytes: Vec::new(),
         }
     }
 
@@ -174,7 +178,7 @@ impl BeaconDetector {
         let horizon = Duration::from_secs(self.cfg.beacon_horizon_secs as i64);
         let min_gap = Duration::from_secs_f64(self.cfg.beacon_min_gap_secs);
         let series = self.series.touch_or_insert_with(key, || Series {
-            beats: VecDeque::new(),
+            beats: Beats::new(),
             first_seen: s.ts,
             connections: 0,
             collapsed: 0,
@@ -201,9 +205,16 @@ impl BeaconDetector {
         if series.alerted_at.is_some_and(|at| s.ts.since(at) < self.suppression) {
             return;
         }
-        let times: Vec<f64> = series.beats.iter().map(|b| b.ts.since(series.beats[0].ts).as_secs_f64()).collect();
-        let bytes: Vec<(u64, u64)> = series.beats.iter().filter_map(|b| b.bytes).collect();
-        let Some(sc) = score_series(&times, &bytes, &self.cfg) else {
+        // score_series judges nothing below beacon_min_connections sessions: skip the copies.
+        if series.beats.len() < self.cfg.beacon_min_connections {
+            return;
+        }
+        let first = series.beats.front().map_or(s.ts, |b| b.ts);
+        self.times.clear();
+        self.times.extend(series.beats.iter().map(|b| b.ts.since(first).as_secs_f64()));
+        self.bytes.clear();
+        self.bytes.extend(series.beats.iter().filter_map(|b| b.bytes));
+        let Some(sc) = score_series(&self.times, &self.bytes, &self.cfg) else {
             return;
         };
         if sc.score < self.cfg.beacon_threshold {

@@ -4,11 +4,13 @@
 //! beacon statistics). See README.md in this directory for what it catches and why.
 
 mod beacon;
+mod beats;
 mod bounded;
 mod config;
 mod probe;
 mod robust;
 mod scan;
+mod small;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]

@@ -7,11 +7,12 @@
 //! probes fail at Start, and many pending probes of one host alert at once, so alerts
 //! need not wait for idle timeouts.
 
-use super::bounded::{keyed_map, BoundedMap, KeyedMap};
+use super::bounded::BoundedMap;
 use super::config::{Allowlist, EnhancedConfig};
 use super::probe::{
     end_verdict, fingerprint, start_verdict, Outcome, ProbeKind, StartVerdict, Tool, PROBE_KINDS, TOOLS,
 };
+use super::small::SmallMap;
 use crate::detect::{Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage};
 use crate::flow::FlowEvent;
 use crate::time::{Duration, Timestamp};
@@ -24,10 +25,18 @@ use std::net::IpAddr;
 /// own. Otherwise a bot's UDP P2P chatter and its TCP telnet sweep (Hide-and-Seek) share
 /// one alert whose suppression hides the second finding, and a host's successful TCP
 /// browsing would pay for its failed UDP probes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ScanKey {
     src: IpAddr,
     proto: u8,
+}
+
+/// Two word-sized hasher writes instead of the derived field-by-field hash (hot path).
+impl std::hash::Hash for ScanKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(u128::from_le_bytes(crate::flow::key::addr_bytes(self.src)));
+        state.write_u16(u16::from(self.proto) | u16::from(self.src.is_ipv6()) << 8);
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,18 +46,15 @@ struct Target {
     proto: u8,
 }
 
-/// One 20-byte SipHash write instead of the derived field-by-field hash (hot path).
+/// Two word-sized hasher writes instead of the derived field-by-field hash (hot path).
 impl std::hash::Hash for Target {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let mut buf = [0u8; 20];
-        buf[..16].copy_from_slice(&crate::flow::key::addr_bytes(self.dst));
-        buf[16..18].copy_from_slice(&self.port.to_le_bytes());
-        buf[18] = self.proto;
-        buf[19] = u8::from(self.dst.is_ipv6());
-        state.write(&buf);
+        state.write_u128(u128::from_le_bytes(crate::flow::key::addr_bytes(self.dst)));
+        state.write_u32(u32::from(self.port) | u32::from(self.proto) << 16 | u32::from(self.dst.is_ipv6()) << 24);
     }
 }
 
+#[derive(Clone, Copy)]
 struct TargetState {
     first_seen: Timestamp,
     last_seen: Timestamp,
@@ -57,33 +63,20 @@ struct TargetState {
     tool: Option<Tool>,
 }
 
-/// Everything remembered about one source within the sliding window.
-struct SourceState {
-    targets: KeyedMap<Target, TargetState>,
+/// Targets kept inline per source before a hash map is allocated (most sources of a
+/// busy network contact one to three targets before they expire or are evicted).
+const INLINE_TARGETS: usize = 3;
+
+/// A source's distinct targets counted by outcome.
+struct Tally {
     failed: u32,
     succeeded: u32,
     pending: u32,
     /// Pending + failed distinct targets per destination host (fast vertical path).
-    probes_per_dst: KeyedMap<IpAddr, u32>,
-    /// New targets not stored because the per-source cap was reached (still evidence).
-    overflow: u64,
-    last_seen: Timestamp,
-    last_prune: Timestamp,
+    probes_per_dst: SmallMap<IpAddr, u32, 2>,
 }
 
-impl SourceState {
-    fn new(now: Timestamp) -> Self {
-        SourceState {
-            targets: keyed_map(),
-            failed: 0,
-            succeeded: 0,
-            pending: 0,
-            probes_per_dst: keyed_map(),
-            overflow: 0,
-            last_seen: now,
-            last_prune: now,
-        }
-    }
+impl Tally {
     fn count(&mut self, t: &Target, o: Outcome, delta: i32) {
         let c = match o {
             Outcome::Pending => &mut self.pending,
@@ -92,20 +85,46 @@ impl SourceState {
         };
         *c = c.saturating_add_signed(delta);
         if o != Outcome::Success {
-            let e = self.probes_per_dst.entry(t.dst).or_insert(0);
+            let e = match self.probes_per_dst.get_mut(&t.dst) {
+                Some(e) => e,
+                None => {
+                    self.probes_per_dst.insert_new(t.dst, 0);
+                    self.probes_per_dst.get_mut(&t.dst).expect("just inserted")
+                }
+            };
             *e = e.saturating_add_signed(delta);
             if *e == 0 {
                 self.probes_per_dst.remove(&t.dst);
             }
         }
     }
-    fn prune(&mut self, cutoff: Timestamp) {
-        let expired: Vec<(Target, Outcome)> =
-            self.targets.iter().filter(|(_, s)| s.last_seen < cutoff).map(|(t, s)| (*t, s.outcome)).collect();
-        for (t, o) in expired {
-            self.targets.remove(&t);
-            self.count(&t, o, -1);
+}
+
+/// Everything remembered about one source within the sliding window. `repr(C)` keeps
+/// what every event reads at the front (Rust would put it last), in the first cache line.
+#[repr(C)]
+struct SourceState {
+    last_prune: Timestamp,
+    last_seen: Timestamp,
+    targets: SmallMap<Target, TargetState, INLINE_TARGETS>,
+    tally: Tally,
+    /// New targets not stored because the per-source cap was reached (still evidence).
+    overflow: u64,
+}
+
+impl SourceState {
+    fn new(now: Timestamp) -> Self {
+        SourceState {
+            targets: SmallMap::new(),
+            tally: Tally { failed: 0, succeeded: 0, pending: 0, probes_per_dst: SmallMap::new() },
+            overflow: 0,
+            last_seen: now,
+            last_prune: now,
         }
+    }
+    fn prune(&mut self, cutoff: Timestamp) {
+        let tally = &mut self.tally;
+        self.targets.retain_with(|_, s| s.last_seen >= cutoff, |t, s| tally.count(&t, s.outcome, -1));
     }
     /// Records an attempt; outcomes only move Pending → Failure → Success.
     #[allow(clippy::too_many_arguments)]
@@ -119,8 +138,8 @@ impl SourceState {
                 if st.kind == ProbeKind::Syn && kind != ProbeKind::Syn {
                     st.kind = kind;
                 }
-                self.count(&t, old, -1);
-                self.count(&t, outcome, 1);
+                self.tally.count(&t, old, -1);
+                self.tally.count(&t, outcome, 1);
             }
             return;
         }
@@ -128,13 +147,14 @@ impl SourceState {
             self.overflow += 1;
             return;
         }
-        self.targets.insert(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool });
-        self.count(&t, outcome, 1);
+        self.targets.insert_new(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool });
+        self.tally.count(&t, outcome, 1);
     }
 }
 
 pub struct ScanDetector {
     cfg: EnhancedConfig,
+    weights: Weights,
     allow: Allowlist,
     suppression: Duration,
     sources: BoundedMap<ScanKey, SourceState>,
@@ -148,6 +168,7 @@ impl ScanDetector {
         let e = &cfg.enhanced;
         ScanDetector {
             cfg: e.clone(),
+            weights: Weights::new(e),
             allow: Allowlist::new(e).unwrap_or_default(),
             suppression: cfg.suppression,
             sources: BoundedMap::new(e.scan_max_sources),
@@ -184,29 +205,66 @@ impl ScanDetector {
             st.last_prune = ts;
         }
         st.record(t, ts, kind, o, tool, cap);
-        self.evaluate(key, t.dst, ts, alerts);
+        // The state just touched is judged in place (no second lookup of the source).
+        let judge = Judge { cfg: &self.cfg, weights: &self.weights, allow: &self.allow, suppression: self.suppression };
+        judge.evaluate(&mut self.alerted, key, st, t.dst, ts, alerts);
     }
+}
 
+/// Logarithms the scorer needs on every event, computed once per configuration.
+struct Weights {
+    /// Log-likelihood ratio added per failed / per successful target.
+    per_failure: f64,
+    per_success: f64,
+    /// ln of the TRW threshold.
+    threshold: f64,
+}
+
+impl Weights {
+    fn new(cfg: &EnhancedConfig) -> Self {
+        let (b, s) = (cfg.scan_trw_benign_success, cfg.scan_trw_scanner_success);
+        Weights {
+            per_failure: ((1.0 - s) / (1.0 - b)).ln(),
+            per_success: (s / b).ln(),
+            threshold: cfg.scan_trw_threshold.ln(),
+        }
+    }
     /// Threshold Random Walk log-likelihood ratio of "scanner" vs "benign".
     fn llr(&self, failed: u32, succeeded: u32) -> f64 {
-        let (b, s) = (self.cfg.scan_trw_benign_success, self.cfg.scan_trw_scanner_success);
-        failed as f64 * ((1.0 - s) / (1.0 - b)).ln() + succeeded as f64 * (s / b).ln()
+        failed as f64 * self.per_failure + succeeded as f64 * self.per_success
     }
+}
 
-    fn evaluate(&mut self, key: ScanKey, dst: IpAddr, now: Timestamp, alerts: &mut Vec<Alert>) {
+/// What deciding whether a source's state raises an alert reads (split from the
+/// detector so the source's state can stay borrowed from the source map).
+struct Judge<'a> {
+    cfg: &'a EnhancedConfig,
+    weights: &'a Weights,
+    allow: &'a Allowlist,
+    suppression: Duration,
+}
+
+impl Judge<'_> {
+    fn evaluate(
+        &self,
+        alerted: &mut BoundedMap<ScanKey, (Timestamp, u32)>,
+        key: ScanKey,
+        st: &SourceState,
+        dst: IpAddr,
+        now: Timestamp,
+        alerts: &mut Vec<Alert>,
+    ) {
         let src = key.src;
-        let Some(st) = self.sources.get(&key) else {
-            return;
-        };
-        let llr = self.llr(st.failed, st.succeeded);
-        let trw = st.failed >= self.cfg.scan_min_failed_targets && llr >= self.cfg.scan_trw_threshold.ln();
-        let fast = st.probes_per_dst.get(&dst).copied().unwrap_or(0) >= self.cfg.scan_fast_vertical_ports
-            && llr + st.pending as f64 * 0.5 >= self.cfg.scan_trw_threshold.ln();
+        let tally = &st.tally;
+        let llr = self.weights.llr(tally.failed, tally.succeeded);
+        let trw = tally.failed >= self.cfg.scan_min_failed_targets && llr >= self.weights.threshold;
+        let fast = tally.probes_per_dst.get(&dst).copied().unwrap_or(0) >= self.cfg.scan_fast_vertical_ports
+            && llr + tally.pending as f64 * 0.5 >= self.weights.threshold;
         if !(trw || fast) {
             return;
         }
-        let evidence_size = st.failed + st.pending;
-        if let Some(&(at, size)) = self.alerted.get(&key) {
+        let evidence_size = tally.failed + tally.pending;
+        if let Some(&(at, size)) = alerted.get(&key) {
             let suppressed = now.since(at) < self.suppression;
             let escalated = self.cfg.scan_escalation_factor > 0
                 && evidence_size >= size.saturating_mul(self.cfg.scan_escalation_factor);
@@ -218,7 +276,7 @@ impl ScanDetector {
             return;
         }
         let alert = build_alert(src, st, now, llr);
-        *self.alerted.touch_or_insert_with(key, || (now, evidence_size)) = (now, evidence_size);
+        *alerted.touch_or_insert_with(key, || (now, evidence_size)) = (now, evidence_size);
         alerts.push(alert);
     }
 }
@@ -276,8 +334,9 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
         .map(Tool::from_index);
     let targets: BTreeSet<IpAddr> = ports_by_dst.keys().copied().collect();
     let ports: BTreeSet<u16> = dsts_by_port.keys().copied().collect();
-    let resolved = st.failed + st.succeeded;
-    let failure_ratio = if resolved == 0 { 1.0 } else { st.failed as f64 / resolved as f64 };
+    let tally = &st.tally;
+    let resolved = tally.failed + tally.succeeded;
+    let failure_ratio = if resolved == 0 { 1.0 } else { tally.failed as f64 / resolved as f64 };
 
     let mut ev = Map::new();
     ev.insert("ScanType".into(), scan_type.into());
@@ -292,9 +351,12 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
     );
     ev.insert("PortCount".into(), ports.len().into());
     ev.insert("PortsSample".into(), ports.iter().take(50).map(|p| Value::from(*p)).collect::<Vec<_>>().into());
-    ev.insert("Attempts".into(), (st.failed as u64 + st.succeeded as u64 + st.pending as u64 + st.overflow).into());
-    ev.insert("Failures".into(), st.failed.into());
-    ev.insert("Pending".into(), st.pending.into());
+    ev.insert(
+        "Attempts".into(),
+        (tally.failed as u64 + tally.succeeded as u64 + tally.pending as u64 + st.overflow).into(),
+    );
+    ev.insert("Failures".into(), tally.failed.into());
+    ev.insert("Pending".into(), tally.pending.into());
     ev.insert("FailureRatio".into(), round(failure_ratio, 3).into());
     ev.insert("FirstSeen".into(), first_seen.rfc3339().into());
     ev.insert("WindowSeconds".into(), round(now.since(first_seen).as_secs_f64(), 3).into());
@@ -367,6 +429,7 @@ impl Detector for ScanDetector {
 
     fn reload(&mut self, cfg: &DetectConfig) {
         self.cfg = cfg.enhanced.clone();
+        self.weights = Weights::new(&self.cfg);
         self.allow = Allowlist::new(&cfg.enhanced).unwrap_or_default();
         self.suppression = cfg.suppression;
         self.sources.set_cap(self.cfg.scan_max_sources);

@@ -1,0 +1,152 @@
+//! A map that keeps its first few entries inline and moves to a keyed hash map only
+//! when it outgrows them. Most sources the scan detector tracks contact one to three
+//! targets before they are evicted or expire; keeping those inline saves a heap
+//! allocation, a free and a cache miss per source. Lookup order never shows: callers
+//! only count, look up and sort.
+
+use super::bounded::{keyed_map, KeyedMap};
+use std::hash::Hash;
+
+pub enum SmallMap<K, V, const N: usize> {
+    /// `items[..len]` are all `Some`; the rest `None`.
+    Inline {
+        len: usize,
+        items: [Option<(K, V)>; N],
+    },
+    Heap(KeyedMap<K, V>),
+}
+
+impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
+    pub fn new() -> Self {
+        SmallMap::Inline { len: 0, items: [None; N] }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            SmallMap::Inline { len, .. } => *len,
+            SmallMap::Heap(m) => m.len(),
+        }
+    }
+
+    pub fn get(&self, key: &K) -> Option<&V> {
+        match self {
+            SmallMap::Inline { len, items } => items[..*len].iter().flatten().find(|(k, _)| k == key).map(|(_, v)| v),
+            SmallMap::Heap(m) => m.get(key),
+        }
+    }
+
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        match self {
+            SmallMap::Inline { len, items } => {
+                items[..*len].iter_mut().flatten().find(|(k, _)| k == key).map(|(_, v)| v)
+            }
+            SmallMap::Heap(m) => m.get_mut(key),
+        }
+    }
+
+    /// Inserts `key`, which the caller knows is absent.
+    pub fn insert_new(&mut self, key: K, value: V) {
+        match self {
+            SmallMap::Inline { len, items } if *len < N => {
+                items[*len] = Some((key, value));
+                *len += 1;
+            }
+            SmallMap::Inline { items, .. } => {
+                let mut m = keyed_map();
+                m.reserve(2 * N);
+                m.extend(items.iter().flatten().copied());
+                m.insert(key, value);
+                *self = SmallMap::Heap(m);
+            }
+            SmallMap::Heap(m) => {
+                m.insert(key, value);
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &K) {
+        match self {
+            SmallMap::Inline { len, items } => {
+                if let Some(i) = items[..*len].iter().position(|e| e.is_some_and(|(k, _)| k == *key)) {
+                    *len -= 1;
+                    items.swap(i, *len);
+                    items[*len] = None;
+                }
+            }
+            SmallMap::Heap(m) => {
+                m.remove(key);
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        let (inline, heap) = match self {
+            SmallMap::Inline { len, items } => (Some(items[..*len].iter().flatten().map(|(k, v)| (k, v))), None),
+            SmallMap::Heap(m) => (None, Some(m.iter())),
+        };
+        inline.into_iter().flatten().chain(heap.into_iter().flatten())
+    }
+
+    /// Removes the entries for which `keep` is false, passing each removed one to `removed`.
+    pub fn retain_with(&mut self, mut keep: impl FnMut(&K, &V) -> bool, mut removed: impl FnMut(K, V)) {
+        match self {
+            SmallMap::Inline { len, items } => {
+                let mut i = 0;
+                while i < *len {
+                    let (k, v) = items[i].expect("inline entries below len are set");
+                    if keep(&k, &v) {
+                        i += 1;
+                    } else {
+                        *len -= 1;
+                        items.swap(i, *len);
+                        items[*len] = None;
+                        removed(k, v);
+                    }
+                }
+            }
+            SmallMap::Heap(m) => m.retain(|k, v| {
+                let kept = keep(k, v);
+                if !kept {
+                    removed(*k, *v);
+                }
+                kept
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behaves_like_a_map_inline_and_after_spilling() {
+        let mut m: SmallMap<u32, u32, 2> = SmallMap::new();
+        m.insert_new(1, 10);
+        m.insert_new(2, 20);
+        assert!(matches!(m, SmallMap::Inline { len: 2, .. }));
+        assert_eq!(m.get(&2), Some(&20));
+        *m.get_mut(&1).unwrap() += 1;
+        assert_eq!(m.get(&1), Some(&11));
+        m.remove(&1);
+        assert_eq!((m.len(), m.get(&1), m.get(&2)), (1, None, Some(&20)));
+        m.insert_new(3, 30);
+        m.insert_new(4, 40);
+        assert!(matches!(m, SmallMap::Heap(_)), "a third entry spills to the heap");
+        let mut all: Vec<(u32, u32)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+        all.sort();
+        assert_eq!(all, vec![(2, 20), (3, 30), (4, 40)]);
+        let mut gone = Vec::new();
+        m.retain_with(|k, _| *k != 3, |k, v| gone.push((k, v)));
+        assert_eq!((m.len(), gone), (2, vec![(3, 30)]));
+        let mut small: SmallMap<u32, u32, 4> = SmallMap::new();
+        for k in 0..4 {
+            small.insert_new(k, k);
+        }
+        let mut gone = Vec::new();
+        small.retain_with(|k, _| k % 2 == 1, |k, _| gone.push(k));
+        gone.sort();
+        assert_eq!((small.len(), gone), (2, vec![0, 2]));
+        assert!(small.get(&1).is_some() && small.get(&3).is_some() && small.get(&0).is_none());
+    }
+}
