@@ -328,8 +328,13 @@ fn capture_thread(
                         last_packet_at = Some(Instant::now());
                     }
                 }
-                publish_flow_counters(&table, &counts, &stats);
-                batch.flush(&txs, table.now(), &stats);
+                // A live ring that was drained reports a timeout after every burst, which
+                // can be thousands of times a second: send at most every LIVE_BATCH_DELAY,
+                // so the detector and writer threads are not woken for a few events each.
+                if batch.last_sent.elapsed() >= LIVE_BATCH_DELAY {
+                    publish_flow_counters(&table, &counts, &stats);
+                    batch.flush(&txs, table.now(), &stats);
+                }
                 housekeeping(&mut source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
                 continue;
             }

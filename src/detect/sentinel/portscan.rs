@@ -59,6 +59,9 @@ pub struct SentinelPortScan {
     current_bin: Timestamp,
     untracked: u64,
     late: u64,
+    /// Sum of `ports.len()` over `sources`, kept as they change so `usage()` (asked after
+    /// every batch) costs O(1) rather than a walk over the table.
+    tracked_ports: u64,
 }
 
 impl SentinelPortScan {
@@ -70,6 +73,7 @@ impl SentinelPortScan {
             current_bin: Timestamp(i64::MIN),
             untracked: 0,
             late: 0,
+            tracked_ports: 0,
         }
     }
 
@@ -82,7 +86,15 @@ impl SentinelPortScan {
         let bin = now.bin_start(BIN_WIDTH);
         if bin > self.current_bin {
             self.current_bin = bin;
-            self.sources.retain(|_, s| s.bin >= bin);
+            let mut dropped_ports = 0;
+            self.sources.retain(|_, s| {
+                let keep = s.bin >= bin;
+                if !keep {
+                    dropped_ports += s.ports.len() as u64;
+                }
+                keep
+            });
+            self.tracked_ports -= dropped_ports;
         }
     }
 
@@ -93,7 +105,15 @@ impl SentinelPortScan {
             return false;
         }
         let before = self.sources.len();
-        self.sources.retain(|_, s| s.alerted || s.ports.len() >= 2);
+        let mut dropped_ports = 0;
+        self.sources.retain(|_, s| {
+            let keep = s.alerted || s.ports.len() >= 2;
+            if !keep {
+                dropped_ports += s.ports.len() as u64;
+            }
+            keep
+        });
+        self.tracked_ports -= dropped_ports;
         let freed = before - self.sources.len();
         self.untracked += freed as u64;
         if freed * 8 >= self.max_sources {
@@ -120,6 +140,7 @@ impl SentinelPortScan {
             return;
         }
         if bin > state.bin {
+            self.tracked_ports -= state.ports.len() as u64;
             *state = SourceBin { bin, ports: Vec::new(), alerted: false };
         }
         let Some(port) = dport else { return };
@@ -127,9 +148,11 @@ impl SentinelPortScan {
             return;
         }
         state.ports.push(port);
+        self.tracked_ports += 1;
         if state.ports.len() > PORT_SCAN_THRESHOLD {
             state.alerted = true;
             let ports = std::mem::take(&mut state.ports);
+            self.tracked_ports -= ports.len() as u64;
             let mut evidence = Map::new();
             evidence.insert("WindowStart".into(), Value::String(bin.rfc3339()));
             evidence.insert("AttemptedPortsCount".into(), ports.len().into());
@@ -163,13 +186,10 @@ impl Detector for SentinelPortScan {
     }
     fn finish(&mut self, _alerts: &mut Vec<Alert>) {
         self.sources.clear();
+        self.tracked_ports = 0;
     }
     fn usage(&self) -> DetectorUsage {
-        DetectorUsage {
-            sources: self.sources.len() as u64,
-            series: self.sources.values().map(|s| s.ports.len() as u64).sum(),
-            evictions: self.untracked,
-        }
+        DetectorUsage { sources: self.sources.len() as u64, series: self.tracked_ports, evictions: self.untracked }
     }
 }
 
@@ -281,5 +301,29 @@ mod tests {
         assert!(det.usage().evictions > 0);
         assert_eq!(alerts.len(), 1, "{alerts:?}");
         assert_eq!(alerts[0].src.to_string(), "203.0.113.66");
+    }
+
+    #[test]
+    fn usage_counts_tracked_ports_through_bins_sweeps_and_alerts() {
+        // A small table (sweeps), sources in several bins (drops), scanners (alerts), a
+        // late event: after every event the running count equals a walk over the table.
+        let mut det = SentinelPortScan::new(40);
+        let mut alerts = Vec::new();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for id in 0..20_000u64 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let src = format!("203.0.113.{}", rng % 60);
+            let port = if rng % 11 == 0 { None } else { Some((rng >> 8) as u16 % 120) };
+            // Mostly forward in time, across 5-minute bins, sometimes a little back.
+            let secs = 1_700_000_000.0 + id as f64 * 0.05 - (rng % 7) as f64 * 5.0;
+            det.on_event(&start(id, secs, &src, port), &mut alerts);
+            let walked: u64 = det.sources.values().map(|s| s.ports.len() as u64).sum();
+            assert_eq!(det.usage().series, walked, "after event {id}");
+        }
+        assert!(!alerts.is_empty() && det.untracked > 0 && det.late_events() > 0);
+        det.finish(&mut alerts);
+        assert_eq!(det.usage().series, 0);
     }
 }
