@@ -15,7 +15,6 @@
 //! and bins then match what the KQL sees in our records.
 
 pub mod beaconing;
-mod open_sessions;
 pub mod portscan;
 
 use super::{DetectConfig, Detector};

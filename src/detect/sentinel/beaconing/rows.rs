@@ -1,0 +1,142 @@
+//! A source's buffered rows, kept sorted by the KQL's sort key, in the cheapest storage for
+//! how many there are: most sources of a flood hold one row, so that case must not
+//! allocate, while a beacon's hour may hold hundreds.
+
+use super::ip_order::V4Text;
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// Sort key of one row within its source: TimeGenerated, DstIpAddr (as a string),
+/// DstPortNumber, then the tie-breaks SrcPortNumber, SrcBytes, DstBytes.
+pub(super) type RowKey = (Timestamp, V4Text, Option<u16>, Option<u16>, u64, u64);
+
+pub(super) fn first_key_at(t: Timestamp) -> RowKey {
+    (t, V4Text::EMPTY, None, None, 0, 0)
+}
+
+pub(super) struct RowValue {
+    pub(super) dst: Ipv4Addr,
+    /// Identical rows: all but the last get a gap of 0 to their twin.
+    pub(super) copies: u32,
+}
+
+/// Rows kept sorted by key: inline while there is one (most sources of a flood hold one
+/// row: no allocation), a small `Vec` while few (a leaf of a `BTreeMap` costs ~800 bytes
+/// even for one row), a `BTreeMap` beyond `FEW_ROWS`.
+pub(super) enum RowStore {
+    One((RowKey, RowValue)),
+    /// Also the empty store.
+    Few(Vec<(RowKey, RowValue)>),
+    Many(BTreeMap<RowKey, RowValue>),
+}
+
+const FEW_ROWS: usize = 16;
+
+impl Default for RowStore {
+    fn default() -> Self {
+        RowStore::Few(Vec::new())
+    }
+}
+
+impl RowStore {
+    /// Adds one copy of the row `key` (to `dst`).
+    pub(super) fn add(&mut self, key: RowKey, dst: Ipv4Addr) {
+        match self {
+            RowStore::One((k, v)) if *k == key => v.copies += 1,
+            RowStore::One(_) => {
+                let RowStore::One(row) = std::mem::take(self) else { unreachable!("matched One") };
+                let new = (key, RowValue { dst, copies: 1 });
+                let mut rows = Vec::with_capacity(4);
+                if row.0 < key {
+                    rows.extend([row, new]);
+                } else {
+                    rows.extend([new, row]);
+                }
+                *self = RowStore::Few(rows);
+            }
+            RowStore::Few(v) if v.is_empty() => *self = RowStore::One((key, RowValue { dst, copies: 1 })),
+            RowStore::Few(v) => match v.binary_search_by(|(k, _)| k.cmp(&key)) {
+                Ok(i) => v[i].1.copies += 1,
+                Err(i) => {
+                    if v.len() < FEW_ROWS {
+                        v.insert(i, (key, RowValue { dst, copies: 1 }));
+                    } else {
+                        let mut map: BTreeMap<RowKey, RowValue> = std::mem::take(v).into_iter().collect();
+                        map.insert(key, RowValue { dst, copies: 1 });
+                        *self = RowStore::Many(map);
+                    }
+                }
+            },
+            RowStore::Many(m) => m.entry(key).or_insert(RowValue { dst, copies: 0 }).copies += 1,
+        }
+    }
+    /// The rows as a sorted slice, unless held in a map.
+    pub(super) fn as_slice(&self) -> Option<&[(RowKey, RowValue)]> {
+        match self {
+            RowStore::One(row) => Some(std::slice::from_ref(row)),
+            RowStore::Few(v) => Some(v),
+            RowStore::Many(_) => None,
+        }
+    }
+    pub(super) fn first_key(&self) -> Option<&RowKey> {
+        match (self, self.as_slice()) {
+            (_, Some(v)) => v.first().map(|(k, _)| k),
+            (RowStore::Many(m), None) => m.first_key_value().map(|(k, _)| k),
+            _ => unreachable!("only a map has no slice"),
+        }
+    }
+    /// The first key at or after `boundary`.
+    pub(super) fn first_key_from(&self, boundary: &RowKey) -> Option<&RowKey> {
+        match (self, self.as_slice()) {
+            (_, Some(v)) => v.get(v.partition_point(|(k, _)| k < boundary)).map(|(k, _)| k),
+            (RowStore::Many(m), None) => m.range(*boundary..).next().map(|(k, _)| k),
+            _ => unreachable!("only a map has no slice"),
+        }
+    }
+    /// The last key before `boundary`.
+    pub(super) fn last_key_before(&self, boundary: &RowKey) -> Option<&RowKey> {
+        match (self, self.as_slice()) {
+            (_, Some(v)) => v[..v.partition_point(|(k, _)| k < boundary)].last().map(|(k, _)| k),
+            (RowStore::Many(m), None) => m.range(..*boundary).next_back().map(|(k, _)| k),
+            _ => unreachable!("only a map has no slice"),
+        }
+    }
+    /// Rows before `boundary`, in key order.
+    pub(super) fn before<'a>(&'a self, boundary: &RowKey) -> Box<dyn Iterator<Item = (&'a RowKey, &'a RowValue)> + 'a> {
+        match (self, self.as_slice()) {
+            (_, Some(v)) => Box::new(v[..v.partition_point(|(k, _)| k < boundary)].iter().map(|(k, v)| (k, v))),
+            (RowStore::Many(m), None) => Box::new(m.range(..*boundary)),
+            _ => unreachable!("only a map has no slice"),
+        }
+    }
+    /// Removes the rows before `boundary`; returns how many (counting copies).
+    pub(super) fn release_before(&mut self, boundary: &RowKey) -> usize {
+        match self {
+            RowStore::One((k, v)) => {
+                if *k >= *boundary {
+                    return 0;
+                }
+                let released = v.copies as usize;
+                *self = RowStore::default();
+                released
+            }
+            RowStore::Few(v) => {
+                let n = v.partition_point(|(k, _)| k < boundary);
+                let released = v[..n].iter().map(|(_, r)| r.copies as usize).sum();
+                v.drain(..n);
+                released
+            }
+            RowStore::Many(m) => {
+                let rest = m.split_off(boundary);
+                let released = m.values().map(|r| r.copies as usize).sum();
+                *self = if rest.len() <= FEW_ROWS {
+                    RowStore::Few(rest.into_iter().collect())
+                } else {
+                    RowStore::Many(rest)
+                };
+                released
+            }
+        }
+    }
+}
