@@ -93,6 +93,7 @@ impl ClassicReader {
 
     /// The next record; `Ok(None)` at a clean end of file; `Err` (libpcap's wording) for a
     /// truncated or impossible record, after which the file is finished.
+    #[inline]
     pub fn next_record(&mut self) -> Result<Option<Record>, String> {
         let got = self.fill(RECORD_HEADER).map_err(|e| e.to_string())?;
         if got == 0 {
@@ -142,16 +143,24 @@ impl ClassicReader {
     }
 
     /// The bytes of `record`, the one `next_record` returned last.
+    #[inline]
     pub fn data(&self, record: &Record) -> &[u8] {
         &self.buf[record.start..record.start + record.caplen]
     }
 
     /// Makes at least `want` unread bytes available if the file holds them; returns how
     /// many are available (fewer only at end of file).
+    #[inline]
     fn fill(&mut self, want: usize) -> io::Result<usize> {
         if self.end - self.pos >= want || self.eof {
             return Ok((self.end - self.pos).min(want));
         }
+        self.refill(want)
+    }
+
+    /// The slow part of [`Self::fill`]: moves the unread tail to the front and reads.
+    #[cold]
+    fn refill(&mut self, want: usize) -> io::Result<usize> {
         self.buf.copy_within(self.pos..self.end, 0);
         self.end -= self.pos;
         self.pos = 0;
@@ -177,6 +186,7 @@ impl ClassicReader {
 }
 
 /// A 32-bit header field in the file's byte order.
+#[inline]
 fn field(bytes: &[u8], at: usize, swapped: bool) -> u32 {
     let v = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     if swapped {

@@ -193,7 +193,11 @@ impl PacketSource for FileSource {
                 Step::Classic(record) => {
                     self.packets_per_file[self.file_index] += 1;
                     self.fast_frames += 1;
-                    let Some(Reader::Classic(r)) = &self.reader else { unreachable!("classic record without reader") };
+                    // The reader that produced the record is still in place (never fails).
+                    let Some(Reader::Classic(r)) = &self.reader else {
+                        let path = self.paths[self.file_index].clone();
+                        return Err(CaptureError::ReadFile { path, reason: "internal: reader closed".into() });
+                    };
                     let data = r.data(&record);
                     let wire_len = record.len.max(data.len() as u32);
                     return Ok(Some(Frame { link: self.reader_link, ts: record.ts, wire_len, data }));
