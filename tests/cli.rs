@@ -168,3 +168,31 @@ fn demo_capture_raises_the_four_alerts_the_readme_promises() {
     assert!(has("Beaconing", "enhanced", "192.0.2.30"), "{alerts:?}");
     assert_eq!(alerts.len(), 4, "{alerts:?}");
 }
+
+#[test]
+fn bpf_filter_replays_only_matching_packets_like_tcpdump() {
+    // --bpf takes the libpcap read path (the fast classic-pcap reader has no filter).
+    let f = shared_pcap("beacon_quasarrat_tcp1337_3.5s__corelight.pcap");
+    let f = f.to_str().unwrap();
+    let o = run(&["replay", "--bpf", "tcp port 1337", "--records", "-", f]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&stdout(&o));
+    let records: Vec<_> = lines.iter().filter(|l| l["EventType"] == "NetworkSession").collect();
+    assert!(records.len() > 10, "{} records", records.len());
+    for r in &records {
+        assert_eq!(r["NetworkProtocol"], "TCP", "{r}");
+        assert!(r["SrcPortNumber"] == 1337 || r["DstPortNumber"] == 1337, "{r}");
+    }
+    let all = run(&["replay", "--records", "-", f]);
+    let unfiltered = json_lines(&stdout(&all)).iter().filter(|l| l["EventType"] == "NetworkSession").count();
+    assert!(unfiltered > records.len(), "the filter dropped nothing: {unfiltered}");
+    if have("tcpdump") {
+        let td = Command::new("tcpdump").args(["-r", f, "tcp port 1337"]).stderr(Stdio::null()).output().unwrap();
+        let packets = String::from_utf8_lossy(&td.stdout).lines().count();
+        assert!(stderr(&o).contains(&format!("packets read {packets},")), "tcpdump saw {packets}: {}", stderr(&o));
+    }
+    let bad = run(&["replay", "--bpf", "tcp port", f]);
+    assert_eq!(bad.status.code(), Some(2));
+    let line = one_line_error(&bad);
+    assert!(line.contains("bad BPF filter 'tcp port'"), "{line}");
+}
