@@ -138,8 +138,7 @@ fn reader_thread(source: &mut dyn PacketSource, tx: Sender<VecDeque<Input>>, rec
             // A broken replay file is followed by the next file; anything else ends input.
             done = match &input {
                 Input::End => true,
-                Input::Failed(CaptureError::ReadFile { .. } | CaptureError::OpenFile { .. }) => false,
-                Input::Failed(_) => true,
+                Input::Failed(e) => !e.is_file_fault(),
                 _ => false,
             };
             batch.push_back(input);

@@ -1,9 +1,24 @@
-//! IP address sets: CIDR parsing, the home network, allowlists, and the exact
-//! address predicates the Sentinel rules use (Kusto's `ipv4_is_private`).
+//! IP address sets: CIDR parsing, the home network, allowlists, the exact address
+//! predicates the Sentinel rules use (Kusto's `ipv4_is_private`), and the hasher every
+//! table keyed by addresses uses.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
+
+/// Hasher for tables keyed by addresses (and ports) that remote senders choose:
+/// hashbrown's default (foldhash) draws a random seed per table, so a sender cannot aim
+/// packets at one bucket and force collisions without knowing the seed, at a fraction of
+/// SipHash's cost per lookup. Nothing is ever output in table order.
+pub type KeyedHasher = hashbrown::DefaultHashBuilder;
+
+/// A hash map keyed by sender-chosen values, seeded per map ([`KeyedHasher`]).
+pub type KeyedMap<K, V> = hashbrown::HashMap<K, V, KeyedHasher>;
+
+/// An empty [`KeyedMap`] with a fresh seed.
+pub fn keyed_map<K, V>() -> KeyedMap<K, V> {
+    KeyedMap::with_hasher(KeyedHasher::default())
+}
 
 /// One CIDR block, IPv4 or IPv6.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -28,7 +28,7 @@
 //! every open session is flushed as a record and the detectors evaluate their pending
 //! windows before the outputs are flushed.
 
-use crate::capture::{CaptureError, PacketSource};
+use crate::capture::PacketSource;
 use crate::config::Config;
 use crate::detect::{Alert, DetectConfig, DetectorSet, DetectorUsage, RuleSet};
 use crate::flow::{FlowEvent, FlowTable};
@@ -338,7 +338,7 @@ fn capture_thread(
                 housekeeping(&mut source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
                 continue;
             }
-            Input::Failed(e @ (CaptureError::ReadFile { .. } | CaptureError::OpenFile { .. })) if !live => {
+            Input::Failed(e) if !live && e.is_file_fault() => {
                 errors.push(e.to_string());
                 continue;
             }

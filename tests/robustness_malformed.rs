@@ -10,7 +10,7 @@ use flowsentry::capture::file::FileSource;
 use flowsentry::capture::PacketSource;
 use flowsentry::decode::decode;
 use flowsentry::flow::{FlowConfig, FlowEvent, FlowRecord, FlowTable};
-use flowsentry::synth::{encode_frame, Packet, Trace};
+use flowsentry::synth::Trace;
 use flowsentry::time::{Duration as TsDuration, Timestamp};
 use robustness_common::common::{json_lines, scratch, stderr, stdout};
 use robustness_common::*;
@@ -155,16 +155,6 @@ fn good_session(port: u16, at: Timestamp) -> Vec<(Timestamp, Vec<u8>)> {
     s.set_port(port);
     tr.tcp_session(c, s, at, TsDuration::from_millis(20), 300, 900);
     frames_of(&tr.into_sorted())
-}
-
-fn frames_of(pkts: &[Packet]) -> Vec<(Timestamp, Vec<u8>)> {
-    pkts.iter()
-        .map(|p| {
-            let mut b = Vec::new();
-            encode_frame(p, &mut b);
-            (p.ts, b)
-        })
-        .collect()
 }
 
 fn write_pcap(path: &Path, frames: &[(Timestamp, Vec<u8>)]) {

@@ -8,7 +8,7 @@ mod robustness_common;
 use flowsentry::capture::file::FileSource;
 use flowsentry::capture::{LinkType, MemorySource};
 use flowsentry::synth::scenarios::{beacon_udp, ipv6_scan, udp_scan_icmp};
-use flowsentry::synth::{encode_frame, PcapWriter, ScenarioCtx, TsResolution};
+use flowsentry::synth::{PcapWriter, ScenarioCtx, TsResolution};
 use flowsentry::time::Timestamp;
 use proptest::prelude::*;
 use robustness_common::*;
@@ -25,13 +25,7 @@ fn seed_frames() -> &'static Vec<(Timestamp, Vec<u8>)> {
         pkts.truncate(120);
         pkts.extend(ipv6_scan(&ctx).into_iter().take(120));
         pkts.extend(beacon_udp(&ctx).into_iter().take(60));
-        pkts.iter()
-            .map(|p| {
-                let mut b = Vec::new();
-                encode_frame(p, &mut b);
-                (p.ts, b)
-            })
-            .collect()
+        frames_of(&pkts)
     })
 }
 

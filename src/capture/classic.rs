@@ -60,7 +60,7 @@ impl ClassicReader {
     pub fn open(path: &str) -> io::Result<Option<ClassicReader>> {
         let mut file = File::open(path)?;
         let mut header = [0u8; FILE_HEADER];
-        if read_full(&mut file, &mut header)? < FILE_HEADER {
+        if read_at_least(&mut file, &mut header, FILE_HEADER)? < FILE_HEADER {
             return Ok(None);
         }
         let magic = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
@@ -167,14 +167,12 @@ impl ClassicReader {
         if self.buf.len() < want {
             self.buf.resize(want.next_power_of_two(), 0);
         }
-        while self.end < want {
-            let n = self.file.read(&mut self.buf[self.end..])?;
-            if n == 0 {
-                self.eof = true;
-                break;
-            }
-            self.end += n;
-        }
+        // At least what is wanted (more if the file has it), but no waiting for a full
+        // buffer: a pipe being written (`tcpdump -w - | ...`) is read as it comes.
+        let need = want - self.end;
+        let got = read_at_least(&mut self.file, &mut self.buf[self.end..], need)?;
+        self.end += got;
+        self.eof = got < need;
         Ok(self.end.min(want))
     }
 
@@ -196,10 +194,11 @@ fn field(bytes: &[u8], at: usize, swapped: bool) -> u32 {
     }
 }
 
-/// Reads until `buf` is full or the file ends; returns the bytes read.
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads into `buf` until at least `min` bytes are in (or the file ends); returns the
+/// bytes read, fewer than `min` only at end of file.
+fn read_at_least(file: &mut File, buf: &mut [u8], min: usize) -> io::Result<usize> {
     let mut got = 0;
-    while got < buf.len() {
+    while got < min {
         match file.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,

@@ -141,6 +141,14 @@ impl fmt::Display for CaptureError {
 
 impl std::error::Error for CaptureError {}
 
+impl CaptureError {
+    /// A fault of one replay file (it could not be opened, or broke part way): a replay
+    /// reports it and goes on with the next file.
+    pub fn is_file_fault(&self) -> bool {
+        matches!(self, CaptureError::ReadFile { .. } | CaptureError::OpenFile { .. })
+    }
+}
+
 /// Human name of a DLT for error messages.
 pub fn dlt_name(dlt: i32) -> String {
     pcap::Linktype(dlt).get_name().map(|n| format!("DLT_{n}")).unwrap_or_else(|_| "unknown".to_string())

@@ -28,7 +28,6 @@ pub(super) struct LinkPayload<'a> {
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86DD;
-/// 802.1Q, 802.1ad (QinQ outer tag) and the pre-standard QinQ tag.
 /// More tags than this is not a real frame; stop instead of walking garbage.
 const MAX_VLAN_TAGS: usize = 8;
 /// BSD address families for IPv6 differ per OS (Linux 10, NetBSD/OpenBSD 24,
@@ -96,7 +95,7 @@ fn plain(hint: IpHint, frame: &[u8], header_len: usize) -> LinkPayload<'_> {
 fn after_ether_type(mut ether_type: u16, frame: &[u8], mut offset: usize) -> Result<LinkPayload<'_>, SkipReason> {
     let mut vlan = None;
     let mut tags = 0;
-    // 802.1Q, 802.1ad, and the old QinQ 0x9100.
+    // 802.1Q, 802.1ad (QinQ outer tag) and the pre-standard QinQ tag 0x9100.
     while matches!(ether_type, 0x8100 | 0x88A8 | 0x9100) {
         tags += 1;
         if tags > MAX_VLAN_TAGS {

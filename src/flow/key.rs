@@ -55,8 +55,9 @@ impl FlowKey {
     }
 }
 
-/// An address as a 128-bit integer (IPv4 mapped into IPv6) and whether it is IPv6.
-fn addr_bits(ip: IpAddr) -> (u128, bool) {
+/// An address as a 128-bit integer (IPv4 mapped into IPv6) and whether it is IPv6 (so
+/// an IPv4 address and its mapped IPv6 form stay apart when both are hashed or compared).
+pub fn addr_bits(ip: IpAddr) -> (u128, bool) {
     match ip {
         IpAddr::V4(a) => (u128::from(a.to_ipv6_mapped()), false),
         IpAddr::V6(a) => (u128::from(a), true),
@@ -68,14 +69,6 @@ fn bits_addr(bits: u128, v6: bool) -> IpAddr {
     match a.to_ipv4_mapped() {
         Some(v4) if !v6 => IpAddr::V4(v4),
         _ => IpAddr::V6(a),
-    }
-}
-
-/// 16 bytes of an address (IPv4 mapped into IPv6; callers hash the family separately).
-pub fn addr_bytes(ip: IpAddr) -> [u8; 16] {
-    match ip {
-        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-        IpAddr::V6(a) => a.octets(),
     }
 }
 

@@ -5,9 +5,7 @@
 //! class has an intrusive doubly-linked list ordered by "touched" (table time of the last
 //! packet, which never goes backwards), so the head is always the next to expire and
 //! both expiry and eviction only look at list heads. Keys are attacker-controlled, so
-//! the map's hasher is seeded at random per table (hashbrown's default, foldhash: a
-//! remote sender cannot aim packets at one bucket without knowing the seed, at a fraction
-//! of SipHash's cost per packet); nothing is ever output in map order.
+//! the map uses the randomly seeded [`KeyedHasher`]; nothing is ever output in map order.
 //! The map is a `HashTable` of slab indices (4 bytes per bucket, keys stay in the slab):
 //! each packet's key is hashed once, and that hash serves both the lookup and the insert.
 //!
@@ -29,8 +27,8 @@ use super::key::{key_ports, sender_is_initiator, FlowKey};
 use super::session::{Session, TimeoutClass, CLASS_COUNT, NIL};
 use super::{EndReason, FlowConfig, FlowEvent};
 use crate::decode::{tcp_flags, PacketMeta, Transport};
+use crate::net::KeyedHasher;
 use crate::time::{Duration, Timestamp};
-use hashbrown::DefaultHashBuilder;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
@@ -55,7 +53,7 @@ pub struct FlowTable {
     counters: FlowCounters,
     /// Slab indices of the live sessions, hashed by their key with `hasher`.
     map: HashTable<u32>,
-    hasher: DefaultHashBuilder,
+    hasher: KeyedHasher,
     slots: Vec<Session>,
     /// Idle-list neighbours of each slot, kept apart from the (large) sessions so that
     /// moving a session to the tail of its list touches two 8-byte entries of this small,
@@ -97,7 +95,7 @@ impl FlowTable {
             cfg,
             counters: FlowCounters::default(),
             map: HashTable::with_capacity(initial),
-            hasher: DefaultHashBuilder::default(),
+            hasher: KeyedHasher::default(),
             slots: Vec::with_capacity(initial),
             links: Vec::with_capacity(initial),
             free: Vec::new(),

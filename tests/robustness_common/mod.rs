@@ -219,3 +219,14 @@ pub fn run_chain(source: &mut dyn PacketSource, max_flows: usize) -> ChainCounts
     assert!(open.is_empty(), "{} sessions never ended", open.len());
     c
 }
+
+/// Encodes generated packets as (time, frame bytes).
+pub fn frames_of(pkts: &[flowsentry::synth::Packet]) -> Vec<(flowsentry::time::Timestamp, Vec<u8>)> {
+    pkts.iter()
+        .map(|p| {
+            let mut b = Vec::new();
+            flowsentry::synth::encode_frame(p, &mut b);
+            (p.ts, b)
+        })
+        .collect()
+}

@@ -28,9 +28,9 @@ struct SeriesKey {
 /// Three word-sized hasher writes instead of the derived field-by-field hash (hot path).
 impl std::hash::Hash for SeriesKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        use crate::flow::key::addr_bytes;
-        state.write_u128(u128::from_le_bytes(addr_bytes(self.src)));
-        state.write_u128(u128::from_le_bytes(addr_bytes(self.dst)));
+        use crate::flow::key::addr_bits;
+        state.write_u128(addr_bits(self.src).0);
+        state.write_u128(addr_bits(self.dst).0);
         let families = u32::from(self.src.is_ipv6()) | u32::from(self.dst.is_ipv6()) << 1;
         state.write_u32(u32::from(self.dport) | u32::from(self.proto) << 16 | families << 24);
     }

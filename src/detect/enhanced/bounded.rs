@@ -1,19 +1,11 @@
 //! A hash map with a hard size cap and least-recently-touched eviction. Keys are
-//! attacker-controlled (addresses, ports), so every map is randomly seeded: hashbrown's
-//! default hasher (foldhash) draws a fresh random seed per map, so a remote sender cannot
-//! predict bucket positions and force collisions — the reason these maps are keyed — at
-//! a fraction of SipHash's cost. Eviction never depends on iteration order: entries carry
-//! a unique touch stamp and the oldest are removed, so behaviour is deterministic.
+//! attacker-controlled (addresses, ports), so every map is randomly seeded
+//! ([`KeyedHasher`]). Eviction never depends on iteration order: entries carry a unique
+//! touch stamp and the oldest are removed, so behaviour is deterministic.
 
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use crate::net::KeyedHasher;
+use hashbrown::HashTable;
 use std::hash::{BuildHasher, Hash};
-
-/// A randomly seeded hashbrown map (the plain map type the enhanced detectors use).
-pub type KeyedMap<K, V> = HashMap<K, V, DefaultHashBuilder>;
-
-pub fn keyed_map<K, V>() -> KeyedMap<K, V> {
-    HashMap::with_hasher(DefaultHashBuilder::default())
-}
 
 /// What the hash table holds: the key and the id of the entry's value and stamp. Kept
 /// small on purpose: the table is probed on every event and resized as it fills (a
@@ -39,7 +31,7 @@ pub struct BoundedMap<K, V> {
     /// A raw table so a key is hashed once per call, even when a full map must evict
     /// before inserting it.
     table: HashTable<Entry<K>>,
-    hasher: DefaultHashBuilder,
+    hasher: KeyedHasher,
     cap: usize,
     clock: u64,
     evictions: u64,
@@ -59,7 +51,7 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
     pub fn new(cap: usize) -> Self {
         BoundedMap {
             table: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
+            hasher: KeyedHasher::default(),
             cap: cap.max(1),
             clock: 0,
             evictions: 0,

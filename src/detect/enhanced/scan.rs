@@ -34,7 +34,7 @@ struct ScanKey {
 /// Two word-sized hasher writes instead of the derived field-by-field hash (hot path).
 impl std::hash::Hash for ScanKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u128(u128::from_le_bytes(crate::flow::key::addr_bytes(self.src)));
+        state.write_u128(crate::flow::key::addr_bits(self.src).0);
         state.write_u16(u16::from(self.proto) | u16::from(self.src.is_ipv6()) << 8);
     }
 }
@@ -49,7 +49,7 @@ struct Target {
 /// Two word-sized hasher writes instead of the derived field-by-field hash (hot path).
 impl std::hash::Hash for Target {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u128(u128::from_le_bytes(crate::flow::key::addr_bytes(self.dst)));
+        state.write_u128(crate::flow::key::addr_bits(self.dst).0);
         state.write_u32(u32::from(self.port) | u32::from(self.proto) << 16 | u32::from(self.dst.is_ipv6()) << 24);
     }
 }

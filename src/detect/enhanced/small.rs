@@ -4,7 +4,7 @@
 //! allocation, a free and a cache miss per source. Lookup order never shows: callers
 //! only count, look up and sort.
 
-use super::bounded::{keyed_map, KeyedMap};
+use crate::net::{keyed_map, KeyedMap};
 use std::hash::Hash;
 
 pub enum SmallMap<K, V, const N: usize> {

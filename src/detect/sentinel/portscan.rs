@@ -17,9 +17,8 @@
 use super::record_time;
 use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage};
 use crate::flow::FlowEvent;
-use crate::net::kusto_ipv4_is_private;
+use crate::net::{keyed_map, kusto_ipv4_is_private, KeyedMap};
 use crate::time::{Duration, Timestamp};
-use hashbrown::HashMap;
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -44,13 +43,10 @@ struct SourceBin {
     alerted: bool,
 }
 
-/// Source addresses are chosen by whoever sends the packets, so the table's hasher is
-/// seeded at random per table (foldhash): a remote sender cannot predict collisions.
-type Keyed = hashbrown::DefaultHashBuilder;
-
 pub struct SentinelPortScan {
     max_sources: usize,
-    sources: HashMap<IpAddr, SourceBin, Keyed>,
+    /// Keyed by sender-chosen addresses: randomly seeded.
+    sources: KeyedMap<IpAddr, SourceBin>,
     /// When the table is full, a sweep drops single-port sources (a spoofed flood's
     /// sources have one port each) — at most once per `max_sources / 8` refusals, so a
     /// flood costs O(1) per event. A real scanner has two ports after its second probe.
@@ -68,7 +64,7 @@ impl SentinelPortScan {
     pub fn new(max_sources: usize) -> Self {
         SentinelPortScan {
             max_sources: max_sources.max(1),
-            sources: HashMap::with_hasher(Keyed::default()),
+            sources: keyed_map(),
             next_sweep_at: 0,
             current_bin: Timestamp(i64::MIN),
             untracked: 0,

@@ -62,18 +62,13 @@ pub use ip_order::{IpText, V4Text};
 use super::record_time;
 use crate::detect::{Alert, Detector, DetectorUsage};
 use crate::flow::FlowEvent;
-use crate::net::kusto_ipv4_is_private;
+use crate::net::{keyed_map, kusto_ipv4_is_private, KeyedMap};
 use crate::time::{Duration, Timestamp, NANOS_PER_SEC};
 use eviction::EvictionOrder;
-use hashbrown::HashMap;
 use open_sessions::OpenSessions;
 use rows::RowStore;
 use std::net::IpAddr;
 use wake_ups::WakeUps;
-
-/// Hasher of the tables keyed by addresses that senders choose: foldhash, seeded at random
-/// per table, so a remote sender cannot predict collisions (and much cheaper than SipHash).
-type Keyed = hashbrown::DefaultHashBuilder;
 
 pub const RULE_NAME: &str = "Potential beaconing activity (ASIM Network Session schema)";
 pub const SEVERITY: &str = "Low";
@@ -113,7 +108,8 @@ struct SourceRows {
 
 pub struct SentinelBeaconing {
     max_rows: usize,
-    sources: HashMap<IpAddr, SourceRows, Keyed>,
+    /// Keyed by sender-chosen addresses: randomly seeded.
+    sources: KeyedMap<IpAddr, SourceRows>,
     rows_total: usize,
     /// Sessions started (with a qualifying destination) but not yet ended.
     open: OpenSessions,
@@ -133,7 +129,7 @@ impl SentinelBeaconing {
     pub fn new(max_rows: usize) -> Self {
         SentinelBeaconing {
             max_rows: max_rows.max(1),
-            sources: HashMap::with_hasher(Keyed::default()),
+            sources: keyed_map(),
             rows_total: 0,
             open: OpenSessions::default(),
             watermark: Timestamp(i64::MIN),
