@@ -1,0 +1,247 @@
+//! The capture thread ("fs-capture"): reads decoded packets, runs the flow table, and
+//! sends its events in batches to every consumer; also signals and stats lines.
+
+use super::{Batch, Control, ToDetector, BATCH_EVENTS};
+use crate::capture::PacketSource;
+use crate::config::Config;
+use crate::flow::{FlowEvent, FlowTable};
+use crate::input::{Input, Inputs};
+use crate::log;
+use crate::stats::{Snapshot, Stats};
+use crate::time::{Duration, Timestamp};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Packets read before a batch is sent even if it holds few events (so `now` advances).
+const BATCH_PACKETS: u32 = 8192;
+/// A packet this much older than capture time is worth a warning (files out of order).
+const CLOCK_BACK_WARNING: Duration = Duration(3600 * 1_000_000_000);
+/// On a live link, a batch waits at most this long (alert latency).
+const LIVE_BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// when one is behind. Returns false when a consumer is gone.
+fn send(txs: &[Sender<ToDetector>], msg: ToDetector, stats: &Stats) -> bool {
+    let (mut waited, mut delivered) = (false, true);
+    for tx in txs {
+        match tx.try_send(msg.clone()) {
+            Ok(()) => {}
+            Err(TrySendError::Full(msg)) => {
+                waited = true;
+                delivered &= tx.send(msg).is_ok();
+            }
+            Err(TrySendError::Disconnected(_)) => delivered = false,
+        }
+    }
+    if waited {
+        stats.queue_waits.fetch_add(1, Relaxed);
+    }
+    delivered
+}
+
+struct Batcher {
+    events: Vec<FlowEvent>,
+    /// Emptied event vectors handed back by the writer.
+    recycled: Receiver<Vec<FlowEvent>>,
+    packets: u32,
+    last_sent: Instant,
+    detector_gone: bool,
+}
+
+impl Batcher {
+    /// Sends the pending events in batches of at most `BATCH_EVENTS` (a flush of the
+    /// whole table at exit or after a time jump must not become one huge message).
+    fn flush(&mut self, txs: &[Sender<ToDetector>], now: Timestamp, stats: &Stats) {
+        let fresh = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_EVENTS));
+        let events = std::mem::replace(&mut self.events, fresh);
+        if events.len() <= BATCH_EVENTS {
+            self.send_batch(txs, events, now, stats);
+        } else {
+            // Each message gets its own right-sized Vec: `split_off` would leave every
+            // chunk holding the whole burst's capacity (quadratic memory after a mass expiry).
+            let mut pending = events.into_iter().peekable();
+            while pending.peek().is_some() {
+                let chunk: Vec<FlowEvent> = pending.by_ref().take(BATCH_EVENTS).collect();
+                self.send_batch(txs, chunk, now, stats);
+            }
+        }
+        self.packets = 0;
+        self.last_sent = Instant::now();
+    }
+
+    fn send_batch(&mut self, txs: &[Sender<ToDetector>], events: Vec<FlowEvent>, now: Timestamp, stats: &Stats) {
+        let n = events.len() as u64;
+        if self.detector_gone || !send(txs, ToDetector::Batch(Arc::new(Batch { events, now })), stats) {
+            self.detector_gone = true;
+            stats.channel_drops.fetch_add(n, Relaxed);
+        }
+    }
+}
+
+/// Packets counted on the capture thread, published to [`Stats`] with the flow counters
+/// (before every batch and stats line) rather than one atomic add per packet.
+#[derive(Default)]
+struct PacketCounts {
+    read: u64,
+    decoded: u64,
+}
+
+fn publish_flow_counters(table: &FlowTable, counts: &PacketCounts, stats: &Stats) {
+    stats.packets_read.store(counts.read, Relaxed);
+    stats.packets_decoded.store(counts.decoded, Relaxed);
+    let c = table.counters();
+    stats.sessions.store(c.sessions, Relaxed);
+    stats.active_sessions.store(c.active, Relaxed);
+    stats.evictions.store(c.evictions, Relaxed);
+}
+
+/// Reads, decodes and tracks flows until EOF, termination or a fatal capture error.
+/// Returns the capture errors met (a broken replay file does not stop the files after
+/// it) and the counters as of the last stats line. Always flushes every open session
+/// before returning.
+pub(super) fn capture_thread(
+    source: Box<dyn PacketSource + Send>,
+    cfg: &Config,
+    txs: Vec<Sender<ToDetector>>,
+    recycled: Receiver<Vec<FlowEvent>>,
+    stats: Arc<Stats>,
+    control: Control,
+) -> (Vec<String>, Snapshot) {
+    let mut source = Inputs::new(source);
+    let live = source.is_live();
+    let mut table = FlowTable::new(cfg.flow.clone());
+    let mut batch = Batcher {
+        events: Vec::with_capacity(BATCH_EVENTS),
+        recycled,
+        packets: 0,
+        last_sent: Instant::now(),
+        detector_gone: false,
+    };
+    // Live: wall-clock instant of the newest packet, to advance time on a quiet link.
+    let mut last_packet_at: Option<Instant> = None;
+    let mut last_stats = Instant::now();
+    let mut prev_snapshot = Snapshot::default();
+    let mut errors = Vec::new();
+    let mut warned_backwards = false;
+    let mut counts = PacketCounts::default();
+    loop {
+        if control.terminate.load(Relaxed) {
+            if live {
+                log::info(&format!("stopping: flushing {} open sessions", table.counters().active));
+            }
+            break;
+        }
+        let input = source.next_input();
+        let packet = match input {
+            Input::Packet(meta) => Some(meta),
+            Input::Skipped(reason) => {
+                stats.skip(reason);
+                None
+            }
+            Input::End => break,
+            Input::Timeout => {
+                // Quiet link: capture time moves on with the wall clock since the last packet.
+                if let Some(at) = last_packet_at {
+                    let elapsed = Duration(at.elapsed().as_nanos().min(i64::MAX as u128) as i64);
+                    let now = table.now().saturating_add(elapsed);
+                    if now > table.now() {
+                        table.advance_to(now, &mut batch.events);
+                        last_packet_at = Some(Instant::now());
+                    }
+                }
+                // A live ring that was drained reports a timeout after every burst, which
+                // can be thousands of times a second: send at most every LIVE_BATCH_DELAY,
+                // so the detector and writer threads are not woken for a few events each.
+                if batch.last_sent.elapsed() >= LIVE_BATCH_DELAY {
+                    publish_flow_counters(&table, &counts, &stats);
+                    batch.flush(&txs, table.now(), &stats);
+                }
+                housekeeping(&mut source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
+                continue;
+            }
+            Input::Failed(e) if !live && e.is_file_fault() => {
+                errors.push(e.to_string());
+                continue;
+            }
+            Input::Failed(e) => {
+                errors.push(e.to_string());
+                break;
+            }
+        };
+        counts.read += 1;
+        if let Some(meta) = packet {
+            counts.decoded += 1;
+            if !warned_backwards && meta.ts.saturating_add(CLOCK_BACK_WARNING) < table.now() {
+                warned_backwards = true;
+                log::warn(&format!(
+                    "packet time went back from {} to {}: sessions of the older packets will look \
+                     unanswered; replay files in time order (e.g. merge them with mergecap)",
+                    table.now(),
+                    meta.ts
+                ));
+            }
+            table.ingest_at(&meta, &mut batch.events);
+        }
+        batch.packets += 1;
+        if live {
+            last_packet_at = Some(Instant::now());
+        }
+        let due = batch.events.len() >= BATCH_EVENTS
+            || batch.packets >= BATCH_PACKETS
+            || (live && batch.packets % 64 == 0 && batch.last_sent.elapsed() >= LIVE_BATCH_DELAY);
+        if due {
+            publish_flow_counters(&table, &counts, &stats);
+            batch.flush(&txs, table.now(), &stats);
+        }
+        if batch.packets % 1024 == 0 {
+            publish_flow_counters(&table, &counts, &stats);
+            housekeeping(&mut source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
+        }
+    }
+    table.flush_all(&mut batch.events);
+    publish_flow_counters(&table, &counts, &stats);
+    if let Some(k) = source.stats() {
+        store_kernel_stats(&stats, k);
+    }
+    batch.flush(&txs, table.now(), &stats);
+    (errors, prev_snapshot)
+}
+
+fn store_kernel_stats(stats: &Stats, k: crate::capture::CaptureStats) {
+    stats.kernel_received.store(k.received, Relaxed);
+    stats.kernel_dropped.store(k.dropped, Relaxed);
+    stats.interface_dropped.store(k.if_dropped, Relaxed);
+}
+
+/// Signals and timers checked between packets: SIGHUP reload, stats lines.
+fn housekeeping(
+    source: &mut Inputs,
+    cfg: &Config,
+    txs: &[Sender<ToDetector>],
+    stats: &Stats,
+    control: &Control,
+    last_stats: &mut Instant,
+    prev: &mut Snapshot,
+) {
+    if control.reload.swap(false, Relaxed) {
+        match cfg.reload_detect() {
+            Ok(d) => {
+                log::info("SIGHUP: reopening outputs and reloading detector settings");
+                send(txs, ToDetector::Reload(Arc::new(d)), stats);
+            }
+            Err(e) => log::error(&format!("SIGHUP: keeping the old settings: {e}")),
+        }
+        send(txs, ToDetector::Reopen, stats);
+    }
+    let periodic = cfg.stats_interval.is_some_and(|every| last_stats.elapsed() >= every);
+    if periodic || control.stats_now.swap(false, Relaxed) {
+        if let Some(k) = source.stats() {
+            store_kernel_stats(stats, k);
+        }
+        let snap = stats.snapshot();
+        log::data(&snap.to_json(prev, source.is_live()));
+        *prev = snap;
+        *last_stats = Instant::now();
+    }
+}
