@@ -20,6 +20,10 @@ pub struct Stats {
     pub kernel_received: AtomicU64,
     pub kernel_dropped: AtomicU64,
     pub interface_dropped: AtomicU64,
+    /// Replay progress: capture-file bytes consumed so far (compressed bytes for a
+    /// compressed file), and the total when known (0 = unknown: a pipe). Set by the reader.
+    pub input_bytes_read: AtomicU64,
+    pub input_bytes_total: AtomicU64,
     // detector thread
     pub records: AtomicU64,
     pub alerts: AtomicU64,

@@ -52,6 +52,10 @@ pub struct Alert {
     /// Detector-specific evidence, written after the common fields in insertion order
     /// of the keys as given (sorted by serde_json's map).
     pub evidence: Map<String, Value>,
+    /// A small sample of the flow-table ids (`SessionStart::id` / `FlowRecord::id`) of the
+    /// sessions that raised the alert, so an analyst can go from the alert to its records.
+    /// Empty until the detectors fill it.
+    pub sessions: Vec<u64>,
 }
 
 impl Alert {

@@ -93,6 +93,7 @@ mod tests {
             dst: None,
             dport: None,
             evidence: Default::default(),
+            sessions: Vec::new(),
         }
     }
 

@@ -250,6 +250,7 @@ impl BeaconDetector {
             dst: Some(s.dst),
             dport: s.dport,
             evidence: ev,
+            sessions: Vec::new(),
         });
     }
 

@@ -375,6 +375,7 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
         dst: (scan_type == "Vertical").then_some(top_dst),
         dport: (scan_type == "Horizontal").then_some(top_port),
         evidence: ev,
+        sessions: Vec::new(),
     }
 }
 

@@ -165,6 +165,7 @@ impl SentinelPortScan {
                 dst: None,
                 dport: None,
                 evidence,
+                sessions: Vec::new(),
             });
         }
     }

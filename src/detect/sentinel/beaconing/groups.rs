@@ -102,5 +102,6 @@ pub(super) fn make_alert(src: IpAddr, g: &Group, dport: Option<u16>, bin: Timest
         dst: Some(g.dst),
         dport,
         evidence,
+        sessions: Vec::new(),
     }
 }
