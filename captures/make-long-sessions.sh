@@ -14,7 +14,7 @@
 # Each scenario runs in its own pair of network namespaces joined by one veth pair
 # (client 198.51.100.x, server 203.0.113.x; documentation addresses only, no route
 # anywhere else). All nine run at the same time, so the script takes about as long as
-# the longest scenario: about 6 minutes, plus up to 8 minutes of waiting when the clock
+# the longest scenario: about 7 minutes in all, plus up to 7 minutes of waiting when the clock
 # hour is about to turn (see avoid_hour_boundary).
 #
 # Usage (as root):  captures/make-long-sessions.sh
