@@ -12,7 +12,8 @@
 # Usage (as root, from anywhere):   sudo captures/make-captures.sh
 # Takes about 5 minutes (the demo beacon runs in real time: 20 requests, 12 s apart).
 # FSCAP_SKIP_DEMO=1 skips demo.pcap (about 1 minute then).
-# Outputs (in this directory): *.pcap, SHA256SUMS, capture-stats.txt.
+# Outputs (in this directory): nmap_*.pcap, curl_sessions.pcap, periodic_client.pcap,
+# demo.pcap, their lines in SHA256SUMS (other lines are kept), capture-stats.txt.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -400,7 +401,11 @@ main() {
     fi
     [[ -f $HERE/demo.pcap ]] && files+=(demo.pcap)
     check_addresses "${files[@]}"
-    (cd "$HERE" && sha256sum "${files[@]}" >SHA256SUMS)
+    # Replace only this script's lines: make-long-sessions.sh keeps its own there.
+    (cd "$HERE" && {
+        grep -v -F -f <(printf '  %s\n' "${files[@]}") SHA256SUMS 2>/dev/null || true
+        sha256sum "${files[@]}"
+    } >SHA256SUMS.partial && mv SHA256SUMS.partial SHA256SUMS)
     "$HERE/capture-stats.sh" "${files[@]}" >"$HERE/capture-stats.txt"
     log "done in $((SECONDS - start))s"
 }
