@@ -125,6 +125,7 @@ fn events(sessions: &[Session]) -> Vec<(Timestamp, FlowEvent)> {
                 icmp_errors: 0,
                 last_icmp_error: None,
                 first: FirstPacket::default(),
+                history: Default::default(),
             }),
         ));
     }
