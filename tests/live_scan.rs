@@ -50,10 +50,11 @@ fn record_key(r: &Value) -> String {
         "DstBytes",
         "SrcPackets",
         "DstPackets",
-        "FlowsentryConnState",
     ]
     .map(f)
     .join(" ")
+        + " "
+        + &r["AdditionalFields"]["ConnState"].to_string()
 }
 
 fn multiset(records: &[Value]) -> BTreeMap<String, usize> {
@@ -269,7 +270,7 @@ fn scans_and_clients_on_a_live_link_match_tcpdump_and_replay() {
         .iter()
         .find(|r| r["SrcPortNumber"] == held_port && r["DstPortNumber"] == HTTP_PORT)
         .expect("record of the connection open at SIGTERM");
-    assert_eq!(held_rec["FlowsentryEndReason"], "shutdown", "{held_rec}");
+    assert_eq!(held_rec["AdditionalFields"]["EndReason"], "shutdown", "{held_rec}");
 
     // Curl sessions: bytes and packets equal tcpdump's per-connection IP totals.
     let wire = tshark_http_sessions(&pcap);
@@ -287,7 +288,7 @@ fn scans_and_clients_on_a_live_link_match_tcpdump_and_replay() {
         );
         assert_eq!(got, w, "curl session from port {port}: record vs tcpdump");
         assert!(got.1 >= *size as u64, "DstBytes below the file size: {r}");
-        assert_eq!(r["FlowsentryConnState"], "SF", "{r}");
+        assert_eq!(r["AdditionalFields"]["ConnState"], "SF", "{r}");
     }
 
     // Replay of tcpdump's capture: same records (timestamps aside) and same alerts.
