@@ -381,7 +381,8 @@ fn checker_catches_what_it_must() {
     check_record(&good, &columns, &fields, &keywords, &mut report);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     // Each mutation must be reported.
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Map<String, Value>)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Map<String, Value>)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
         ("not a column", Box::new(|r| _ = r.insert("FlowsentryConnState".into(), "SF".into()))),
         ("EventSchema is not a column", Box::new(|r| _ = r.insert("EventSchema".into(), "NetworkSession".into()))),
         ("Mandatory EventCount", Box::new(|r| _ = r.remove("EventCount"))),

@@ -170,6 +170,12 @@ pub const ADDITIONAL_FIELDS: &[AdditionalField] = &[
     extra("LastIcmpErrorCode", JsonType::Integer, false, "code of the last of them"),
 ];
 
+/// `(name, type)` of every column as a DCR `streamDeclarations` entry for
+/// [`DCR_STREAM`] spells it, in writing order.
+pub fn dcr_stream_columns() -> impl Iterator<Item = (&'static str, &'static str)> {
+    COLUMNS.iter().map(|c| (c.name, c.kind.dcr_type()))
+}
+
 /// The column called `name`, if the record has one.
 pub fn column(name: &str) -> Option<&'static Column> {
     COLUMNS.iter().find(|c| c.name == name)
@@ -197,5 +203,7 @@ mod tests {
         assert_eq!(column("AdditionalFields").unwrap().kind.json_type(), JsonType::Object);
         assert!(column("EventSchema").is_none(), "EventSchema is added by the parser, not a column");
         assert_eq!(additional_field("ConnState").unwrap().json, JsonType::String);
+        assert_eq!(dcr_stream_columns().count(), COLUMNS.len());
+        assert_eq!(dcr_stream_columns().last(), Some(("AdditionalFields", "dynamic")));
     }
 }
