@@ -13,7 +13,7 @@ use flowsentry::decode::{decode, PacketMeta};
 use flowsentry::detect::{DetectConfig, DetectorSet, RuleSet};
 use flowsentry::flow::{FlowConfig, FlowEvent, FlowTable};
 use flowsentry::net::NetSet;
-use flowsentry::output::records::{write_record, RecordContext};
+use flowsentry::output::records::{write_record, Device, RecordContext};
 use flowsentry::synth::{write_mixed, MixedParams, PcapWriter, ScenarioCtx, TsResolution};
 use flowsentry::time::Timestamp;
 use std::hint::black_box;
@@ -130,7 +130,10 @@ fn main() {
         });
     }
 
-    let ctx = RecordContext { dvc: "bench-sensor".into(), home_net: NetSet::default_home() };
+    let device =
+        Device { name: "bench-sensor".into(), ip: Some([192, 0, 2, 1].into()), interface: Some("eth1".into()) };
+    let mut ctx = RecordContext::new(device, NetSet::default_home(), 0, None);
+    ctx.observe(&events);
     let mut buf = Vec::with_capacity(1 << 20);
     bench("record JSON formatting", ends.len(), || {
         for r in &ends {

@@ -77,6 +77,12 @@ pub struct CommonArgs {
     /// Sensor name written as Dvc in every record [default: the host name].
     #[arg(long, value_name = "NAME")]
     pub sensor_name: Option<String>,
+    /// Sensor address written as DvcIpAddr [default: live, the capture interface's address; replay, none].
+    #[arg(long, value_name = "ADDR")]
+    pub sensor_ip: Option<String>,
+    /// Seed of the records' Community ID (AdditionalFields.CommunityId), 0-65535 [default: 0].
+    #[arg(long, value_name = "N")]
+    pub community_id_seed: Option<u16>,
     /// Maximum sessions held in the flow table [default: 131072].
     #[arg(long, value_name = "N")]
     pub max_flows: Option<usize>,

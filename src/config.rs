@@ -52,6 +52,10 @@ pub struct Config {
     pub flow: FlowConfig,
     pub detect: DetectConfig,
     pub sensor_name: String,
+    /// `DvcIpAddr` when given (`--sensor-ip`, `sensor_ip`).
+    pub sensor_ip: Option<std::net::IpAddr>,
+    /// Seed of the records' Community ID (`--community-id-seed`, `community_id_seed`).
+    pub community_id_seed: u16,
     /// Periodic stats lines (live); None = only on SIGUSR1.
     pub stats_interval: Option<std::time::Duration>,
     pub user: Option<String>,
@@ -71,6 +75,8 @@ pub struct FileSettings {
     pub rules: Option<String>,
     pub bpf: Option<String>,
     pub sensor_name: Option<String>,
+    pub sensor_ip: Option<String>,
+    pub community_id_seed: Option<u16>,
     pub stats_interval: Option<u64>,
     pub user: Option<String>,
     pub capture: CaptureSettings,
@@ -235,6 +241,10 @@ impl Config {
             flow.max_flows = n;
         }
         let bpf = common.bpf.clone().or_else(|| file.bpf.clone()).filter(|s| !s.trim().is_empty());
+        let sensor_ip = match common.sensor_ip.as_deref().or(file.sensor_ip.as_deref()) {
+            Some(a) => Some(a.trim().parse().map_err(|_| format!("sensor_ip must be an IP address, got '{a}'"))?),
+            None => None,
+        };
         Ok(Config {
             source: SourceConfig::Replay { files: Vec::new() },
             bpf,
@@ -243,6 +253,8 @@ impl Config {
             flow,
             detect,
             sensor_name: common.sensor_name.clone().or_else(|| file.sensor_name.clone()).unwrap_or_else(host_name),
+            sensor_ip,
+            community_id_seed: common.community_id_seed.or(file.community_id_seed).unwrap_or(0),
             stats_interval: None,
             user: None,
             config_file: common.config.clone(),
@@ -339,6 +351,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        std::fs::write(&path, "sensor_ip = \"192.0.2.7\"\ncommunity_id_seed = 9\n").unwrap();
+        let c = parse(&["flowsentry", "replay", "-c", p, "x"]).unwrap();
+        assert_eq!((c.sensor_ip, c.community_id_seed), (Some("192.0.2.7".parse().unwrap()), 9));
+        let c =
+            parse(&["flowsentry", "replay", "-c", p, "--sensor-ip", "2001:db8::7", "--community-id-seed", "3", "x"])
+                .unwrap();
+        assert_eq!((c.sensor_ip, c.community_id_seed), (Some("2001:db8::7".parse().unwrap()), 3));
+        let err = parse(&["flowsentry", "replay", "--sensor-ip", "eth0", "x"]).unwrap_err();
+        assert!(err.contains("sensor_ip") && err.contains("eth0"), "{err}");
+        assert!(parse(&["flowsentry", "replay", "--community-id-seed", "70000", "x"]).is_err());
         std::fs::write(&path, "home_nett = []\n").unwrap();
         let err = parse(&["flowsentry", "replay", "-c", p, "x"]).unwrap_err();
         assert!(err.contains("home_nett"), "{err}");

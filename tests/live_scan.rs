@@ -12,7 +12,7 @@ use common::{bin, have, require_root, scratch, wait_for};
 use netns::{read_json_lines, udp_send, Lab, Sensor, CLIENT, SERVER};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,10 +50,13 @@ fn record_key(r: &Value) -> String {
         "DstBytes",
         "SrcPackets",
         "DstPackets",
-        "FlowsentryConnState",
     ]
     .map(f)
     .join(" ")
+        + " "
+        + &r["AdditionalFields"]["ConnState"].to_string()
+        + " "
+        + &r["AdditionalFields"]["CommunityId"].to_string()
 }
 
 fn multiset(records: &[Value]) -> BTreeMap<String, usize> {
@@ -263,13 +266,24 @@ fn scans_and_clients_on_a_live_link_match_tcpdump_and_replay() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), live_records.len(), "a record was written twice");
+    // A live sensor names its capture interface and that interface's address, and one run
+    // prefix makes its session ids unique.
+    for r in &live_records {
+        assert_eq!(
+            (r["DvcInterface"].as_str(), r["DvcIpAddr"].as_str()),
+            (Some(&lab.veth_server[..]), Some(SERVER)),
+            "{r}"
+        );
+    }
+    let live_prefixes: BTreeSet<&str> = ids.iter().map(|id| id.split('-').next().unwrap()).collect();
+    assert_eq!(live_prefixes.len(), 1, "{live_prefixes:?}");
 
     // The held connection was flushed at shutdown.
     let held_rec = live_records
         .iter()
         .find(|r| r["SrcPortNumber"] == held_port && r["DstPortNumber"] == HTTP_PORT)
         .expect("record of the connection open at SIGTERM");
-    assert_eq!(held_rec["FlowsentryEndReason"], "shutdown", "{held_rec}");
+    assert_eq!(held_rec["AdditionalFields"]["EndReason"], "shutdown", "{held_rec}");
 
     // Curl sessions: bytes and packets equal tcpdump's per-connection IP totals.
     let wire = tshark_http_sessions(&pcap);
@@ -287,7 +301,7 @@ fn scans_and_clients_on_a_live_link_match_tcpdump_and_replay() {
         );
         assert_eq!(got, w, "curl session from port {port}: record vs tcpdump");
         assert!(got.1 >= *size as u64, "DstBytes below the file size: {r}");
-        assert_eq!(r["FlowsentryConnState"], "SF", "{r}");
+        assert_eq!(r["AdditionalFields"]["ConnState"], "SF", "{r}");
     }
 
     // Replay of tcpdump's capture: same records (timestamps aside) and same alerts.
@@ -304,6 +318,9 @@ fn scans_and_clients_on_a_live_link_match_tcpdump_and_replay() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let replay_records = read_json_lines(&rrec);
+    let replay_prefix = replay_records[0]["NetworkSessionId"].as_str().unwrap().split('-').next().unwrap().to_string();
+    assert!(!live_prefixes.contains(&replay_prefix[..]), "a replay must not reuse the live run's session ids");
+    assert!(replay_records.iter().all(|r| r.get("DvcInterface").is_none() && r.get("DvcIpAddr").is_none()));
     let (live_m, replay_m) = (multiset(&live_records), multiset(&replay_records));
     let only_live: Vec<_> = live_m.iter().filter(|(k, n)| replay_m.get(*k) != Some(n)).collect();
     let only_replay: Vec<_> = replay_m.iter().filter(|(k, n)| live_m.get(*k) != Some(n)).collect();

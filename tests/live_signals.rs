@@ -40,7 +40,7 @@ fn quiet_link_expires_idle_sessions_and_sigterm_flushes_the_rest() {
     });
     let after = sent.elapsed();
     assert!(after >= Duration::from_millis(1500), "expired too early ({after:?}): {expired}");
-    assert_eq!(expired["FlowsentryEndReason"], "idle_timeout", "{expired}");
+    assert_eq!(expired["AdditionalFields"]["EndReason"], "idle_timeout", "{expired}");
     assert_eq!(expired["SrcBytes"], 128, "20 IP + 8 UDP + 100 payload: {expired}");
     assert_eq!(expired["DstIpAddr"], SERVER);
 
@@ -81,7 +81,7 @@ fn quiet_link_expires_idle_sessions_and_sigterm_flushes_the_rest() {
     eprintln!("measured: shutdown after SIGTERM took {took:?}");
     let r = read_json_lines(&records);
     let flushed: Vec<_> =
-        udp_records_from_client(&r).into_iter().filter(|r| r["FlowsentryEndReason"] == "shutdown").collect();
+        udp_records_from_client(&r).into_iter().filter(|r| r["AdditionalFields"]["EndReason"] == "shutdown").collect();
     assert_eq!(flushed.len(), 3, "open sessions not flushed: {r:?}");
     assert!(flushed.iter().all(|r| r["SrcPackets"] == 2 && r["SrcBytes"] == 76), "{flushed:?}");
     let last = sensor.stderr.stats_lines().pop().unwrap();
@@ -154,7 +154,10 @@ fn interface_failure(tag: &str, breaker: impl FnOnce(&Lab), expected: &str) {
     let r = read_json_lines(&records);
     let udp = udp_records_from_client(&r);
     assert_eq!(udp.len(), 1, "open session not flushed: {r:?}");
-    assert_eq!((udp[0]["SrcPackets"].as_u64(), udp[0]["FlowsentryEndReason"].as_str()), (Some(2), Some("shutdown")));
+    assert_eq!(
+        (udp[0]["SrcPackets"].as_u64(), udp[0]["AdditionalFields"]["EndReason"].as_str()),
+        (Some(2), Some("shutdown"))
+    );
     let last = sensor.stderr.stats_lines().pop().unwrap();
     assert_eq!((last["final"].as_bool(), last["records_written"].as_u64()), (Some(true), Some(r.len() as u64)));
 }

@@ -90,7 +90,7 @@ fn flowsentry_counts(file: &std::path::Path) -> (BTreeMap<Dir, (u64, u64)>, usiz
         let sp = r["SrcPortNumber"].as_u64().unwrap() as u16;
         let dp = r["DstPortNumber"].as_u64().unwrap() as u16;
         let num = |k: &str| r[k].as_u64().unwrap();
-        if r.get("FlowsentryIcmpErrors").is_some() {
+        if r["AdditionalFields"].get("IcmpErrors").is_some() {
             quoted.push((proto, s.clone(), sp, d.clone(), dp));
             quoted.push((proto, d.clone(), dp, s.clone(), sp));
         }

@@ -6,6 +6,7 @@
 use flowsentry::detect::sentinel::{detectors_with, SentinelLimits};
 use flowsentry::detect::{Alert, DetectConfig};
 use flowsentry::flow::{ConnState, EndReason, EventResult, FirstPacket, FlowEvent, FlowRecord, SessionStart};
+use flowsentry::output::records::{write_record, Device, RecordContext};
 use flowsentry::time::{Duration, Timestamp};
 use std::io::Write;
 use std::net::IpAddr;
@@ -125,6 +126,7 @@ fn events(sessions: &[Session]) -> Vec<(Timestamp, FlowEvent)> {
                 icmp_errors: 0,
                 last_icmp_error: None,
                 first: FirstPacket::default(),
+                history: Default::default(),
             }),
         ));
     }
@@ -132,20 +134,11 @@ fn events(sessions: &[Session]) -> Vec<(Timestamp, FlowEvent)> {
     ev.into_iter().map(|(t, _, _, e)| (t, e)).collect()
 }
 
-fn record_json(r: &FlowRecord) -> String {
-    let mut m = serde_json::Map::new();
-    m.insert("TimeGenerated".into(), r.start.rfc3339().into());
-    m.insert("SrcIpAddr".into(), r.src.to_string().into());
-    m.insert("DstIpAddr".into(), r.dst.to_string().into());
-    if let Some(p) = r.dport {
-        m.insert("DstPortNumber".into(), p.into());
-    }
-    if let Some(p) = r.sport {
-        m.insert("SrcPortNumber".into(), p.into());
-    }
-    m.insert("SrcBytes".into(), r.src_bytes.into());
-    m.insert("DstBytes".into(), r.dst_bytes.into());
-    serde_json::Value::Object(m).to_string()
+/// The record as flowsentry writes it (the real writer, so the reference reads the real format).
+fn record_json(r: &FlowRecord, ctx: &RecordContext) -> String {
+    let mut out = Vec::new();
+    write_record(r, ctx, &mut out);
+    String::from_utf8(out).unwrap()
 }
 
 fn run_parity(seed: u64, tick: Duration) -> usize {
@@ -153,14 +146,15 @@ fn run_parity(seed: u64, tick: Duration) -> usize {
     let mut dets = detectors_with(&DetectConfig::default(), SentinelLimits::default());
     let mut alerts: Vec<Alert> = Vec::new();
     let mut records = String::new();
+    let device = Device { name: "parity".into(), ip: None, interface: None };
+    let ctx = RecordContext::new(device, DetectConfig::default().home_net, 0, None);
     let mut last_tick = Timestamp(i64::MIN);
     for (t, e) in &evs {
         for d in dets.iter_mut() {
             d.on_event(e, &mut alerts);
         }
         if let FlowEvent::End(r) = e {
-            records.push_str(&record_json(r));
-            records.push('\n');
+            records.push_str(&record_json(r, &ctx));
         }
         if t.0 - last_tick.0.max(i64::MIN / 2) >= tick.0 {
             last_tick = *t;

@@ -3,6 +3,7 @@
 //! segment of one) begins and a [`FlowEvent::End`] record when it ends. Every Start is
 //! matched by exactly one End (FIN/RST, idle or active timeout, eviction, shutdown).
 
+pub mod history;
 pub mod key;
 mod session;
 pub mod table;
@@ -206,6 +207,8 @@ pub struct FlowRecord {
     pub icmp_errors: u32,
     pub last_icmp_error: Option<(u8, u8)>,
     pub first: FirstPacket,
+    /// Zeek-style connection history of the whole session so far (TCP and UDP).
+    pub history: history::History,
 }
 
 /// What the flow table tells the detector thread.

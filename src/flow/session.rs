@@ -2,6 +2,7 @@
 //! handshake/teardown history, and the rules that turn it into a Zeek `conn_state`, an
 //! ASIM `EventResult` and finally a [`FlowRecord`].
 
+use super::history::History;
 use super::key::{icmp_is_request, FlowKey};
 use super::{ConnState, EndReason, EventResult, FirstPacket, FlowRecord, SessionStart};
 use crate::decode::{proto, tcp_flags, PacketMeta, Transport};
@@ -69,6 +70,8 @@ pub struct Session {
     pub last_icmp_error: Option<(u8, u8)>,
     pub first: FirstPacket,
     pub has_first: bool,
+    /// Zeek-style history; kept across active-timeout segments like the TCP state.
+    pub conn_history: History,
 }
 
 impl Session {
@@ -103,6 +106,7 @@ impl Session {
             last_icmp_error: None,
             first: FirstPacket::default(),
             has_first: false,
+            conn_history: History::default(),
         }
     }
 
@@ -193,11 +197,13 @@ impl Session {
                     self.record_first(pkt, flags, seq, window, payload_len);
                 }
                 self.tcp_flags(flags, from_init);
+                self.conn_history.tcp(flags, payload_len, from_init);
             }
             Transport::Udp { payload_len, .. } => {
                 if from_init && !self.has_first {
                     self.record_first(pkt, 0, 0, 0, payload_len);
                 }
+                self.conn_history.udp(payload_len, from_init);
             }
             Transport::Icmp { icmp_type, code, .. } => {
                 if from_init && !self.has_first {
@@ -406,6 +412,7 @@ impl Session {
             icmp_errors: self.icmp_errors,
             last_icmp_error: self.last_icmp_error,
             first: self.first,
+            history: self.conn_history,
         }
     }
 }

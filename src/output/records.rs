@@ -1,35 +1,190 @@
-//! ASIM NetworkSession (schema 0.2.6) JSON records, formatted straight into a byte
-//! buffer (no intermediate JSON tree, no allocation per record).
+//! ASIM NetworkSession records, ingestible verbatim into Microsoft Sentinel's native
+//! `ASimNetworkSessionLogs` table: every top-level key is a column of that table, in the
+//! order and with the types [`super::schema::COLUMNS`] defines; what the table has no column
+//! for (Zeek conn state, end reason, segment, per-direction TCP flags, ICMP errors,
+//! Community ID) goes into the `AdditionalFields` object. Formatted straight into a byte
+//! buffer (no JSON tree, no allocation per record).
 //!
 //! Conventions:
 //! - Bytes are IP-layer bytes: IP header + payload as given by the IP length fields
 //!   (IPv4 total length, IPv6 40 + payload length); the link layer (Ethernet, VLAN tags,
-//!   FCS) is excluded. `SrcBytes`/`SrcPackets` are initiator → responder.
+//!   FCS) is excluded. `SrcBytes`/`SrcPackets` are initiator -> responder.
 //! - `TimeGenerated` = `EventStartTime`; times are RFC 3339 UTC with microseconds.
 //!   `NetworkDuration` is whole milliseconds (floored).
-//! - Port fields are omitted for protocols without ports (ICMP, others) so Kusto sees
-//!   null; `NetworkIcmpType` (text, per RFC 2780/4443) and `NetworkIcmpCode` appear only
-//!   for ICMP sessions; `SrcVlanId` only when tagged.
-//! - Custom fields: `NetworkSessionId`, `FlowsentryConnState` (Zeek conn_state),
-//!   `FlowsentryEndReason`, `FlowsentrySegment` (when > 0, active-timeout continuation),
-//!   `SrcTcpFlags`/`DstTcpFlags` (TCP only; OR of flags sent, letters `FSRPAUEC` in bit
-//!   order, e.g. `SA` for SYN+ACK), and `FlowsentryIcmpErrors` with
-//!   `FlowsentryLastIcmpErrorType`/`Code` when ICMP errors quoted the session.
+//! - Keys that do not apply are left out (Kusto sees null): ports for protocols without
+//!   ports, ICMP type/code outside ICMP, TCP flags outside TCP, `EventResultDetails`
+//!   unless the session failed, `SrcVlanId` unless tagged.
+//! - `EventSeverity` is `Informational`: ASIM derives severity from `DvcAction` (`Low` for
+//!   a deny/drop/reset) and a passive sensor takes no action on the traffic.
 
+use super::community_id::{self, FlowTuple};
+use super::session_id::SessionIds;
+use crate::config::{Config, SourceConfig};
 use crate::decode::proto;
-use crate::flow::FlowRecord;
+use crate::flow::{ConnState, EventResult, FlowEvent, FlowRecord};
 use crate::net::NetSet;
 use crate::time::{civil_from_days, Timestamp, NANOS_PER_SEC};
 use std::io::Write;
 use std::net::IpAddr;
 
+/// The sensor as the records name it (ASIM `Dvc*` fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Device {
+    /// `Dvc`: the sensor name (`--sensor-name`, default the host name).
+    pub name: String,
+    /// `DvcIpAddr`: `--sensor-ip`, else (live) the capture interface's address.
+    pub ip: Option<IpAddr>,
+    /// `DvcInterface`: the live capture interface.
+    pub interface: Option<String>,
+}
+
 /// What a record needs beyond the flow itself.
 #[derive(Clone, Debug)]
 pub struct RecordContext {
-    /// `Dvc`: the sensor's name (hostname by default).
-    pub dvc: String,
-    /// Drives `NetworkDirection`.
+    /// Drives `NetworkDirection` (replaced on SIGHUP).
     pub home_net: NetSet,
+    device: Device,
+    /// `,"Dvc":...` up to and including the last `Dvc*` field, rendered once.
+    device_json: Vec<u8>,
+    community_id_seed: u16,
+    ids: SessionIds,
+}
+
+/// The constant fields after `EventSeverity`.
+const PRODUCT: &str = concat!(
+    ",\"EventSeverity\":\"Informational\",\"EventSchemaVersion\":\"0.2.6\",\"EventProduct\":\"flowsentry\",\
+     \"EventProductVersion\":\"",
+    env!("CARGO_PKG_VERSION"),
+    "\",\"EventVendor\":\"flowsentry\""
+);
+
+impl RecordContext {
+    /// `live_start_ns`: wall-clock start of a live capture, None for a replay (see
+    /// [`SessionIds`]).
+    pub fn new(device: Device, home_net: NetSet, community_id_seed: u16, live_start_ns: Option<i128>) -> Self {
+        let mut device_json = Vec::new();
+        device_json.extend_from_slice(b",\"Dvc\":");
+        write_json_string(&device.name, &mut device_json);
+        let (hostname, fqdn) = dvc_hostname(&device.name);
+        device_json.extend_from_slice(b",\"DvcHostname\":");
+        write_json_string(&hostname, &mut device_json);
+        if let Some(f) = fqdn {
+            device_json.extend_from_slice(b",\"DvcFQDN\":");
+            write_json_string(f, &mut device_json);
+        }
+        if let Some(ip) = device.ip {
+            device_json.extend_from_slice(b",\"DvcIpAddr\":\"");
+            push_ip(&mut device_json, ip);
+            device_json.push(b'"');
+        }
+        if let Some(i) = &device.interface {
+            device_json.extend_from_slice(b",\"DvcInterface\":");
+            write_json_string(i, &mut device_json);
+        }
+        let ids = SessionIds::new(&device.name, live_start_ns);
+        RecordContext { home_net, device, device_json, community_id_seed, ids }
+    }
+
+    /// The context of a run with these settings. Live: `DvcInterface` is the capture
+    /// interface, `DvcIpAddr` its address unless `--sensor-ip` is given, and the wall
+    /// clock now is part of the session-id prefix. A replay has no interface: only
+    /// `--sensor-ip` sets `DvcIpAddr`, and the ids depend on the capture alone.
+    pub fn for_run(cfg: &Config) -> Self {
+        let (interface, live_start_ns) = match &cfg.source {
+            SourceConfig::Live(l) => {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                (Some(l.interface.clone()), Some(now.as_nanos() as i128))
+            }
+            SourceConfig::Replay { .. } => (None, None),
+        };
+        let ip = cfg.sensor_ip.or_else(|| interface.as_deref().and_then(interface_address));
+        let device = Device { name: cfg.sensor_name.clone(), ip, interface };
+        RecordContext::new(device, cfg.detect.home_net.clone(), cfg.community_id_seed, live_start_ns)
+    }
+
+    /// The sensor name (`Dvc`).
+    pub fn sensor_name(&self) -> &str {
+        &self.device.name
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Call with every batch of flow events before writing its records or alerts: the
+    /// run's first session fixes the `NetworkSessionId` prefix.
+    #[inline]
+    pub fn observe(&mut self, events: &[FlowEvent]) {
+        self.ids.observe(events);
+    }
+
+    /// Appends the `NetworkSessionId` of flow-table session `id` (no quotes), as records
+    /// write it; alerts use it for their sessions so the two join in Sentinel.
+    #[inline]
+    pub fn write_session_id(&self, id: u64, out: &mut Vec<u8>) {
+        self.ids.write(id, out);
+    }
+
+    /// The `NetworkSessionId` of flow-table session `id`.
+    pub fn session_id(&self, id: u64) -> String {
+        self.ids.format(id)
+    }
+
+    /// The run prefix of this run's session ids.
+    pub fn run_prefix(&self) -> &str {
+        self.ids.prefix()
+    }
+}
+
+/// The address of a network interface: its first IPv4 address, else its first IPv6
+/// address that is not link-local; None for `any`, an unknown interface or no address.
+pub fn interface_address(name: &str) -> Option<IpAddr> {
+    let addrs: Vec<IpAddr> = nix::ifaddrs::getifaddrs()
+        .ok()?
+        .filter(|a| a.interface_name == name)
+        .filter_map(|a| {
+            let a = a.address?;
+            a.as_sockaddr_in()
+                .map(|v4| IpAddr::V4(v4.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+        })
+        .collect();
+    addrs.iter().find(|a| a.is_ipv4()).or_else(|| addrs.iter().find(|a| !is_link_local_v6(a))).copied()
+}
+
+fn is_link_local_v6(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+/// `DvcHostname` (an ASIM hostname: `[A-Za-z0-9-]{1,61}`) and `DvcFQDN` from the sensor
+/// name. The native parser's `Dvc` alias is `coalesce(DvcFQDN, DvcHostname, ...)`, so they
+/// carry the sensor name, not the machine's: two sensors on one host stay apart.
+pub fn dvc_hostname(name: &str) -> (String, Option<&str>) {
+    let fqdn = is_fqdn(name).then_some(name);
+    let label = if fqdn.is_some() { name.split('.').next().unwrap_or(name) } else { name };
+    let mut host: String =
+        label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).take(61).collect();
+    if host.is_empty() {
+        host.push_str("flowsentry");
+    }
+    (host, fqdn)
+}
+
+/// ASIM's FQDN check: `^([_a-zA-Z0-9][_a-zA-Z0-9-]{0,62}\.)+[a-zA-Z]{2,63}$`.
+fn is_fqdn(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    let Some((tld, rest)) = labels.split_last() else { return false };
+    let label_ok = |l: &&str| {
+        let b = l.as_bytes();
+        !b.is_empty()
+            && b.len() <= 63
+            && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+            && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    };
+    !rest.is_empty()
+        && rest.iter().all(label_ok)
+        && (2..=63).contains(&tld.len())
+        && tld.bytes().all(|c| c.is_ascii_alphabetic())
 }
 
 /// Appends one record as a JSON object followed by `\n`.
@@ -42,17 +197,18 @@ pub fn write_record(rec: &FlowRecord, ctx: &RecordContext, out: &mut Vec<u8>) {
     write_time(rec.end, out);
     out.extend_from_slice(b",\"EventCount\":1,\"EventType\":\"NetworkSession\",\"EventResult\":\"");
     out.extend_from_slice(rec.result.as_str().as_bytes());
-    out.extend_from_slice(
-        b"\",\"EventSchema\":\"NetworkSession\",\"EventSchemaVersion\":\"0.2.6\",\
-          \"EventProduct\":\"flowsentry\",\"EventVendor\":\"flowsentry\",\"Dvc\":",
-    );
-    write_json_string(&ctx.dvc, out);
+    out.push(b'"');
+    if let Some(details) = result_details(rec) {
+        out.extend_from_slice(b",\"EventResultDetails\":\"");
+        out.extend_from_slice(details.as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(PRODUCT.as_bytes());
+    out.extend_from_slice(&ctx.device_json);
     out.extend_from_slice(b",\"NetworkProtocol\":\"");
     match protocol_name(rec.protocol) {
         Some(name) => out.extend_from_slice(name.as_bytes()),
-        None => {
-            let _ = write!(out, "{}", rec.protocol);
-        }
+        None => push_u64(out, rec.protocol.into()),
     }
     out.extend_from_slice(b"\",\"NetworkProtocolVersion\":\"");
     out.extend_from_slice(if rec.src.is_ipv4() { b"IPv4" } else { b"IPv6" });
@@ -86,30 +242,57 @@ pub fn write_record(rec: &FlowRecord, ctx: &RecordContext, out: &mut Vec<u8>) {
         push_u64(out, value);
     }
     let is_icmp = rec.protocol == proto::ICMP || rec.protocol == proto::ICMPV6;
-    if let (true, Some(t)) = (is_icmp, rec.icmp_type) {
+    let icmp = if is_icmp { rec.icmp_type.map(|t| (t, rec.icmp_code.unwrap_or(0))) } else { None };
+    if let Some((t, code)) = icmp {
         out.extend_from_slice(b",\"NetworkIcmpType\":\"");
         match icmp_type_name(rec.protocol == proto::ICMPV6, t) {
             Some(name) => out.extend_from_slice(name.as_bytes()),
-            None => {
-                let _ = write!(out, "{t}");
-            }
+            None => push_u64(out, t.into()),
         }
-        let _ = write!(out, "\",\"NetworkIcmpCode\":{}", rec.icmp_code.unwrap_or(0));
+        out.extend_from_slice(b"\",\"NetworkIcmpCode\":");
+        push_u64(out, code.into());
     }
     if let Some(v) = rec.vlan {
-        let _ = write!(out, ",\"SrcVlanId\":\"{v}\"");
+        out.extend_from_slice(b",\"SrcVlanId\":\"");
+        push_u64(out, v.into());
+        out.push(b'"');
     }
     out.extend_from_slice(b",\"NetworkSessionId\":\"");
-    push_u64(out, rec.id);
-    out.extend_from_slice(b"\",\"FlowsentryConnState\":\"");
+    ctx.ids.write(rec.id, out);
+    out.push(b'"');
+    if !rec.history.is_empty() {
+        out.extend_from_slice(b",\"NetworkConnectionHistory\":\"");
+        out.extend_from_slice(rec.history.as_bytes());
+        out.push(b'"');
+    }
+    let is_tcp = rec.protocol == proto::TCP && rec.sport.is_some();
+    if is_tcp {
+        let flags = rec.src_tcp_flags | rec.dst_tcp_flags;
+        for (name, bit) in [
+            (&b",\"TcpFlagsSyn\":"[..], crate::decode::tcp_flags::SYN),
+            (b",\"TcpFlagsAck\":", crate::decode::tcp_flags::ACK),
+            (b",\"TcpFlagsFin\":", crate::decode::tcp_flags::FIN),
+            (b",\"TcpFlagsRst\":", crate::decode::tcp_flags::RST),
+            (b",\"TcpFlagsPsh\":", crate::decode::tcp_flags::PSH),
+            (b",\"TcpFlagsUrg\":", crate::decode::tcp_flags::URG),
+        ] {
+            out.extend_from_slice(name);
+            out.extend_from_slice(if flags & bit != 0 { b"true" } else { b"false" });
+        }
+    }
+    out.extend_from_slice(b",\"AdditionalFields\":{\"CommunityId\":\"");
+    let tuple = FlowTuple { src: rec.src, dst: rec.dst, protocol: rec.protocol, ports: rec.sport.zip(rec.dport), icmp };
+    out.extend_from_slice(&community_id::community_id(ctx.community_id_seed, &tuple));
+    out.extend_from_slice(b"\",\"ConnState\":\"");
     out.extend_from_slice(rec.conn_state.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"FlowsentryEndReason\":\"");
+    out.extend_from_slice(b"\",\"EndReason\":\"");
     out.extend_from_slice(rec.end_reason.as_str().as_bytes());
     out.push(b'"');
     if rec.segment > 0 {
-        let _ = write!(out, ",\"FlowsentrySegment\":{}", rec.segment);
+        out.extend_from_slice(b",\"Segment\":");
+        push_u64(out, rec.segment.into());
     }
-    if rec.protocol == proto::TCP && rec.sport.is_some() {
+    if is_tcp {
         out.extend_from_slice(b",\"SrcTcpFlags\":\"");
         write_tcp_flags(rec.src_tcp_flags, out);
         out.extend_from_slice(b"\",\"DstTcpFlags\":\"");
@@ -117,12 +300,51 @@ pub fn write_record(rec: &FlowRecord, ctx: &RecordContext, out: &mut Vec<u8>) {
         out.push(b'"');
     }
     if rec.icmp_errors > 0 {
-        let _ = write!(out, ",\"FlowsentryIcmpErrors\":{}", rec.icmp_errors);
+        out.extend_from_slice(b",\"IcmpErrors\":");
+        push_u64(out, rec.icmp_errors.into());
         if let Some((t, c)) = rec.last_icmp_error {
-            let _ = write!(out, ",\"FlowsentryLastIcmpErrorType\":{t},\"FlowsentryLastIcmpErrorCode\":{c}");
+            out.extend_from_slice(b",\"LastIcmpErrorType\":");
+            push_u64(out, t.into());
+            out.extend_from_slice(b",\"LastIcmpErrorCode\":");
+            push_u64(out, c.into());
         }
     }
-    out.extend_from_slice(b"}\n");
+    out.extend_from_slice(b"}}\n");
+}
+
+/// ASIM `EventResultDetails` of a failed session (None otherwise), from the values the
+/// NetworkSession schema lists: a TCP attempt reset (REJ, RSTOS0) is `Reset`; one never
+/// answered (S0, SH) and an unanswered UDP or ICMP request are `Timeout`; an attempt
+/// answered only by ICMP errors takes the last error's meaning (see [`icmp_error_details`]).
+pub fn result_details(rec: &FlowRecord) -> Option<&'static str> {
+    if rec.result != EventResult::Failure {
+        return None;
+    }
+    if rec.protocol == proto::TCP && rec.sport.is_some() {
+        return Some(match rec.conn_state {
+            ConnState::REJ | ConnState::RSTOS0 => "Reset",
+            _ => match rec.last_icmp_error {
+                Some((t, c)) => icmp_error_details(rec.src.is_ipv6(), t, c),
+                None => "Timeout",
+            },
+        });
+    }
+    Some(match rec.last_icmp_error {
+        Some((t, c)) => icmp_error_details(rec.src.is_ipv6(), t, c),
+        None => "Timeout",
+    })
+}
+
+/// The ASIM result detail an ICMP error stands for: refused by the destination (port
+/// unreachable) or by a filter (communication administratively prohibited) is `Reset`,
+/// the counterpart of a TCP reset; other unreachables, time exceeded and packet too big
+/// are `Routing issue`; anything else is `Unknown`.
+pub fn icmp_error_details(v6: bool, icmp_type: u8, code: u8) -> &'static str {
+    match (v6, icmp_type, code) {
+        (false, 3, 3 | 9 | 10 | 13) | (true, 1, 1 | 4) => "Reset",
+        (false, 3 | 11, _) | (true, 1..=3, _) => "Routing issue",
+        _ => "Unknown",
+    }
 }
 
 /// ASIM NetworkDirection from the home network: Local, Outbound, Inbound or External.
@@ -135,7 +357,8 @@ pub fn direction(src: IpAddr, dst: IpAddr, home: &NetSet) -> &'static str {
     }
 }
 
-/// IANA keyword for common protocol numbers (ICMPv6 as ASIM spells it).
+/// IANA keyword ("Keyword" column of the protocol-numbers registry, as ASIM's
+/// NetworkProtocol asks) for common protocol numbers.
 pub fn protocol_name(protocol: u8) -> Option<&'static str> {
     Some(match protocol {
         proto::ICMP => "ICMP",
@@ -147,7 +370,7 @@ pub fn protocol_name(protocol: u8) -> Option<&'static str> {
         47 => "GRE",
         50 => "ESP",
         51 => "AH",
-        proto::ICMPV6 => "ICMPv6",
+        proto::ICMPV6 => "IPv6-ICMP",
         89 => "OSPFIGP",
         103 => "PIM",
         112 => "VRRP",
@@ -229,7 +452,7 @@ fn put_digits(dst: &mut [u8], mut v: u64) {
 }
 
 /// Decimal text of `v` without `core::fmt` (the record writer's hot path).
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut at = buf.len();
     loop {
@@ -289,14 +512,26 @@ fn write_json_string(s: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{ConnState, EndReason, EventResult, FirstPacket};
+    use crate::flow::history::History;
+    use crate::flow::{EndReason, FirstPacket};
+    use crate::output::schema::{self, JsonType};
     use serde_json::Value;
 
+    fn device() -> Device {
+        Device { name: "sensor-1".into(), ip: Some("192.0.2.254".parse().unwrap()), interface: Some("eth1".into()) }
+    }
+
     fn ctx() -> RecordContext {
-        RecordContext { dvc: "sensor-1".into(), home_net: NetSet::parse_list("192.0.2.0/24,2001:db8:1::/48").unwrap() }
+        RecordContext::new(device(), NetSet::parse_list("192.0.2.0/24,2001:db8:1::/48").unwrap(), 0, None)
     }
 
     fn tcp_record() -> FlowRecord {
+        let mut history = History::default();
+        for (flags, len, init) in
+            [(0x02, 0, true), (0x12, 0, false), (0x10, 0, true), (0x18, 20, true), (0x11, 0, true)]
+        {
+            history.tcp(flags, len, init);
+        }
         FlowRecord {
             id: 42,
             segment: 0,
@@ -322,6 +557,7 @@ mod tests {
             icmp_errors: 0,
             last_icmp_error: None,
             first: FirstPacket::default(),
+            history,
         }
     }
 
@@ -331,12 +567,62 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.ends_with("}\n") && text.matches('\n').count() == 1);
         let v: Value = serde_json::from_str(&text).unwrap();
+        check_against_schema(&text, v.as_object().unwrap());
         (text, v.as_object().unwrap().clone())
     }
 
+    fn json_type(v: &Value) -> JsonType {
+        match v {
+            Value::String(_) => JsonType::String,
+            Value::Number(n) if n.is_u64() || n.is_i64() => JsonType::Integer,
+            Value::Number(_) => JsonType::Number,
+            Value::Bool(_) => JsonType::Bool,
+            Value::Object(_) => JsonType::Object,
+            other => panic!("unexpected JSON value {other}"),
+        }
+    }
+
+    /// The writer follows the schema module: only its keys, in its order, with its types,
+    /// and every always-written key present.
+    fn check_against_schema(text: &str, o: &serde_json::Map<String, Value>) {
+        let mut last = 0;
+        for c in schema::COLUMNS {
+            match o.get(c.name) {
+                Some(v) => {
+                    assert_eq!(json_type(v), c.kind.json_type(), "{}: {text}", c.name);
+                    let at = text.find(&format!("\"{}\":", c.name)).unwrap();
+                    assert!(at >= last, "{} out of order: {text}", c.name);
+                    last = at;
+                }
+                None => assert!(!c.always, "{} missing: {text}", c.name),
+            }
+        }
+        for k in o.keys() {
+            assert!(schema::column(k).is_some(), "top-level key {k} is not in schema::COLUMNS");
+        }
+        let extra = o["AdditionalFields"].as_object().unwrap();
+        let extra_text = &text[text.find("\"AdditionalFields\":").unwrap()..];
+        let mut last = 0;
+        for f in schema::ADDITIONAL_FIELDS {
+            match extra.get(f.name) {
+                Some(v) => {
+                    assert_eq!(json_type(v), f.json, "{}: {text}", f.name);
+                    let at = extra_text.find(&format!("\"{}\":", f.name)).unwrap();
+                    assert!(at >= last, "{} out of order: {text}", f.name);
+                    last = at;
+                }
+                None => assert!(!f.always, "AdditionalFields.{} missing: {text}", f.name),
+            }
+        }
+        for k in extra.keys() {
+            assert!(schema::additional_field(k).is_some(), "AdditionalFields key {k} is not in the schema");
+        }
+    }
+
     #[test]
-    fn tcp_record_has_every_field_in_order() {
-        let (text, o) = render(&tcp_record(), &ctx());
+    fn tcp_record_has_every_field() {
+        let c = ctx();
+        let (_, o) = render(&tcp_record(), &c);
         let expect = serde_json::json!({
             "TimeGenerated": "2023-11-14T22:13:20.123456Z",
             "EventStartTime": "2023-11-14T22:13:20.123456Z",
@@ -344,11 +630,27 @@ mod tests {
             "EventCount": 1,
             "EventType": "NetworkSession",
             "EventResult": "Success",
-            "EventSchema": "NetworkSession",
+            "EventSeverity": "Informational",
             "EventSchemaVersion": "0.2.6",
             "EventProduct": "flowsentry",
+            "EventProductVersion": env!("CARGO_PKG_VERSION"),
             "EventVendor": "flowsentry",
             "Dvc": "sensor-1",
+            "DvcHostname": "sensor-1",
+            "DvcIpAddr": "192.0.2.254",
+            "DvcInterface": "eth1",
+        });
+        let cid = community_id::community_id(
+            0,
+            &FlowTuple {
+                src: "192.0.2.10".parse().unwrap(),
+                dst: "198.51.100.20".parse().unwrap(),
+                protocol: 6,
+                ports: Some((40000, 443)),
+                icmp: None,
+            },
+        );
+        let rest = serde_json::json!({
             "NetworkProtocol": "TCP",
             "NetworkProtocolVersion": "IPv4",
             "NetworkDirection": "Outbound",
@@ -364,50 +666,26 @@ mod tests {
             "NetworkBytes": 1900,
             "NetworkPackets": 8,
             "SrcVlanId": "12",
-            "NetworkSessionId": "42",
-            "FlowsentryConnState": "SF",
-            "FlowsentryEndReason": "fin",
-            "SrcTcpFlags": "FSPA",
-            "DstTcpFlags": "SA",
+            "NetworkSessionId": c.session_id(42),
+            "NetworkConnectionHistory": "ShADF",
+            "TcpFlagsSyn": true,
+            "TcpFlagsAck": true,
+            "TcpFlagsFin": true,
+            "TcpFlagsRst": false,
+            "TcpFlagsPsh": true,
+            "TcpFlagsUrg": false,
+            "AdditionalFields": {
+                "CommunityId": String::from_utf8(cid.to_vec()).unwrap(),
+                "ConnState": "SF",
+                "EndReason": "fin",
+                "SrcTcpFlags": "FSPA",
+                "DstTcpFlags": "SA",
+            },
         });
-        assert_eq!(Value::Object(o.clone()), expect);
-        // Field order is fixed: every key appears in the text in exactly this order.
-        let order = [
-            "TimeGenerated",
-            "EventStartTime",
-            "EventEndTime",
-            "EventCount",
-            "EventType",
-            "EventResult",
-            "EventSchema",
-            "EventSchemaVersion",
-            "EventProduct",
-            "EventVendor",
-            "Dvc",
-            "NetworkProtocol",
-            "NetworkProtocolVersion",
-            "NetworkDirection",
-            "NetworkDuration",
-            "SrcIpAddr",
-            "SrcPortNumber",
-            "DstIpAddr",
-            "DstPortNumber",
-            "SrcBytes",
-            "DstBytes",
-            "SrcPackets",
-            "DstPackets",
-            "NetworkBytes",
-            "NetworkPackets",
-            "SrcVlanId",
-            "NetworkSessionId",
-            "FlowsentryConnState",
-            "FlowsentryEndReason",
-            "SrcTcpFlags",
-            "DstTcpFlags",
-        ];
-        assert_eq!(order.len(), o.len());
-        let positions: Vec<usize> = order.iter().map(|k| text.find(&format!("\"{k}\":")).unwrap()).collect();
-        assert!(positions.windows(2).all(|w| w[0] < w[1]), "fields out of order: {text}");
+        let mut expect = expect.as_object().unwrap().clone();
+        expect.extend(rest.as_object().unwrap().clone());
+        assert_eq!(o, expect);
+        assert!(c.session_id(42).ends_with("-42") && c.session_id(42).len() == 16 + 3);
     }
 
     #[test]
@@ -430,7 +708,7 @@ mod tests {
         assert_eq!(o["NetworkProtocolVersion"], "IPv6");
         assert_eq!(o["SrcIpAddr"], "2001:db8:2::5");
         assert_eq!(o["NetworkDirection"], "Inbound");
-        assert_eq!(o["FlowsentrySegment"], 3);
+        assert_eq!(o["AdditionalFields"]["Segment"], 3);
         assert!(!o.contains_key("SrcVlanId"));
         let home = ctx().home_net;
         let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
@@ -451,18 +729,19 @@ mod tests {
         r.conn_state = ConnState::OTH;
         r.icmp_errors = 2;
         r.last_icmp_error = Some((3, 1));
+        r.history = History::default();
         let (_, o) = render(&r, &ctx());
         assert!(!o.contains_key("SrcPortNumber") && !o.contains_key("DstPortNumber"));
-        assert!(!o.contains_key("SrcTcpFlags"));
+        assert!(!o.contains_key("TcpFlagsSyn") && !o.contains_key("NetworkConnectionHistory"));
         assert_eq!(o["NetworkProtocol"], "ICMP");
         assert_eq!(o["NetworkIcmpType"], "Echo");
         assert_eq!(o["NetworkIcmpCode"], 0);
         assert_eq!(o["EventResult"], "Failure");
-        assert_eq!(o["FlowsentryIcmpErrors"], 2);
-        assert_eq!(
-            (o["FlowsentryLastIcmpErrorType"].clone(), o["FlowsentryLastIcmpErrorCode"].clone()),
-            (3.into(), 1.into())
-        );
+        assert_eq!(o["EventResultDetails"], "Routing issue");
+        let extra = o["AdditionalFields"].as_object().unwrap();
+        assert_eq!(extra["IcmpErrors"], 2);
+        assert_eq!((extra["LastIcmpErrorType"].clone(), extra["LastIcmpErrorCode"].clone()), (3.into(), 1.into()));
+        assert!(!extra.contains_key("SrcTcpFlags"));
         r.protocol = 47;
         r.icmp_type = None;
         let (_, o) = render(&r, &ctx());
@@ -470,14 +749,98 @@ mod tests {
         assert!(!o.contains_key("NetworkIcmpType"));
         r.protocol = 253;
         assert_eq!(render(&r, &ctx()).1["NetworkProtocol"], "253");
+        r.protocol = proto::ICMPV6;
+        r.src = "2001:db8::1".parse().unwrap();
+        r.dst = "2001:db8::2".parse().unwrap();
+        r.icmp_type = Some(128);
+        let (_, o) = render(&r, &ctx());
+        assert_eq!(
+            (o["NetworkProtocol"].as_str(), o["NetworkIcmpType"].as_str()),
+            (Some("IPv6-ICMP"), Some("Echo Request"))
+        );
     }
 
     #[test]
-    fn dvc_is_escaped() {
-        let c = RecordContext { dvc: "a\"b\\c\nd\u{1}é".into(), home_net: NetSet::default() };
+    fn failed_sessions_carry_asim_result_details() {
+        let mut r = tcp_record();
+        r.result = EventResult::Failure;
+        for (state, detail) in [
+            (ConnState::REJ, "Reset"),
+            (ConnState::RSTOS0, "Reset"),
+            (ConnState::S0, "Timeout"),
+            (ConnState::SH, "Timeout"),
+        ] {
+            r.conn_state = state;
+            assert_eq!(render(&r, &ctx()).1["EventResultDetails"], detail, "{state:?}");
+        }
+        r.protocol = proto::UDP;
+        r.conn_state = ConnState::OTH;
+        assert_eq!(result_details(&r), Some("Timeout"));
+        r.last_icmp_error = Some((3, 3));
+        assert_eq!(result_details(&r), Some("Reset"));
+        r.last_icmp_error = Some((11, 0));
+        assert_eq!(result_details(&r), Some("Routing issue"));
+        r.last_icmp_error = Some((12, 0));
+        assert_eq!(result_details(&r), Some("Unknown"));
+        r.src = "2001:db8::1".parse().unwrap();
+        r.last_icmp_error = Some((1, 4));
+        assert_eq!(result_details(&r), Some("Reset"));
+        r.last_icmp_error = Some((3, 0));
+        assert_eq!(result_details(&r), Some("Routing issue"));
+        r.result = EventResult::NA;
+        assert_eq!(result_details(&r), None);
+        r.result = EventResult::Success;
+        assert!(!render(&r, &ctx()).1.contains_key("EventResultDetails"));
+    }
+
+    #[test]
+    fn device_fields_follow_the_sensor_name() {
+        let (_, o) = render(&tcp_record(), &ctx());
+        assert_eq!((o["Dvc"].as_str(), o["DvcHostname"].as_str()), (Some("sensor-1"), Some("sensor-1")));
+        assert!(!o.contains_key("DvcFQDN"));
+        assert_eq!(dvc_hostname("span1.corp.example"), ("span1".to_string(), Some("span1.corp.example")));
+        assert_eq!(dvc_hostname("tap 3_b"), ("tap-3-b".to_string(), None));
+        assert_eq!(dvc_hostname("10.0.0.5"), ("10-0-0-5".to_string(), None));
+        assert_eq!(dvc_hostname(""), ("flowsentry".to_string(), None));
+        assert_eq!(dvc_hostname(&"x".repeat(80)).0.len(), 61);
+        let weird = Device { name: "a\"b\\c\nd\u{1}é".into(), ip: None, interface: None };
+        let c = RecordContext::new(weird, NetSet::default(), 0, None);
         let (_, o) = render(&tcp_record(), &c);
         assert_eq!(o["Dvc"], "a\"b\\c\nd\u{1}é");
+        assert_eq!(o["DvcHostname"], "a-b-c-d--");
+        assert!(!o.contains_key("DvcIpAddr") && !o.contains_key("DvcInterface"));
         assert_eq!(o["NetworkDirection"], "External");
+        let fq = Device { name: "span1.corp.example".into(), ip: None, interface: None };
+        let (_, o) = render(&tcp_record(), &RecordContext::new(fq, NetSet::default(), 0, None));
+        assert_eq!((o["DvcHostname"].as_str(), o["DvcFQDN"].as_str()), (Some("span1"), Some("span1.corp.example")));
+    }
+
+    #[test]
+    fn community_id_seed_and_session_ids_come_from_the_context() {
+        let r = tcp_record();
+        let seeded = RecordContext::new(device(), NetSet::default(), 7, None);
+        let (a, b) = (render(&r, &ctx()).1, render(&r, &seeded).1);
+        assert_ne!(a["AdditionalFields"]["CommunityId"], b["AdditionalFields"]["CommunityId"]);
+        let mut other = RecordContext::new(Device { name: "sensor-2".into(), ..device() }, NetSet::default(), 0, None);
+        assert_ne!(render(&r, &other).1["NetworkSessionId"], a["NetworkSessionId"]);
+        let first = FlowEvent::Start(crate::flow::SessionStart {
+            id: 1,
+            ts: r.start,
+            src: r.src,
+            dst: r.dst,
+            sport: r.sport,
+            dport: r.dport,
+            protocol: r.protocol,
+            segment: 0,
+            first: r.first,
+        });
+        let before = other.run_prefix().to_string();
+        other.observe(&[first]);
+        assert_ne!(other.run_prefix(), before);
+        let mut buf = Vec::new();
+        other.write_session_id(9, &mut buf);
+        assert_eq!(buf, other.session_id(9).as_bytes());
+        assert_eq!(render(&r, &other).1["NetworkSessionId"], other.session_id(42));
     }
 }
 

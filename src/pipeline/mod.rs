@@ -123,7 +123,7 @@ pub fn run(
     control: Control,
     stats: Arc<Stats>,
 ) -> Outcome {
-    let ctx = RecordContext { dvc: cfg.sensor_name.clone(), home_net: cfg.detect.home_net.clone() };
+    let ctx = RecordContext::for_run(cfg);
     let live = source.is_live();
     // Every consumer of the capture thread's messages: the family threads, then the writer.
     let mut to_consumers = Vec::new();

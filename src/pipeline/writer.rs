@@ -123,6 +123,8 @@ pub(super) fn writer_thread(
     for msg in rx.iter() {
         match msg {
             ToDetector::Batch(batch) => {
+                // The run's first session fixes the NetworkSessionId prefix.
+                ctx.observe(&batch.events);
                 let mut lines = 0;
                 let events = if writing_records { &batch.events[..] } else { &[] };
                 for ev in events {

@@ -89,3 +89,22 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut cond: impl FnMut() -> Opt
 pub fn have(tool: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false)
 }
+
+/// Every capture the project bundles (captures/*.pcap*) and every public one in
+/// ../shared/pcaps, sorted by path.
+pub fn all_captures() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in [repo().join("captures"), repo().join("../shared/pcaps")] {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for e in entries {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    assert!(out.len() >= 10, "expected the bundled and shared captures, found {out:?}");
+    out
+}

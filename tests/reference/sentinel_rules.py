@@ -5,9 +5,12 @@ that flowsentry's sentinel mode reproduces (see portscan.kql and beaconing.kql h
 Written from the KQL, not from the Rust detectors, so integration tests can check parity:
     sentinel_rules.py RECORDS.jsonl        -> alerts as sorted JSON lines on stdout
     sentinel_rules.py --self-test          -> hand-built cases
-Input: flowsentry's ASIM records, one JSON object per line, using TimeGenerated (RFC 3339),
-SrcIpAddr, DstIpAddr, DstPortNumber (may be absent/null), SrcPortNumber (optional),
-SrcBytes, DstBytes. Python 3 standard library only.
+Input: flowsentry's ASIM records, one JSON object per line, read as the rules see them in
+the workspace: ingestion into ASimNetworkSessionLogs keeps only the table's columns
+(Microsoft's list, copied in tests/data/asim/ASimNetworkSessionLogs.columns.tsv), and the
+rules use TimeGenerated (RFC 3339), SrcIpAddr, DstIpAddr, DstPortNumber (may be
+absent/null), SrcPortNumber (optional), SrcBytes, DstBytes, which the native parser
+(_Im_NetworkSession) passes through unchanged. Python 3 standard library only.
 
 Choices where Kusto leaves the result unspecified (flowsentry makes the same ones):
 - make_set order: first-seen in TimeGenerated order (file order among equal times);
@@ -21,6 +24,7 @@ Choices where Kusto leaves the result unspecified (flowsentry makes the same one
 import calendar
 import ipaddress
 import json
+import os
 import sys
 
 US = 1_000_000
@@ -82,7 +86,31 @@ def nulls_first(v):
     return (0, 0) if v is None else (1, v)
 
 
+TABLE_COLUMNS_TSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "asim",
+                                 "ASimNetworkSessionLogs.columns.tsv")
+
+
+def table_columns(path=TABLE_COLUMNS_TSV):
+    """Column name -> Kusto type of ASimNetworkSessionLogs (rows marked repo-only are not
+    columns: the Azure Monitor page wins over the repository's JSON)."""
+    cols = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or line.startswith("column\t") or not line.strip():
+                continue
+            name, kusto_type, source = line.rstrip("\n").split("\t")
+            if source != "repo-only":
+                cols[name] = kusto_type
+    return cols
+
+
+def ingest(record, columns):
+    """What ASimNetworkSessionLogs stores of a record: its keys that are columns."""
+    return {k: v for k, v in record.items() if k in columns}
+
+
 def load_records(path):
+    columns = table_columns()
     rows = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -90,7 +118,7 @@ def load_records(path):
             if not line:
                 continue
             try:
-                r = json.loads(line)
+                r = ingest(json.loads(line), columns)
                 rows.append({
                     "TimeGenerated": parse_time_us(r["TimeGenerated"]),
                     "SrcIpAddr": r["SrcIpAddr"],
@@ -233,6 +261,10 @@ def self_test():
         ok = ok and cond
 
     assert format_time_us(parse_time_us("2023-11-14T22:13:20.123456Z")) == "2023-11-14T22:13:20.123456Z"
+    cols = table_columns()
+    check("table copy has the rule columns", all(cols.get(c) for c in (
+        "TimeGenerated", "SrcIpAddr", "DstIpAddr", "DstPortNumber", "SrcPortNumber", "SrcBytes", "DstBytes")))
+    check("ingestion drops non-columns", ingest({"SrcIpAddr": "x", "FlowsentryConnState": "SF"}, cols) == {"SrcIpAddr": "x"})
     scan51 = [_rec(t0 + i * 0.5, "203.0.113.5", "192.0.2.1", 1000 + i) for i in range(51)]
     check("51 ports alert", [a["AttemptedPortsCount"] for a in port_scan(scan51)] == [51])
     check("50 ports do not", port_scan(scan51[:50]) == [])

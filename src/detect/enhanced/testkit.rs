@@ -203,6 +203,7 @@ impl Feed {
             icmp_errors: icmp,
             last_icmp_error: (icmp > 0).then_some((3, 3)),
             first,
+            history: Default::default(),
         };
         self.events.push((ts, 2 * id, FlowEvent::Start(start)));
         self.events.push((end, 2 * id + 1, FlowEvent::End(rec)));

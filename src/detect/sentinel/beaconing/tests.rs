@@ -58,6 +58,7 @@ impl Feed {
             icmp_errors: 0,
             last_icmp_error: None,
             first: FirstPacket::default(),
+            history: Default::default(),
         };
         self.det.on_event(&FlowEvent::End(rec), &mut self.alerts);
     }
