@@ -70,10 +70,9 @@ fn session_ids(records: &[Value]) -> Vec<String> {
     records.iter().map(|r| r["NetworkSessionId"].as_str().expect("NetworkSessionId is a string").to_owned()).collect()
 }
 
-/// The sensor a record names (`Dvc`, or `DvcHostname` where the record leaves `Dvc` to
-/// the native parser's alias).
+/// The sensor a record names.
 fn dvc(r: &Value) -> &str {
-    r.get("Dvc").or_else(|| r.get("DvcHostname")).and_then(Value::as_str).unwrap_or_default()
+    r["Dvc"].as_str().unwrap_or_default()
 }
 
 /// Splits `capture`, runs one sensor on the whole and one on each half, and checks the
@@ -157,8 +156,7 @@ fn the_splitter_keeps_icmp_errors_with_the_session_they_quote() {
         let s = sensor(&dir, &format!("half{i}"), half);
         for r in lines(&s.records) {
             assert_ne!(r["NetworkProtocol"], "ICMP", "an ICMP error was split from its session: {r}");
-            errors += r["FlowsentryIcmpErrors"].as_u64().unwrap_or(0)
-                + r["AdditionalFields"]["FlowsentryIcmpErrors"].as_u64().unwrap_or(0);
+            errors += r["AdditionalFields"]["IcmpErrors"].as_u64().unwrap_or(0);
         }
     }
     assert!(errors > 100, "the scan's ICMP errors were attributed ({errors})");
