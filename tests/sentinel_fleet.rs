@@ -81,13 +81,17 @@ fn check_fleet(name: &str, capture: &Path) -> usize {
     let dir = scratch(&format!("fleet-{name}"));
     let (halves, counts) = split(&dir, capture);
     assert_eq!(counts[0] + counts[1], packets(capture), "{name}: every packet goes to exactly one half");
-    assert!(counts[0] > 0 && counts[1] > 0, "{name}: a half is empty: {counts:?}");
 
     let whole = sensor(&dir, "whole", capture);
     let fleet = [sensor(&dir, "sensor-a", &halves[0]), sensor(&dir, "sensor-b", &halves[1])];
 
     // Both directions of every flow went to one half: no session is cut in two.
     let whole_records = lines(&whole.records);
+    // With a handful of sessions or more, both sensors get some (a one-session capture
+    // rightly goes to one of them).
+    if whole_records.len() >= 10 {
+        assert!(counts[0] > 0 && counts[1] > 0, "{name}: a half is empty: {counts:?}");
+    }
     let fleet_records: Vec<Vec<Value>> = fleet.iter().map(|s| lines(&s.records)).collect();
     assert_eq!(
         fleet_records[0].len() + fleet_records[1].len(),
@@ -129,7 +133,15 @@ fn check_fleet(name: &str, capture: &Path) -> usize {
 #[test]
 fn the_seed_rules_over_two_sensors_records_equal_one_sensor_over_the_whole_capture() {
     let dir = scratch("fleet-captures");
-    let mut captures: Vec<(String, PathBuf)> = vec![("demo".into(), repo().join("captures/demo.pcap"))];
+    // Every bundled capture (scans, beacons, long sessions), then synthetic scenarios.
+    let mut captures: Vec<(String, PathBuf)> = std::fs::read_dir(repo().join("captures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), p))
+        .collect();
+    captures.sort();
+    assert!(captures.iter().any(|(n, _)| n == "demo"), "captures/demo.pcap");
     // A UDP scan answered by ICMP unreachables (errors must follow their session), an
     // exact beacon, and a beacon hidden in browsing (the rule's gaps cross destinations).
     for scenario in ["udp_scan_icmp", "beacon_60s_exact", "beacon_45s_with_browsing", "public_syn_scan"] {
