@@ -172,8 +172,14 @@ fn run_parity(seed: u64, tick: Duration) -> usize {
     let alert_path = dir.join("alerts.jsonl");
     std::fs::write(&rec_path, records).unwrap();
     let mut f = std::fs::File::create(&alert_path).unwrap();
+    let ctx = flowsentry::output::records::RecordContext::new(
+        flowsentry::output::records::Device { name: "parity".into(), ip: None, interface: None },
+        flowsentry::net::NetSet::default_home(),
+        0,
+        None,
+    );
     for a in &alerts {
-        writeln!(f, "{}", a.to_json()).unwrap();
+        writeln!(f, "{}", a.to_json(&ctx)).unwrap();
     }
     let out = Command::new("python3")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/compare.py"))

@@ -6,10 +6,13 @@
 
 use flowsentry::capture::{LinkType, PacketSource};
 use flowsentry::decode::decode;
+use flowsentry::detect::alert::SESSION_SAMPLE;
 use flowsentry::detect::{Alert, DetectConfig, DetectorSet};
 use flowsentry::flow::{FlowConfig, FlowEvent, FlowTable};
+use flowsentry::net::NetSet;
+use flowsentry::output::records::{Device, RecordContext};
 use flowsentry::time::Timestamp;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Every link type the decoder supports, indexed by the first input byte.
 pub const LINKS: [LinkType; 8] = LinkType::ALL;
@@ -53,11 +56,22 @@ pub fn run_pipeline(source: &mut dyn PacketSource, max_flows: usize) {
     let mut events: Vec<FlowEvent> = Vec::new();
     let mut alerts: Vec<Alert> = Vec::new();
     let mut open: HashMap<u64, ()> = HashMap::new();
+    let mut started: HashSet<u64> = HashSet::new();
+    let ctx = RecordContext::new(Device { name: "fuzz".into(), ip: None, interface: None }, NetSet::default_home(), 0, None);
+    // An alert's sessions are a bounded, non-empty sample of sessions that started.
+    let check_alert = |a: &Alert, started: &HashSet<u64>| {
+        assert!(!a.sessions.is_empty() && a.sessions.len() <= SESSION_SAMPLE, "sessions {:?}", a.sessions);
+        assert!(a.sessions.iter().all(|id| started.contains(id)), "unknown session in {:?}", a.sessions);
+        let _ = a.to_json(&ctx);
+    };
     let (mut read, mut decoded, mut skipped) = (0u64, 0u64, 0u64);
     let mut check = |events: &mut Vec<FlowEvent>, detectors: &mut DetectorSet, alerts: &mut Vec<Alert>| {
         for ev in events.iter() {
             match ev {
-                FlowEvent::Start(s) => assert!(open.insert(s.id, ()).is_none(), "duplicate Start {}", s.id),
+                FlowEvent::Start(s) => {
+                    assert!(open.insert(s.id, ()).is_none(), "duplicate Start {}", s.id);
+                    started.insert(s.id);
+                }
                 FlowEvent::End(r) => {
                     assert!(open.remove(&r.id).is_some(), "End {} without Start", r.id);
                     assert!(r.start <= r.end, "record ends before it starts");
@@ -67,7 +81,7 @@ pub fn run_pipeline(source: &mut dyn PacketSource, max_flows: usize) {
         }
         events.clear();
         for a in alerts.drain(..) {
-            let _ = a.to_json();
+            check_alert(&a, &started);
         }
     };
     loop {
@@ -91,7 +105,8 @@ pub fn run_pipeline(source: &mut dyn PacketSource, max_flows: usize) {
     check(&mut events, &mut detectors, &mut alerts);
     detectors.finish(&mut alerts);
     for a in &alerts {
-        let _ = a.to_json();
+        let _ = a.to_json(&ctx);
+        assert!(!a.sessions.is_empty() && a.sessions.len() <= SESSION_SAMPLE);
     }
     assert_eq!(decoded + skipped, read);
     let c = table.counters();

@@ -7,7 +7,7 @@ pub mod alert;
 pub mod enhanced;
 pub mod sentinel;
 
-pub use alert::{Alert, AlertType, DetectionMode};
+pub use alert::{Alert, AlertType, DetectionMode, Severity};
 
 use crate::flow::FlowEvent;
 use crate::net::NetSet;

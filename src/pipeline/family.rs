@@ -86,7 +86,7 @@ mod tests {
             mode,
             time: Timestamp(0),
             name: name.into(),
-            severity: "Low",
+            severity: crate::detect::Severity::Low,
             tactics: &[],
             techniques: &[],
             src: "192.0.2.1".parse().unwrap(),

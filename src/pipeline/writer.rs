@@ -43,13 +43,13 @@ impl Writers {
         }
     }
 
-    fn write_alerts(&mut self, alerts: &[Alert], control: &Control) {
+    fn write_alerts(&mut self, alerts: &[Alert], ctx: &RecordContext, control: &Control) {
         if alerts.is_empty() || self.broken_pipe {
             return;
         }
         let mut buf = String::new();
         for a in alerts {
-            buf.push_str(&a.to_json());
+            buf.push_str(&a.to_json(ctx));
             buf.push('\n');
         }
         let sink = match self.outputs.alerts.as_mut() {
@@ -149,7 +149,7 @@ pub(super) fn writer_thread(
                     break;
                 };
                 alert_count += alerts.len() as u64;
-                w.write_alerts(&alerts, &control);
+                w.write_alerts(&alerts, &ctx, &control);
                 stats.records.store(records, Relaxed);
                 stats.alerts.store(alert_count, Relaxed);
                 stats.tracked_sources.store(u.sources, Relaxed);
@@ -170,7 +170,7 @@ pub(super) fn writer_thread(
     match collect_alerts(&families) {
         Some((alerts, _)) => {
             alert_count += alerts.len() as u64;
-            w.write_alerts(&alerts, &control);
+            w.write_alerts(&alerts, &ctx, &control);
         }
         None => families_gone(&mut w),
     }

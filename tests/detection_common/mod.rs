@@ -64,8 +64,22 @@ pub fn replay(files: &[&Path], mode: &str, extra: &[&str]) -> Vec<Value> {
     let alerts = json_lines(&String::from_utf8_lossy(&o.stdout));
     for a in &alerts {
         assert_eq!(a["DetectionMode"], mode, "alert from the wrong family: {a}");
+        assert_has_columns(a);
     }
     alerts
+}
+
+/// Every key of an alert line is a column of the Sentinel alerts table
+/// (`flowsentry::detect::alert::ALERT_COLUMNS`): a new evidence key needs a column there
+/// and in deploy/sentinel (`FLOWSENTRY_WRITE_DEPLOY=1 cargo test --release --test
+/// sentinel_deploy` regenerates the template), or ingestion would drop it.
+pub fn assert_has_columns(a: &Value) {
+    for key in a.as_object().expect("alert is an object").keys() {
+        assert!(
+            flowsentry::detect::alert::alert_column(key).is_some(),
+            "alert key {key} has no column in ALERT_COLUMNS: {a}"
+        );
+    }
 }
 
 /// Sentinel replay writing records and alerts to files in `dir`; returns
@@ -83,6 +97,7 @@ pub fn replay_sentinel_to_files(dir: &Path, tag: &str, files: &[&Path]) -> (Path
         .expect("run flowsentry");
     assert!(o.status.success(), "flowsentry replay {files:?} failed: {}", String::from_utf8_lossy(&o.stderr));
     let alerts = json_lines(&std::fs::read_to_string(&alerts_path).expect("alerts file written"));
+    alerts.iter().for_each(assert_has_columns);
     (records, alerts_path, alerts)
 }
 

@@ -167,6 +167,12 @@ pub fn run_chain(source: &mut dyn PacketSource, max_flows: usize) -> ChainCounts
     let mut alerts: Vec<Alert> = Vec::new();
     let mut open = std::collections::HashSet::new();
     let mut c = ChainCounts::default();
+    let ctx = flowsentry::output::records::RecordContext::new(
+        flowsentry::output::records::Device { name: "robustness".into(), ip: None, interface: None },
+        flowsentry::net::NetSet::default_home(),
+        0,
+        None,
+    );
     let mut drain =
         |events: &mut Vec<FlowEvent>, det: &mut DetectorSet, alerts: &mut Vec<Alert>, c: &mut ChainCounts| {
             for ev in events.iter() {
@@ -182,7 +188,7 @@ pub fn run_chain(source: &mut dyn PacketSource, max_flows: usize) -> ChainCounts
             }
             events.clear();
             for a in alerts.drain(..) {
-                serde_json::from_str::<serde_json::Value>(&a.to_json()).expect("alert is JSON");
+                serde_json::from_str::<serde_json::Value>(&a.to_json(&ctx)).expect("alert is JSON");
             }
         };
     loop {

@@ -10,7 +10,8 @@ use super::bounded::BoundedMap;
 use super::config::{Allowlist, EnhancedConfig};
 use super::robust::summarize;
 use super::scan::round;
-use crate::detect::{Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage};
+use crate::detect::alert::SESSION_SAMPLE;
+use crate::detect::{Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, Severity};
 use crate::flow::{FlowEvent, FlowRecord, SessionStart};
 use crate::net::NetSet;
 use crate::time::{Duration, Timestamp};
@@ -39,6 +40,8 @@ impl std::hash::Hash for SeriesKey {
 #[derive(Clone, Copy, Debug)]
 struct Beat {
     ts: Timestamp,
+    /// The session's flow-table id, for the alert's sample.
+    id: u64,
     /// Byte counts once the session's End record arrived.
     bytes: Option<(u64, u64)>,
 }
@@ -200,7 +203,7 @@ impl BeaconDetector {
         while series.beats.len() >= history {
             series.beats.pop_front();
         }
-        series.beats.push_back(Beat { ts: s.ts, bytes: None });
+        series.beats.push_back(Beat { ts: s.ts, id: s.id, bytes: None });
         series.connections += 1;
         if series.alerted_at.is_some_and(|at| s.ts.since(at) < self.suppression) {
             return;
@@ -243,14 +246,20 @@ impl BeaconDetector {
             mode: DetectionMode::Enhanced,
             time: s.ts,
             name: format!("Beaconing every {:.0}s", sc.interval),
-            severity: if sc.score >= 0.9 { "High" } else { "Medium" },
+            severity: if sc.score >= 0.9 { Severity::High } else { Severity::Medium },
             tactics: &["CommandAndControl"],
             techniques: &["T1071", "T1571"],
             src: s.src,
             dst: Some(s.dst),
             dport: s.dport,
             evidence: ev,
-            sessions: Vec::new(),
+            // The latest sessions of the series (the ones just scored).
+            sessions: series
+                .beats
+                .iter()
+                .skip(series.beats.len().saturating_sub(SESSION_SAMPLE))
+                .map(|b| b.id)
+                .collect(),
         });
     }
 

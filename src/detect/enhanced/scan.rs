@@ -13,7 +13,8 @@ use super::probe::{
     end_verdict, fingerprint, start_verdict, Outcome, ProbeKind, StartVerdict, Tool, PROBE_KINDS, TOOLS,
 };
 use super::small::SmallMap;
-use crate::detect::{Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage};
+use crate::detect::alert::SESSION_SAMPLE;
+use crate::detect::{Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, Severity};
 use crate::flow::FlowEvent;
 use crate::time::{Duration, Timestamp};
 use serde_json::{Map, Value};
@@ -61,6 +62,8 @@ struct TargetState {
     outcome: Outcome,
     kind: ProbeKind,
     tool: Option<Tool>,
+    /// The flow-table id of the session that first contacted the target.
+    session: u64,
 }
 
 /// Targets kept inline per source before a hash map is allocated (most sources of a
@@ -128,7 +131,16 @@ impl SourceState {
     }
     /// Records an attempt; outcomes only move Pending → Failure → Success.
     #[allow(clippy::too_many_arguments)]
-    fn record(&mut self, t: Target, ts: Timestamp, kind: ProbeKind, outcome: Outcome, tool: Option<Tool>, cap: usize) {
+    fn record(
+        &mut self,
+        t: Target,
+        ts: Timestamp,
+        kind: ProbeKind,
+        outcome: Outcome,
+        tool: Option<Tool>,
+        cap: usize,
+        session: u64,
+    ) {
         self.last_seen = self.last_seen.max(ts);
         if let Some(st) = self.targets.get_mut(&t) {
             st.last_seen = st.last_seen.max(ts);
@@ -147,7 +159,7 @@ impl SourceState {
             self.overflow += 1;
             return;
         }
-        self.targets.insert_new(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool });
+        self.targets.insert_new(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool, session });
         self.tally.count(&t, outcome, 1);
     }
 }
@@ -188,6 +200,7 @@ impl ScanDetector {
     #[allow(clippy::too_many_arguments)]
     fn observe(
         &mut self,
+        session: u64,
         src: IpAddr,
         t: Target,
         ts: Timestamp,
@@ -204,7 +217,7 @@ impl ScanDetector {
             st.prune(ts.saturating_sub(window));
             st.last_prune = ts;
         }
-        st.record(t, ts, kind, o, tool, cap);
+        st.record(t, ts, kind, o, tool, cap, session);
         // The state just touched is judged in place (no second lookup of the source).
         let judge = Judge { cfg: &self.cfg, weights: &self.weights, allow: &self.allow, suppression: self.suppression };
         judge.evaluate(&mut self.alerted, key, st, t.dst, ts, alerts);
@@ -333,6 +346,10 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
         .max_by_key(|&i| (tools[i], std::cmp::Reverse(i)))
         .map(Tool::from_index);
     let targets: BTreeSet<IpAddr> = ports_by_dst.keys().copied().collect();
+    // The earliest probes' sessions (flow-table ids grow with time).
+    let mut sessions: Vec<u64> = probes.iter().map(|(_, s)| s.session).collect();
+    sessions.sort_unstable();
+    sessions.truncate(SESSION_SAMPLE);
     let ports: BTreeSet<u16> = dsts_by_port.keys().copied().collect();
     let tally = &st.tally;
     let resolved = tally.failed + tally.succeeded;
@@ -368,14 +385,18 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
         mode: DetectionMode::Enhanced,
         time: now,
         name: format!("{scan_type} {} port scan", probe_kind.as_str()),
-        severity: if tool.is_some() || stealthy || targets.len() * ports.len() >= 500 { "High" } else { "Medium" },
+        severity: if tool.is_some() || stealthy || targets.len() * ports.len() >= 500 {
+            Severity::High
+        } else {
+            Severity::Medium
+        },
         tactics: &["Reconnaissance", "Discovery"],
         techniques: &["T1046", "T1595"],
         src,
         dst: (scan_type == "Vertical").then_some(top_dst),
         dport: (scan_type == "Horizontal").then_some(top_port),
         evidence: ev,
-        sessions: Vec::new(),
+        sessions,
     }
 }
 
@@ -395,8 +416,8 @@ impl Detector for ScanDetector {
                 let t = Target { dst: s.dst, port, proto: s.protocol };
                 let tool = if s.protocol == super::probe::TCP { fingerprint(s.dst, port, &s.first) } else { None };
                 match start_verdict(s) {
-                    StartVerdict::Attempt(k) => self.observe(s.src, t, s.ts, k, Outcome::Pending, tool, alerts),
-                    StartVerdict::Probe(k) => self.observe(s.src, t, s.ts, k, Outcome::Failure, tool, alerts),
+                    StartVerdict::Attempt(k) => self.observe(s.id, s.src, t, s.ts, k, Outcome::Pending, tool, alerts),
+                    StartVerdict::Probe(k) => self.observe(s.id, s.src, t, s.ts, k, Outcome::Failure, tool, alerts),
                     StartVerdict::Defer | StartVerdict::Ignore => {}
                 }
             }
@@ -408,7 +429,7 @@ impl Detector for ScanDetector {
                 let t = Target { dst: r.dst, port, proto: r.protocol };
                 let tool = if r.protocol == super::probe::TCP { fingerprint(r.dst, port, &r.first) } else { None };
                 if let Some((k, o)) = end_verdict(r) {
-                    self.observe(r.src, t, r.end, k, o, tool, alerts);
+                    self.observe(r.id, r.src, t, r.end, k, o, tool, alerts);
                 }
             }
         }

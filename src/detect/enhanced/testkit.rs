@@ -236,9 +236,9 @@ impl Feed {
 }
 
 pub fn ev_str<'a>(a: &'a Alert, key: &str) -> &'a str {
-    a.evidence.get(key).and_then(|v| v.as_str()).unwrap_or_else(|| panic!("alert lacks string {key}: {}", a.to_json()))
+    a.evidence.get(key).and_then(|v| v.as_str()).unwrap_or_else(|| panic!("alert lacks string {key}: {a:?}"))
 }
 
 pub fn ev_f64(a: &Alert, key: &str) -> f64 {
-    a.evidence.get(key).and_then(|v| v.as_f64()).unwrap_or_else(|| panic!("alert lacks number {key}: {}", a.to_json()))
+    a.evidence.get(key).and_then(|v| v.as_f64()).unwrap_or_else(|| panic!("alert lacks number {key}: {a:?}"))
 }

@@ -229,3 +229,19 @@ fn score_separates_regular_from_random_gaps() {
     assert!(r.score < 0.6, "{r:?}");
     assert!(super::score_series(&regular[..5], &[], &cfg).is_none(), "too few sessions");
 }
+
+#[test]
+fn the_alert_samples_the_latest_sessions_of_the_series() {
+    // Raised at the 8th session (ids 1..=8): all of them fit the sample.
+    let times = times_from_gaps(1000.0, 30, || 60.0);
+    let alerts = beacon(&config(), series(&times, 443, false));
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].sessions, (1..=8).collect::<Vec<u64>>());
+    // With the suppression over, later alerts carry the latest SESSION_SAMPLE sessions.
+    let mut cfg = config();
+    cfg.suppression = crate::time::Duration::from_secs(0);
+    let alerts = beacon(&cfg, series(&times, 443, false));
+    let last = alerts.last().expect("alerts");
+    let n = crate::detect::alert::SESSION_SAMPLE as u64;
+    assert_eq!(last.sessions, (31 - n..=30).collect::<Vec<u64>>());
+}

@@ -370,3 +370,18 @@ fn multicast_broadcast_and_discovery_answers_are_not_scan_targets() {
     let alerts = scan(&config(), f);
     assert!(alerts.is_empty(), "{alerts:?}");
 }
+
+#[test]
+fn the_alert_samples_the_earliest_probes_sessions() {
+    let (src, dst) = (ip("203.0.113.5"), ip("192.0.2.10"));
+    let mut f = Feed::new();
+    // Session 1 succeeds (not a probe); sessions 2.. are refused probes.
+    f.session(100.0, src, dst, 40000, 80, Fate::Ok { dur: 0.1, src_bytes: 100, dst_bytes: 100 });
+    for p in 1..=200u16 {
+        f.session_with(100.5 + p as f64 * 0.002, src, dst, 40000, 1000 + p, Fate::Rej, nmap_syn(p as u32 * 77));
+    }
+    let alerts = scan(&config(), f);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let n = crate::detect::alert::SESSION_SAMPLE as u64;
+    assert_eq!(alerts[0].sessions, (2..2 + n).collect::<Vec<u64>>());
+}

@@ -10,13 +10,15 @@
 //! (source, bin) arrives, once per (source, bin). Its `AttemptedPortsCount` and
 //! `AttemptedPorts` are as of that moment (51 ports, in first-seen order), not the final
 //! count of the bin; parity with the query is about which (SrcIpAddr, WindowStart) pairs
-//! alert. Memory: one bin per source (the newest seen); a Start for an older bin than the
+//! alert. The alert names the one destination all those ports went to, if there is one,
+//! and the sessions that brought its first distinct ports. Memory: one bin per source (the newest seen); a Start for an older bin than the
 //! source's current one is ignored and counted as late; sources are dropped when capture
 //! time leaves their bin, and at most `max_sources` are tracked per bin.
 
 use super::record_time;
-use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage};
-use crate::flow::FlowEvent;
+use crate::detect::alert::SESSION_SAMPLE;
+use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage, Severity};
+use crate::flow::{FlowEvent, SessionStart};
 use crate::net::{keyed_map, kusto_ipv4_is_private, KeyedMap};
 use crate::time::{Duration, Timestamp};
 use serde_json::{Map, Value};
@@ -24,7 +26,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 /// Rule name exactly as published (the double space is in the rule's `name`).
 pub const RULE_NAME: &str = "Port scan detected  (ASIM Network Session schema)";
-pub const SEVERITY: &str = "Medium";
+pub const SEVERITY: Severity = Severity::Medium;
 pub const TACTICS: &[&str] = &["Discovery"];
 pub const TECHNIQUES: &[&str] = &["T1046"];
 /// `let PortScanThreshold = 50;` — alert when the distinct port count is greater.
@@ -40,7 +42,19 @@ struct SourceBin {
     bin: Timestamp,
     /// Distinct ports in first-seen order; emptied once the alert is raised.
     ports: Vec<u16>,
+    /// The session that brought the first port, inline (a one-port source allocates
+    /// nothing more), and those that brought the next ones, up to the alert's sample.
+    first_session: u64,
+    more_sessions: Vec<u64>,
+    /// The one destination every port went to; `None` once a second one is seen.
+    target: Option<IpAddr>,
     alerted: bool,
+}
+
+impl SourceBin {
+    fn new(bin: Timestamp) -> Self {
+        SourceBin { bin, ports: Vec::new(), first_session: 0, more_sessions: Vec::new(), target: None, alerted: false }
+    }
 }
 
 pub struct SentinelPortScan {
@@ -119,29 +133,41 @@ impl SentinelPortScan {
         freed > 0
     }
 
-    fn on_start(&mut self, ts: Timestamp, src: IpAddr, dport: Option<u16>, alerts: &mut Vec<Alert>) {
+    fn on_start(&mut self, s: &SessionStart, alerts: &mut Vec<Alert>) {
+        let (src, dport) = (s.src, s.dport);
         if !source_qualifies(src) {
             return;
         }
-        let ts = record_time(ts);
+        let ts = record_time(s.ts);
         let bin = ts.bin_start(BIN_WIDTH);
         // (The length test first: one lookup per event while the table is not full.)
         if self.sources.len() >= self.max_sources && !self.sources.contains_key(&src) && !self.sweep() {
             self.untracked += 1;
             return;
         }
-        let state = self.sources.entry(src).or_insert(SourceBin { bin, ports: Vec::new(), alerted: false });
+        let state = self.sources.entry(src).or_insert_with(|| SourceBin::new(bin));
         if bin < state.bin {
             self.late += 1;
             return;
         }
         if bin > state.bin {
             self.tracked_ports -= state.ports.len() as u64;
-            *state = SourceBin { bin, ports: Vec::new(), alerted: false };
+            *state = SourceBin::new(bin);
         }
         let Some(port) = dport else { return };
         if state.alerted || state.ports.contains(&port) {
             return;
+        }
+        if state.ports.is_empty() {
+            state.first_session = s.id;
+            state.target = Some(s.dst);
+        } else {
+            if state.more_sessions.len() + 1 < SESSION_SAMPLE {
+                state.more_sessions.push(s.id);
+            }
+            if state.target != Some(s.dst) {
+                state.target = None;
+            }
         }
         state.ports.push(port);
         self.tracked_ports += 1;
@@ -149,6 +175,9 @@ impl SentinelPortScan {
             state.alerted = true;
             let ports = std::mem::take(&mut state.ports);
             self.tracked_ports -= ports.len() as u64;
+            let mut sessions = Vec::with_capacity(SESSION_SAMPLE);
+            sessions.push(state.first_session);
+            sessions.append(&mut state.more_sessions);
             let mut evidence = Map::new();
             evidence.insert("WindowStart".into(), Value::String(bin.rfc3339()));
             evidence.insert("AttemptedPortsCount".into(), ports.len().into());
@@ -162,10 +191,10 @@ impl SentinelPortScan {
                 tactics: TACTICS,
                 techniques: TECHNIQUES,
                 src,
-                dst: None,
+                dst: state.target,
                 dport: None,
                 evidence,
-                sessions: Vec::new(),
+                sessions,
             });
         }
     }
@@ -175,7 +204,7 @@ impl Detector for SentinelPortScan {
     fn on_event(&mut self, event: &FlowEvent, alerts: &mut Vec<Alert>) {
         if let FlowEvent::Start(s) = event {
             self.advance(s.ts);
-            self.on_start(s.ts, s.src, s.dport, alerts);
+            self.on_start(s, alerts);
         }
     }
     fn on_time(&mut self, now: Timestamp, _alerts: &mut Vec<Alert>) {
@@ -234,6 +263,36 @@ mod tests {
 
         let mut det = SentinelPortScan::new(100);
         assert!(scan(&mut det, "203.0.113.5", 1_700_000_100.0, 0.5, 50).is_empty());
+    }
+
+    #[test]
+    fn the_alert_names_its_target_and_the_sessions_of_its_first_ports() {
+        let mut det = SentinelPortScan::new(100);
+        let mut alerts = Vec::new();
+        // Session 1000 repeats port 1000 (not a new port): not in the sample.
+        det.on_event(&start(7, 1_700_000_100.0, "203.0.113.5", Some(1000)), &mut alerts);
+        det.on_event(&start(1000, 1_700_000_100.1, "203.0.113.5", Some(1000)), &mut alerts);
+        for i in 1..60u16 {
+            det.on_event(&start(7 + u64::from(i), 1_700_000_101.0, "203.0.113.5", Some(1000 + i)), &mut alerts);
+        }
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].sessions, (7..7 + SESSION_SAMPLE as u64).collect::<Vec<_>>());
+        assert_eq!(alerts[0].dst, Some("192.0.2.10".parse().unwrap()));
+
+        // One port on a second host: no single target any more.
+        let mut det = SentinelPortScan::new(100);
+        let mut alerts = Vec::new();
+        let mut other = start(1, 1_700_000_100.0, "203.0.113.5", Some(1));
+        if let FlowEvent::Start(s) = &mut other {
+            s.dst = "192.0.2.11".parse().unwrap();
+        }
+        det.on_event(&other, &mut alerts);
+        for i in 2..60u16 {
+            det.on_event(&start(u64::from(i), 1_700_000_101.0, "203.0.113.5", Some(i)), &mut alerts);
+        }
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].dst, None);
+        assert_eq!(alerts[0].sessions.len(), SESSION_SAMPLE);
     }
 
     #[test]

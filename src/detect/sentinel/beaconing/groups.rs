@@ -6,6 +6,7 @@ use super::rows::{RowKey, RowStore};
 use super::{
     PERCENT_BEACON_THRESHOLD, RULE_NAME, SEVERITY, TACTICS, TECHNIQUES, TIME_DELTA_THRESHOLD, TOTAL_EVENTS_THRESHOLD,
 };
+use crate::detect::alert::sample_session;
 use crate::detect::{Alert, AlertType, DetectionMode};
 use crate::time::Timestamp;
 use serde_json::{Map, Value};
@@ -19,6 +20,8 @@ pub(super) struct Group {
     total: u64,
     src_bytes: u64,
     dst_bytes: u64,
+    /// The first sessions of the group's counted rows, for the alert.
+    sessions: Vec<u64>,
 }
 
 impl Group {
@@ -71,11 +74,13 @@ pub(super) fn aggregate(
             total: 0,
             src_bytes: 0,
             dst_bytes: 0,
+            sessions: Vec::new(),
         });
         *g.per_gap.entry(gap).or_insert(0) += 1;
         g.total += 1;
         g.src_bytes += key.4;
         g.dst_bytes += key.5;
+        sample_session(&mut g.sessions, value.session);
     }
     groups
 }
@@ -102,6 +107,6 @@ pub(super) fn make_alert(src: IpAddr, g: &Group, dport: Option<u16>, bin: Timest
         dst: Some(g.dst),
         dport,
         evidence,
-        sessions: Vec::new(),
+        sessions: g.sessions.clone(),
     }
 }

@@ -60,7 +60,7 @@ mod wake_ups;
 pub use ip_order::{IpText, V4Text};
 
 use super::record_time;
-use crate::detect::{Alert, Detector, DetectorUsage};
+use crate::detect::{Alert, Detector, DetectorUsage, Severity};
 use crate::flow::FlowEvent;
 use crate::net::{keyed_map, kusto_ipv4_is_private, KeyedMap};
 use crate::time::{Duration, Timestamp, NANOS_PER_SEC};
@@ -71,7 +71,7 @@ use std::net::IpAddr;
 use wake_ups::WakeUps;
 
 pub const RULE_NAME: &str = "Potential beaconing activity (ASIM Network Session schema)";
-pub const SEVERITY: &str = "Low";
+pub const SEVERITY: Severity = Severity::Low;
 pub const TACTICS: &[&str] = &["CommandAndControl"];
 pub const TECHNIQUES: &[&str] = &["T1071", "T1571"];
 /// `TimeDeltaThreshold`: gaps must be longer than this many seconds.
@@ -177,7 +177,7 @@ impl SentinelBeaconing {
         self.rows_total += 1;
         let key = (t, dst_text, rec.dport, rec.sport, rec.src_bytes, rec.dst_bytes);
         let source = self.sources.entry(rec.src).or_default();
-        source.rows.add(key, dst_v4);
+        source.rows.add(key, dst_v4, rec.id);
         source.count += 1;
         let count = source.count;
         // The source is to be evaluated once the horizon passes its first row's hour:

@@ -19,6 +19,8 @@ pub(super) struct RowValue {
     pub(super) dst: Ipv4Addr,
     /// Identical rows: all but the last get a gap of 0 to their twin.
     pub(super) copies: u32,
+    /// The flow-table id of the row's session (of the first copy), for the alert's sample.
+    pub(super) session: u64,
 }
 
 /// Rows kept sorted by key: inline while there is one (most sources of a flood hold one
@@ -40,13 +42,13 @@ impl Default for RowStore {
 }
 
 impl RowStore {
-    /// Adds one copy of the row `key` (to `dst`).
-    pub(super) fn add(&mut self, key: RowKey, dst: Ipv4Addr) {
+    /// Adds one copy of the row `key` (to `dst`, of session `session`).
+    pub(super) fn add(&mut self, key: RowKey, dst: Ipv4Addr, session: u64) {
         match self {
             RowStore::One((k, v)) if *k == key => v.copies += 1,
             RowStore::One(_) => {
                 let RowStore::One(row) = std::mem::take(self) else { unreachable!("matched One") };
-                let new = (key, RowValue { dst, copies: 1 });
+                let new = (key, RowValue { dst, copies: 1, session });
                 let mut rows = Vec::with_capacity(4);
                 if row.0 < key {
                     rows.extend([row, new]);
@@ -55,20 +57,20 @@ impl RowStore {
                 }
                 *self = RowStore::Few(rows);
             }
-            RowStore::Few(v) if v.is_empty() => *self = RowStore::One((key, RowValue { dst, copies: 1 })),
+            RowStore::Few(v) if v.is_empty() => *self = RowStore::One((key, RowValue { dst, copies: 1, session })),
             RowStore::Few(v) => match v.binary_search_by(|(k, _)| k.cmp(&key)) {
                 Ok(i) => v[i].1.copies += 1,
                 Err(i) => {
                     if v.len() < FEW_ROWS {
-                        v.insert(i, (key, RowValue { dst, copies: 1 }));
+                        v.insert(i, (key, RowValue { dst, copies: 1, session }));
                     } else {
                         let mut map: BTreeMap<RowKey, RowValue> = std::mem::take(v).into_iter().collect();
-                        map.insert(key, RowValue { dst, copies: 1 });
+                        map.insert(key, RowValue { dst, copies: 1, session });
                         *self = RowStore::Many(map);
                     }
                 }
             },
-            RowStore::Many(m) => m.entry(key).or_insert(RowValue { dst, copies: 0 }).copies += 1,
+            RowStore::Many(m) => m.entry(key).or_insert(RowValue { dst, copies: 0, session }).copies += 1,
         }
     }
     /// The rows as a sorted slice, unless held in a map.

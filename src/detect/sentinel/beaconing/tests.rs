@@ -101,6 +101,21 @@ fn seventeen_sessions_give_sixteen_gaps_and_alert() {
 }
 
 #[test]
+fn the_alert_samples_the_sessions_of_its_counted_rows() {
+    // A and B interleave: only B's rows (ids 2, 4, 6, ...) carry the kept 55 s gaps.
+    let mut feed = Feed::new();
+    for i in 0..20 {
+        let t = T0 + 5.0 + 60.0 * i as f64;
+        feed.session(t, "192.0.2.10", "198.51.100.7", Some(443));
+        feed.session(t + 5.0, "192.0.2.10", "203.0.113.8", Some(443));
+    }
+    let alerts = feed.finish();
+    assert_eq!(alerts.len(), 1);
+    let want: Vec<u64> = (1..=crate::detect::alert::SESSION_SAMPLE as u64).map(|i| 2 * i).collect();
+    assert_eq!(alerts[0].sessions, want);
+}
+
+#[test]
 fn sixteen_sessions_give_only_fifteen_gaps_unless_a_later_row_follows() {
     let mut feed = Feed::new();
     beacon(&mut feed, 16, 60.0, "198.51.100.7");
