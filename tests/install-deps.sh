@@ -6,7 +6,9 @@ set -euo pipefail
 what=${1:-build}
 pkgs=(libpcap-dev pkg-config)
 if [ "$what" = test ]; then
-  pkgs+=(tcpdump tshark nmap tcpreplay iproute2 curl python3 softflowd argus-client systemd logrotate procps iputils-ping util-linux time wireshark-common hyperfine)
+  pkgs+=(tcpdump tshark nmap tcpreplay iproute2 curl python3 softflowd argus-client systemd logrotate procps iputils-ping util-linux time wireshark-common hyperfine
+    # tests/systemd_vm.rs: builds a Debian root and boots it under qemu (TCG)
+    qemu-system-x86 mmdebstrap e2fsprogs)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
