@@ -28,6 +28,8 @@ report() { # report CHECK ok|fail DETAILS...
   line "FSVM $name $verdict $*"
 }
 verdict() { if "$@"; then echo ok; else echo fail; fi; }
+# check COMMAND...: its verdict in V, run in this shell (so a load it does stays in P).
+check() { if "$@"; then V=ok; else V=fail; fi; }
 measure() { line "FSVM-MEASURE $1 $2"; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -103,7 +105,8 @@ installed_ok() {
     [ -f /etc/systemd/system/flowsentry.service ] && getent passwd flowsentry >/dev/null &&
     [ "$(mode /etc/flowsentry/flowsentry.toml)" = root:flowsentry:640 ]
 }
-report installed "$(verdict installed_ok)" "user=$(getent passwd flowsentry | cut -d: -f1,7)" \
+check installed_ok
+report installed "$V" "user=$(getent passwd flowsentry | cut -d: -f1,7)" \
   "config=$(mode /etc/flowsentry/flowsentry.toml)" \
   "bash=$(have /usr/local/share/bash-completion/completions/flowsentry)" \
   "zsh=$(have /usr/local/share/zsh/site-functions/_flowsentry)" \
@@ -117,15 +120,17 @@ missing_ok() {
   [ "${P[state]}" = inactive/dead ] && [ -z "${P[InvocationID]}" ] && [ "${P[UnitFileState]}" = enabled ] &&
     [ -L "$wants" ] && [ ! -e "/sys/class/net/$IFACE" ]
 }
-report boot-missing-waits "$(verdict missing_ok)" "state=${P[state]}" "enabled=${P[UnitFileState]}" \
+check missing_ok
+report boot-missing-waits "$V" "state=${P[state]}" "enabled=${P[UnitFileState]}" \
   "ever-started=$([ -n "${P[InvocationID]}" ] && echo yes || echo no)" "wants-link=$(have "$wants")"
 
 # --- Boot: a NIC present at boot (eth0, down) starts its instance --------------
 # Down, the capture cannot open ("That device is not up", exit 2): the device must have
 # started the unit, which keeps retrying, not failed.
 started_by_device() { load "$BOOT_NIC" && [ -n "${P[InvocationID]}" ] && not_failed; }
-until_ok 60 started_by_device
-report boot-present-started "$(verdict started_by_device)" "state=${P[state]}" \
+until_ok 120 started_by_device
+check started_by_device
+report boot-present-started "$V" "state=${P[state]}" \
   "restarts=${P[NRestarts]}" "enabled=${P[UnitFileState]}" "first-error=$(first_error "$BOOT_NIC")"
 
 # --- The NIC comes up: its unit captures, with no help ---------------------------
@@ -133,15 +138,17 @@ ip netns add "$NS"
 ip -n "$NS" link set lo up
 t=$(now)
 ip link set eth0 up
-until_ok 90 capturing "$BOOT_NIC" eth0
-report boot-present-capturing "$(verdict capturing "$BOOT_NIC" eth0)" "state=${P[state]}" \
+until_ok 120 capturing "$BOOT_NIC" eth0
+check capturing "$BOOT_NIC" eth0
+report boot-present-capturing "$V" "state=${P[state]}" \
   "promiscuity=$(promiscuity eth0)" "seconds-after-up=$(since "$t")"
 
 # --- The interface appears: its instance starts by itself ----------------------
 t=$(now)
 make_pair "$IFACE" "$PEER" "$SENSOR_IP" "$SCANNER_IP"
-until_ok 90 capturing "$TEMPLATE" "$IFACE"
-report hotplug-start "$(verdict capturing "$TEMPLATE" "$IFACE")" "state=${P[state]}" \
+until_ok 120 capturing "$TEMPLATE" "$IFACE"
+check capturing "$TEMPLATE" "$IFACE"
+report hotplug-start "$V" "state=${P[state]}" \
   "seconds=$(since "$t")" "restarts=${P[NRestarts]}"
 
 # --- Identity: the service user, CAP_NET_RAW only -----------------------------
@@ -155,24 +162,28 @@ identity_ok() {
     [ "$(status CapEff)" = $raw ] && [ "$(status CapPrm)" = $raw ] && [ "$(status CapBnd)" = $raw ] &&
     [ "$(status CapAmb)" = $raw ]
 }
-report identity "$(verdict identity_ok)" "comm=$(cat "/proc/$pid/comm")" "uid=$(status Uid | tr ' ' ,)" \
+check identity_ok
+report identity "$V" "comm=$(cat "/proc/$pid/comm")" "uid=$(status Uid | tr ' ' ,)" \
   "flowsentry-uid=$uid" "gid=$(status Gid | tr ' ' ,)" "CapEff=$(status CapEff)" "CapPrm=$(status CapPrm)" \
   "CapBnd=$(status CapBnd)" "CapAmb=$(status CapAmb)" "NoNewPrivs=$(status NoNewPrivs)"
 dirs_ok() { [ "$(mode "$LOGS")" = flowsentry:flowsentry:750 ] && [ "$(mode "$OUT")" = flowsentry:flowsentry:750 ]; }
-report log-dirs "$(verdict dirs_ok)" "$LOGS=$(mode "$LOGS")" "$OUT=$(mode "$OUT")"
+check dirs_ok
+report log-dirs "$V" "$LOGS=$(mode "$LOGS")" "$OUT=$(mode "$OUT")"
 
 # --- A port scan across the veth: records and alerts ---------------------------
 t=$(now)
 scan 1-100 "$SENSOR_IP"
 measure nmap_100_ports_seconds "$(since "$t")"
 t=$(now)
-until_ok 60 all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 1 100
-report scan-records "$(verdict all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 1 100)" \
+until_ok 120 all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 1 100
+check all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 1 100
+report scan-records "$V" \
   "ports=$(ports_seen "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 1 100)/100" \
   "seconds-after-scan=$(since "$t")" "file=$(mode "$OUT/records.jsonl")"
 both_alerts() { has_alert "$OUT/alerts.jsonl" sentinel "$SCANNER_IP" && has_alert "$OUT/alerts.jsonl" enhanced "$SCANNER_IP"; }
-until_ok 60 both_alerts
-report scan-alerts "$(verdict both_alerts)" "sentinel=$(verdict has_alert "$OUT/alerts.jsonl" sentinel "$SCANNER_IP")" \
+until_ok 120 both_alerts
+check both_alerts
+report scan-alerts "$V" "sentinel=$(verdict has_alert "$OUT/alerts.jsonl" sentinel "$SCANNER_IP")" \
   "enhanced=$(verdict has_alert "$OUT/alerts.jsonl" enhanced "$SCANNER_IP")" "seconds-after-scan=$(since "$t")" \
   "file=$(mode "$OUT/alerts.jsonl")"
 
@@ -180,8 +191,9 @@ report scan-alerts "$(verdict both_alerts)" "sentinel=$(verdict has_alert "$OUT/
 before=$(stats_lines "$TEMPLATE")
 systemctl kill -s USR1 --kill-whom=main "$TEMPLATE"
 more_stats() { [ "$(stats_lines "$TEMPLATE")" -gt "$before" ]; }
-until_ok 30 more_stats
-report usr1-stats "$(verdict more_stats)" "stats-lines=$before->$(stats_lines "$TEMPLATE")" \
+until_ok 120 more_stats
+check more_stats
+report usr1-stats "$V" "stats-lines=$before->$(stats_lines "$TEMPLATE")" \
   "packets_read=$(packets_read "$TEMPLATE")"
 
 # --- flowsentry.service on an interface missing at boot: retries without limit ---
@@ -190,18 +202,20 @@ report usr1-stats "$(verdict more_stats)" "stats-lines=$before->$(stats_lines "$
 # (It has been retrying in the background since boot, during the checks above.)
 retrying() { load "$PLAIN" && [ "${P[NRestarts]}" -ge 5 ] && not_failed; }
 until_ok 120 retrying
-report plain-missing-retries "$(verdict retrying)" "restarts=${P[NRestarts]}" "state=${P[state]}" \
+check retrying
+report plain-missing-retries "$V" "restarts=${P[NRestarts]}" "state=${P[state]}" \
   "last-exit=${P[ExecMainStatus]}" "first-error=$(first_error "$PLAIN")"
 
 # --- ... and once its interface exists, it captures, with no help ----------------
 t=$(now)
 make_pair "$PLAIN_IF" "$PLAIN_PEER" "$PLAIN_IP" "$PLAIN_SCANNER"
-until_ok 90 capturing "$PLAIN" "$PLAIN_IF"
+until_ok 120 capturing "$PLAIN" "$PLAIN_IF"
 up_after=$(since "$t")
 scan 1-60 "$PLAIN_IP"
-until_ok 60 all_ports "$LOGS/records.jsonl" "$PLAIN_SCANNER" "$PLAIN_IP" 1 60
+until_ok 120 all_ports "$LOGS/records.jsonl" "$PLAIN_SCANNER" "$PLAIN_IP" 1 60
 plain_ok() { capturing "$PLAIN" "$PLAIN_IF" && all_ports "$LOGS/records.jsonl" "$PLAIN_SCANNER" "$PLAIN_IP" 1 60; }
-report plain-recovers "$(verdict plain_ok)" "state=${P[state]}" "seconds-after-up=$up_after" \
+check plain_ok
+report plain-recovers "$V" "state=${P[state]}" "seconds-after-up=$up_after" \
   "records=$(ports_seen "$LOGS/records.jsonl" "$PLAIN_SCANNER" "$PLAIN_IP" 1 60)/60"
 
 # --- systemctl reload: same process, outputs reopened ---------------------------
@@ -209,14 +223,15 @@ mv "$OUT/records.jsonl" "$OUT/records.jsonl.before"
 reload_rc=0
 systemctl reload "$TEMPLATE" || reload_rc=$?
 scan 1001-1020 "$SENSOR_IP"
-until_ok 30 all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 1001 1020
+until_ok 120 all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 1001 1020
 reload_ok() {
   load "$TEMPLATE" && [ $reload_rc -eq 0 ] && [ "${P[MainPID]}" = "$pid" ] &&
     all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 1001 1020 &&
     [ "$(ports_seen "$OUT/records.jsonl.before" "$SCANNER_IP" "$SENSOR_IP" 1001 1020)" -eq 0 ] &&
     [ "$(mode "$OUT/records.jsonl")" = flowsentry:flowsentry:640 ]
 }
-report reload "$(verdict reload_ok)" "rc=$reload_rc" "pid=$pid->${P[MainPID]}" \
+check reload_ok
+report reload "$V" "rc=$reload_rc" "pid=$pid->${P[MainPID]}" \
   "new-file-ports=$(ports_seen "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 1001 1020)/20" \
   "old-file-ports=$(ports_seen "$OUT/records.jsonl.before" "$SCANNER_IP" "$SENSOR_IP" 1001 1020)" \
   "file=$(mode "$OUT/records.jsonl")"
@@ -225,14 +240,15 @@ report reload "$(verdict reload_ok)" "rc=$reload_rc" "pid=$pid->${P[MainPID]}" \
 rotate_rc=0
 logrotate --force /etc/logrotate.d/flowsentry || rotate_rc=$?
 scan 2001-2020 "$SENSOR_IP"
-until_ok 30 all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 2001 2020
+until_ok 120 all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 2001 2020
 rotate_ok() {
   load "$TEMPLATE" && [ $rotate_rc -eq 0 ] && [ -f "$OUT/records.jsonl.1" ] && [ -f "$OUT/alerts.jsonl.1" ] &&
     [ -f "$LOGS/records.jsonl.1" ] && [ "${P[MainPID]}" = "$pid" ] &&
     all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 2001 2020 &&
     [ "$(ports_seen "$OUT/records.jsonl.1" "$SCANNER_IP" "$SENSOR_IP" 2001 2020)" -eq 0 ]
 }
-report logrotate "$(verdict rotate_ok)" "rc=$rotate_rc" "instance-files=$(cd "$OUT" && ls | tr '\n' ,)" \
+check rotate_ok
+report logrotate "$V" "rc=$rotate_rc" "instance-files=$(cd "$OUT" && ls | tr '\n' ,)" \
   "plain-files=$(cd "$LOGS" && ls -p | grep -v / | tr '\n' ,)" \
   "new-file-ports=$(ports_seen "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 2001 2020)/20"
 
@@ -246,7 +262,7 @@ read_them() {
   sleep 0.5
   [ "$(packets_read "$TEMPLATE")" -ge $((${base:-0} + 3)) ]
 }
-until_ok 30 read_them
+until_ok 120 read_them
 load "$TEMPLATE"
 invocation=${P[InvocationID]}
 t=$(now)
@@ -254,44 +270,49 @@ systemctl stop "$TEMPLATE"
 stop_seconds=$(since "$t")
 flushed() { grep -E '"DstPortNumber":5999([^0-9]|$)' "$OUT/records.jsonl" | grep -qF '"FlowsentryEndReason":"shutdown"'; }
 final_stats() { journalctl -q -o cat -u "$TEMPLATE" "_SYSTEMD_INVOCATION_ID=$invocation" | grep '"type":"stats"' | grep -qF '"final":true'; }
-until_ok 20 final_stats
+until_ok 60 final_stats
 load "$TEMPLATE"
 stop_ok() { [ "${P[state]}" = inactive/dead ] && [ "${P[Result]}" = success ] && [ "${P[ExecMainStatus]}" = 0 ] && flushed && final_stats; }
-report stop "$(verdict stop_ok)" "state=${P[state]}" "result=${P[Result]}" "exit=${P[ExecMainStatus]}" \
+check stop_ok
+report stop "$V" "state=${P[state]}" "result=${P[Result]}" "exit=${P[ExecMainStatus]}" \
   "seconds=$stop_seconds" "udp-flushed=$(verdict flushed)" "final-stats=$(verdict final_stats)"
 
 # --- The interface disappears: the unit stops; it comes back with it ----------
 systemctl start "$TEMPLATE"
-until_ok 90 capturing "$TEMPLATE" "$IFACE"
+until_ok 120 capturing "$TEMPLATE" "$IFACE"
 t=$(now)
 ip link del "$IFACE"
-until_ok 60 stopped_for_good "$TEMPLATE"
-report vanish-stops "$(verdict stopped_for_good "$TEMPLATE")" "state=${P[state]}" "result=${P[Result]}" \
+until_ok 120 stopped_for_good "$TEMPLATE"
+check stopped_for_good "$TEMPLATE"
+report vanish-stops "$V" "state=${P[state]}" "result=${P[Result]}" \
   "last-exit=${P[ExecMainStatus]}" "seconds=$(since "$t")" \
   "device=$(systemctl show -P ActiveState 'sys-subsystem-net-devices-fs\x2dspan0.device')"
 load "$TEMPLATE"
 pid=${P[MainPID]}
 t=$(now)
 make_pair "$IFACE" "$PEER" "$SENSOR_IP" "$SCANNER_IP"
-until_ok 90 capturing "$TEMPLATE" "$IFACE"
+until_ok 120 capturing "$TEMPLATE" "$IFACE"
 up_after=$(since "$t")
 scan 3001-3020 "$SENSOR_IP"
-until_ok 30 all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 3001 3020
+until_ok 120 all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 3001 3020
 back_ok() { capturing "$TEMPLATE" "$IFACE" && all_ports "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 3001 3020; }
-report reappear-starts "$(verdict back_ok)" "state=${P[state]}" "seconds=$up_after" \
+check back_ok
+report reappear-starts "$V" "state=${P[state]}" "seconds=$up_after" \
   "records-after=$(ports_seen "$OUT/records.jsonl" "$SCANNER_IP" "$SENSOR_IP" 3001 3020)/20"
 
 # --- systemd-analyze security on the running system -----------------------------
 low() { [ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 1.5) }'; }
-for check in "security-template $TEMPLATE" "security-boot-nic $BOOT_NIC" "security-plain $PLAIN"; do
-  unit=${check#* }
+for item in "security-template $TEMPLATE" "security-boot-nic $BOOT_NIC" "security-plain $PLAIN"; do
+  unit=${item#* }
   score=$(exposure "$unit")
-  report "${check%% *}" "$(verdict low)" "unit=$unit" "exposure=${score:-none}"
+  check low
+  report "${item%% *}" "$V" "unit=$unit" "exposure=${score:-none}"
 done
 
 # --- Nothing failed ----------------------------------------------------------------
 failed=$(systemctl list-units --failed --plain --no-legend | cut -d' ' -f1 | tr '\n' ,)
-report no-failed-units "$(verdict test -z "$failed")" "failed=${failed:-none}"
+check test -z "$failed"
+report no-failed-units "$V" "failed=${failed:-none}"
 measure checks_end_seconds "$(cut -d' ' -f1 /proc/uptime)"
 if [ "$failures" -gt 0 ]; then
   # Into the console log, which the test prints when a check failed.
