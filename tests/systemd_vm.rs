@@ -21,9 +21,9 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// mmdebstrap + install + mke2fs. Measured 3–5 min on a loaded 2-core machine.
+/// mmdebstrap + install + mke2fs. Measured 213–434 s on the 2-core machine at load 9–12.
 const BUILD_DEADLINE: Duration = Duration::from_secs(20 * 60);
-/// Boot, checks and power-off under TCG. Measured 4–6 min on a loaded 2-core machine.
+/// Boot, checks and power-off under TCG. Measured 264–333 s on the 2-core machine at load 9–12.
 const VM_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
 /// Every check the guest must report as ok (guest-checks.sh, in its order).
