@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 /// mmdebstrap + install + mke2fs. Measured 213–434 s on the 2-core machine at load 9–12.
 const BUILD_DEADLINE: Duration = Duration::from_secs(20 * 60);
-/// Boot, checks and power-off under TCG. Measured 264–333 s on the 2-core machine at load 9–12.
+/// Boot, checks and power-off under TCG. Measured 211–333 s on the 2-core machine at load 9–12.
 const VM_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
 /// Every check the guest must report as ok (guest-checks.sh, in its order).

@@ -50,7 +50,7 @@ until_ok() {
 declare -A P
 load() {
   local k v
-  P=()
+  P=([ActiveState]= [SubState]= [NRestarts]=-1 [MainPID]= [InvocationID]= [Result]= [ExecMainStatus]= [UnitFileState]=)
   while IFS='=' read -r k v; do P[$k]=$v; done < <(systemctl show "$1" -p ActiveState -p SubState \
     -p NRestarts -p MainPID -p InvocationID -p Result -p ExecMainStatus -p UnitFileState)
   P[state]=${P[ActiveState]:-?}/${P[SubState]:-?}
