@@ -6,7 +6,13 @@ set -euo pipefail
 what=${1:-build}
 pkgs=(libpcap-dev pkg-config)
 if [ "$what" = test ]; then
-  pkgs+=(tcpdump tshark nmap tcpreplay iproute2 curl python3 python3-yaml softflowd argus-client systemd logrotate procps iputils-ping util-linux time wireshark-common hyperfine netbase)
+  pkgs+=(tcpdump tshark nmap tcpreplay iproute2 curl python3 softflowd argus-client systemd logrotate procps iputils-ping util-linux time wireshark-common hyperfine)
+  # tests/sentinel_deploy.rs: the analytic rule YAML
+  pkgs+=(python3-yaml)
+  # tests/asim_conformance.rs: IANA protocol keywords from /etc/protocols
+  pkgs+=(netbase)
+  # tests/systemd_vm.rs: builds a Debian root and boots it under qemu (TCG)
+  pkgs+=(qemu-system-x86 mmdebstrap e2fsprogs)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

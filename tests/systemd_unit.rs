@@ -1,7 +1,10 @@
-//! Checks the systemd packaging in systemd/: the unit's sandbox exposure score and
-//! `systemd-analyze verify`, install.sh staging into a DESTDIR, the example config
+//! Checks the systemd packaging in systemd/ offline: both units' sandbox exposure score
+//! and `systemd-analyze verify`, the same hardening in both, the per-interface template's
+//! binding to its device and its choice of settings file, install.sh staging into a
+//! DESTDIR (completions and man page when the binary makes them), the example config
 //! (parses, and every commented `#key = value` states the real default), and the
 //! logrotate snippet (renames, does not recreate, reloads once).
+//! tests/systemd_vm.rs runs the same units under a real systemd.
 //!
 //! Tools missing (systemd-analyze, logrotate): the test skips, or fails when
 //! FLOWSENTRY_REQUIRE_ROOT_TESTS is set (CI).
@@ -67,52 +70,146 @@ fn overall_exposure(report: &str) -> f64 {
     number.parse().unwrap_or_else(|e| panic!("exposure {number:?} in {line:?}: {e}"))
 }
 
+const UNITS: [&str; 2] = ["flowsentry.service", "flowsentry@.service"];
+
 #[test]
-fn unit_sandbox_exposure_is_at_most_2() {
+fn units_sandbox_exposure_is_at_most_1_5() {
     let Some(analyze) = tool("systemd-analyze") else {
         return;
     };
-    let unit = packaging("flowsentry.service");
-    let out = run(Command::new(analyze).args(["security", "--offline=true", "--threshold=20"]).arg(&unit));
-    let report = text(&out.stdout);
-    assert!(out.status.success(), "systemd-analyze security failed: {}\n{report}", text(&out.stderr));
-    let score = overall_exposure(&report);
-    assert!(score <= 2.0, "exposure {score} > 2.0:\n{report}");
-    // The assessment really saw the identity and capability settings.
-    assert!(report.contains("static non-root user"), "{report}");
-    assert!(report.contains("Service cannot allocate Internet sockets"), "{report}");
+    for name in UNITS {
+        let unit = packaging(name);
+        let out = run(Command::new(&analyze).args(["security", "--offline=true", "--threshold=15"]).arg(&unit));
+        let report = text(&out.stdout);
+        assert!(out.status.success(), "{name}: systemd-analyze security failed: {}\n{report}", text(&out.stderr));
+        let score = overall_exposure(&report);
+        assert!(score <= 1.5, "{name}: exposure {score} > 1.5:\n{report}");
+        // The assessment really saw the identity and capability settings.
+        assert!(report.contains("static non-root user"), "{name}: {report}");
+        assert!(report.contains("Service cannot allocate Internet sockets"), "{name}: {report}");
+    }
 }
 
-/// The unit as installed, but starting the freshly built binary (verify insists that
-/// ExecStart exists).
-fn unit_with_built_binary(dir: &Path) -> PathBuf {
-    let unit = std::fs::read_to_string(packaging("flowsentry.service")).unwrap();
-    assert!(unit.contains(&format!("ExecStart={INSTALLED_BINARY} live --config ")), "ExecStart changed?\n{unit}");
-    let path = dir.join("flowsentry.service");
-    std::fs::write(&path, unit.replace(INSTALLED_BINARY, env!("CARGO_BIN_EXE_flowsentry"))).unwrap();
-    path
-}
-
-fn verify(analyze: &Path, unit: &Path) -> Output {
-    run(Command::new(analyze).args(["verify", "--man=no"]).arg(unit))
+/// The `Key=Value` lines of a unit's [Service] section.
+fn service_settings(unit: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(packaging(unit)).unwrap();
+    let service = text.split("[Service]").nth(1).unwrap().split("\n[").next().unwrap();
+    service.lines().filter(|l| !l.starts_with('#') && l.contains('=')).map(str::to_string).collect()
 }
 
 #[test]
-fn unit_passes_systemd_analyze_verify() {
+fn both_units_have_the_same_hardening() {
+    let plain = service_settings("flowsentry.service");
+    let template = service_settings("flowsentry@.service");
+    // What differs on purpose: the command line, the outputs' directories, the journal tag.
+    let own = |l: &&String| ["ExecStart=", "LogsDirectory=", "SyslogIdentifier="].iter().any(|k| l.starts_with(k));
+    let a: Vec<&String> = plain.iter().filter(|l| !own(l)).collect();
+    let b: Vec<&String> = template.iter().filter(|l| !own(l)).collect();
+    assert_eq!(a, b, "the two units' [Service] settings drifted apart");
+    assert!(a.len() > 40, "too few settings compared: {a:?}");
+    assert!(a.iter().any(|l| *l == "CapabilityBoundingSet=CAP_NET_RAW"));
+    assert!(a.iter().any(|l| *l == "Restart=always"));
+}
+
+/// `Key=Value` → values of `key` in a unit file (all sections).
+fn values(unit: &str, key: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(packaging(unit)).unwrap();
+    text.lines().filter_map(|l| l.strip_prefix(key)?.strip_prefix('=')).map(str::to_string).collect()
+}
+
+#[test]
+fn template_is_bound_to_its_interface_and_never_gives_up() {
+    let unit = "flowsentry@.service";
+    let device = "sys-subsystem-net-devices-%i.device";
+    assert_eq!(values(unit, "BindsTo"), [device], "stops when the interface vanishes");
+    assert_eq!(values(unit, "After"), [device]);
+    assert_eq!(values(unit, "WantedBy"), [device], "started when the interface appears");
+    for u in UNITS {
+        assert_eq!(values(u, "StartLimitIntervalSec"), ["0"], "{u}: a start limit would give up for good");
+        assert_eq!(values(u, "Restart"), ["always"], "{u}");
+        assert_eq!(values(u, "User"), ["flowsentry"], "{u}");
+    }
+    // The layout other parts rely on (the Sentinel DCR reads /var/log/flowsentry/*/records.jsonl).
+    assert_eq!(values(unit, "LogsDirectory"), ["flowsentry flowsentry/%I"]);
+    assert_eq!(values("flowsentry.service", "LogsDirectory"), ["flowsentry"]);
+}
+
+/// The template's ExecStart command line, split as systemd does for this simple case:
+/// `/bin/sh -c '<script>' flowsentry %I`, with `$$` meaning `$`.
+fn template_script() -> String {
+    let exec = values("flowsentry@.service", "ExecStart").pop().unwrap();
+    let rest = exec.strip_prefix("/bin/sh -c '").unwrap_or_else(|| panic!("ExecStart changed: {exec}"));
+    let (script, args) = rest.split_once("' ").unwrap();
+    assert_eq!(args, "flowsentry %I", "the interface must reach the script as $1, not pasted into it");
+    assert!(!script.contains('%'), "specifiers inside the script: {script}");
+    script.replace("$$", "$")
+}
+
+#[test]
+fn template_picks_the_interface_settings_file_else_the_shared_one() {
+    let dir = scratch("template-exec");
+    let etc = dir.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    // The script as the unit runs it, with /etc/flowsentry moved to scratch and the
+    // binary replaced by echo, which shows the command line it was given.
+    let script =
+        template_script().replace("/etc/flowsentry/", &format!("{}/", etc.display())).replace(INSTALLED_BINARY, "echo");
+    let exec = |iface: &str| {
+        let out = run(Command::new("/bin/sh").arg("-c").arg(&script).arg("flowsentry").arg(iface));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    let expect = |config: &str, iface: &str| {
+        format!(
+            "live --config {}/{config} --interface {iface} --records /var/log/flowsentry/{iface}/records.jsonl \
+             --alerts /var/log/flowsentry/{iface}/alerts.jsonl",
+            etc.display()
+        )
+    };
+    assert_eq!(exec("eth1"), expect("flowsentry.toml", "eth1"));
+    std::fs::write(etc.join("eth1.toml"), "").unwrap();
+    assert_eq!(exec("eth1"), expect("eth1.toml", "eth1"));
+    assert_eq!(exec("span-a"), expect("flowsentry.toml", "span-a"), "another interface keeps the shared file");
+    // A hostile name stays one argument: nothing is run.
+    assert_eq!(exec("x;touch pwned"), expect("flowsentry.toml", "x;touch pwned"));
+    assert!(!Path::new("pwned").exists() && !dir.join("pwned").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The units as installed, but starting the freshly built binary (verify insists that
+/// ExecStart's program exists).
+fn units_with_built_binary(dir: &Path) {
+    for name in UNITS {
+        let unit = std::fs::read_to_string(packaging(name)).unwrap();
+        assert!(unit.contains(&format!("{INSTALLED_BINARY} live --config ")), "{name}: ExecStart changed?\n{unit}");
+        std::fs::write(dir.join(name), unit.replace(INSTALLED_BINARY, env!("CARGO_BIN_EXE_flowsentry"))).unwrap();
+    }
+}
+
+fn verify(analyze: &Path, dir: &Path, unit: &str) -> Output {
+    run(Command::new(analyze).current_dir(dir).args(["verify", "--man=no", unit]))
+}
+
+#[test]
+fn units_pass_systemd_analyze_verify() {
     let Some(analyze) = tool("systemd-analyze") else {
         return;
     };
     let dir = scratch("verify");
-    let out = verify(&analyze, &unit_with_built_binary(&dir));
-    assert!(out.status.success(), "verify failed: {}", text(&out.stderr));
-    assert_eq!(text(&out.stderr).trim(), "", "verify complained");
+    units_with_built_binary(&dir);
+    // The template is verified as an instance, here one whose interface name needs escaping.
+    for unit in ["flowsentry.service", "flowsentry@eth1.service", r"flowsentry@span\x2da.service"] {
+        let out = verify(&analyze, &dir, unit);
+        assert!(out.status.success(), "{unit}: verify failed: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr).trim(), "", "{unit}: verify complained");
+    }
 
     // Control: the same check notices a misspelt directive.
-    let bad = dir.join("bad").join("flowsentry.service");
-    std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
-    let unit = std::fs::read_to_string(dir.join("flowsentry.service")).unwrap();
-    std::fs::write(&bad, unit.replace("ProtectClock=yes", "ProtectClok=yes")).unwrap();
-    let out = verify(&analyze, &bad);
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    let unit = std::fs::read_to_string(dir.join("flowsentry@.service")).unwrap();
+    std::fs::write(bad.join("flowsentry@.service"), unit.replace("ProtectClock=yes", "ProtectClok=yes")).unwrap();
+    let out = verify(&analyze, &bad, "flowsentry@eth1.service");
     assert!(text(&out.stderr).contains("ProtectClok"), "verify missed a typo: {}", text(&out.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -123,19 +220,33 @@ fn mode(p: &Path) -> u32 {
 }
 
 fn install_into(dest: &Path) -> Output {
-    run(Command::new("bash").arg(packaging("install.sh")).arg(env!("CARGO_BIN_EXE_flowsentry")).env("DESTDIR", dest))
+    install_binary_into(Path::new(env!("CARGO_BIN_EXE_flowsentry")), dest)
 }
+
+fn install_binary_into(binary: &Path, dest: &Path) -> Output {
+    run(Command::new("bash").arg(packaging("install.sh")).arg(binary).env("DESTDIR", dest))
+}
+
+/// What install.sh generates with the binary: (installed path, the binary's arguments).
+const GENERATED: [(&str, &[&str]); 4] = [
+    ("usr/local/share/bash-completion/completions/flowsentry", &["completions", "bash"]),
+    ("usr/local/share/zsh/site-functions/_flowsentry", &["completions", "zsh"]),
+    ("usr/local/share/fish/vendor_completions.d/flowsentry.fish", &["completions", "fish"]),
+    ("usr/local/share/man/man1/flowsentry.1", &["man"]),
+];
 
 #[test]
 fn install_script_stages_into_destdir_and_keeps_an_edited_config() {
     let dest = scratch("install");
     let out = install_into(&dest);
     assert!(out.status.success(), "install.sh failed: {}{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).contains("systemctl enable --now flowsentry"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("systemctl enable --now flowsentry@eth1.service"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("systemctl enable --now flowsentry\n"), "{}", text(&out.stdout));
 
     let expect = [
         ("usr/local/bin/flowsentry", 0o755, "flowsentry"),
         ("etc/systemd/system/flowsentry.service", 0o644, "flowsentry.service"),
+        ("etc/systemd/system/flowsentry@.service", 0o644, "flowsentry@.service"),
         ("etc/sysusers.d/flowsentry.conf", 0o644, "flowsentry.sysusers"),
         ("etc/logrotate.d/flowsentry", 0o644, "flowsentry.logrotate"),
         ("etc/flowsentry/flowsentry.toml", 0o640, "flowsentry.toml"),
@@ -152,6 +263,18 @@ fn install_script_stages_into_destdir_and_keeps_an_edited_config() {
     // The staged binary runs.
     let v = run(Command::new(dest.join("usr/local/bin/flowsentry")).arg("--version"));
     assert!(v.status.success() && text(&v.stdout).starts_with("flowsentry "), "{v:?}");
+    // Completions and the man page are there exactly when this binary makes them, and
+    // are what it makes.
+    for (path, args) in GENERATED {
+        let made = run(Command::new(env!("CARGO_BIN_EXE_flowsentry")).args(args));
+        let staged = dest.join(path);
+        if made.status.success() && !made.stdout.is_empty() {
+            assert_eq!(std::fs::read(&staged).unwrap(), made.stdout, "{path}");
+            assert_eq!(mode(&staged), 0o644, "{path}");
+        } else {
+            assert!(!staged.exists(), "{path} installed although `flowsentry {args:?}` fails");
+        }
+    }
 
     // A second install keeps the admin's edits and drops the new example beside them.
     let config = dest.join("etc/flowsentry/flowsentry.toml");
@@ -172,6 +295,51 @@ fn install_script_stages_into_destdir_and_keeps_an_edited_config() {
     assert!(!empty.join("etc").exists());
     std::fs::remove_dir_all(&dest).ok();
     std::fs::remove_dir_all(&empty).ok();
+}
+
+#[test]
+fn install_script_installs_what_the_binary_generates() {
+    // A binary that has the subcommands (as `flowsentry completions SHELL` and
+    // `flowsentry man` print their files to stdout), and one whose `man` prints no page.
+    let dir = scratch("install-generated");
+    let fake = |name: &str, man: &str| {
+        let path = dir.join(name);
+        let script = format!(
+            "#!/bin/sh\ncase \"$*\" in\n'completions bash') echo 'complete -F _fs flowsentry';;\n\
+             'completions zsh') echo '#compdef flowsentry';;\n'completions fish') echo 'complete -c flowsentry';;\n\
+             man) printf '{man}';;\n*) echo \"unknown: $*\" >&2; exit 2;;\nesac\n"
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        path
+    };
+    let full = fake("full", ".TH flowsentry 1\\n.SH NAME\\nflowsentry\\n");
+    let dest = dir.join("stage");
+    let out = install_binary_into(&full, &dest);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let want = [
+        "complete -F _fs flowsentry\n",
+        "#compdef flowsentry\n",
+        "complete -c flowsentry\n",
+        ".TH flowsentry 1\n.SH NAME\nflowsentry\n",
+    ];
+    for ((path, _), want) in GENERATED.iter().zip(want) {
+        assert_eq!(std::fs::read_to_string(dest.join(path)).unwrap(), want, "{path}");
+        assert_eq!(mode(&dest.join(path)), 0o644, "{path}");
+    }
+    // Output that is not a man page is not installed as one.
+    let junk = fake("junk", "usage: flowsentry ...\\n");
+    let dest = dir.join("stage-junk");
+    let out = install_binary_into(&junk, &dest);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!dest.join(GENERATED[3].0).exists());
+    assert!(
+        text(&out.stdout).contains("skipped") && text(&out.stdout).contains("flowsentry man"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(dest.join(GENERATED[0].0).exists());
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// The example with every `#key = value` default switched on.
@@ -259,13 +427,18 @@ fn logrotate_renames_without_recreating_and_reloads_once() {
     };
     let dir = scratch("logrotate");
     let logs = dir.join("log");
-    std::fs::create_dir_all(&logs).unwrap();
-    std::fs::write(logs.join("records.jsonl"), "{\"a\":1}\n").unwrap();
-    std::fs::write(logs.join("alerts.jsonl"), "{\"b\":2}\n").unwrap();
+    // flowsentry.service's files and two flowsentry@IFACE instances' files.
+    let files = ["records.jsonl", "alerts.jsonl", "eth1/records.jsonl", "eth1/alerts.jsonl", "eth2/records.jsonl"];
+    for f in files {
+        let p = logs.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "{\"a\":1}\n").unwrap();
+    }
     let marker = dir.join("reloads");
     let snippet = std::fs::read_to_string(packaging("flowsentry.logrotate")).unwrap();
-    let reload = "systemctl reload flowsentry.service";
-    assert!(snippet.contains(reload) && snippet.contains("/var/log/flowsentry/*.jsonl"), "{snippet}");
+    let reload = "systemctl try-reload-or-restart flowsentry.service 'flowsentry@*.service'";
+    assert!(snippet.contains(reload), "{snippet}");
+    assert!(snippet.contains("/var/log/flowsentry/*.jsonl /var/log/flowsentry/*/*.jsonl {"), "{snippet}");
     let conf = snippet
         .replace("/var/log/flowsentry", logs.to_str().unwrap())
         .replace(reload, &format!("sh -c 'echo reload >> {}'", marker.display()));
@@ -273,7 +446,7 @@ fn logrotate_renames_without_recreating_and_reloads_once() {
     std::fs::write(&conf_path, conf).unwrap();
     let out = run(Command::new(logrotate).arg("--force").arg("--state").arg(dir.join("state")).arg(&conf_path));
     assert!(out.status.success(), "logrotate failed: {}", text(&out.stderr));
-    for name in ["records.jsonl", "alerts.jsonl"] {
+    for name in files {
         assert!(!logs.join(name).exists(), "{name} was recreated (flowsentry does that on SIGHUP)");
         assert!(logs.join(format!("{name}.1")).exists(), "{name} was not rotated");
     }
