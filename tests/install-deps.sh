@@ -6,7 +6,7 @@ set -euo pipefail
 what=${1:-build}
 pkgs=(libpcap-dev pkg-config)
 if [ "$what" = test ]; then
-  pkgs+=(tcpdump tshark nmap tcpreplay iproute2 curl python3 softflowd argus-client systemd logrotate procps iputils-ping util-linux time wireshark-common hyperfine)
+  pkgs+=(tcpdump tshark nmap tcpreplay iproute2 curl python3 softflowd argus-client systemd logrotate procps iputils-ping util-linux time wireshark-common hyperfine gzip zstd)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
