@@ -8,11 +8,17 @@
 //! packets, skips and errors is exactly the source's, so output does not change. A live
 //! capture keeps reading on the capture thread: its read timeouts drive capture time on a
 //! quiet link, and it is bounded by the wire, not by the CPU.
+//!
+//! The reader thread also publishes how much of the replay's input it has read
+//! ([`Stats::input_bytes_read`] and `input_bytes_total`), once per batch.
 
 use crate::capture::{CaptureError, CaptureStats, PacketSource};
 use crate::decode::{decode, PacketMeta, SkipReason};
+use crate::stats::Stats;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Inputs per batch from the reader thread.
@@ -54,12 +60,13 @@ pub enum Inputs {
 }
 
 impl Inputs {
-    /// Live sources are read inline; replays get a reader thread.
-    pub fn new(source: Box<dyn PacketSource + Send>) -> Inputs {
+    /// Live sources are read inline; replays get a reader thread, which keeps the input
+    /// byte counters of `stats` up to date.
+    pub fn new(source: Box<dyn PacketSource + Send>, stats: Arc<Stats>) -> Inputs {
         if source.is_live() {
             Inputs::Inline(source)
         } else {
-            Inputs::Prefetched(Prefetch::spawn(source))
+            Inputs::Prefetched(Prefetch::spawn(source, stats))
         }
     }
 
@@ -93,12 +100,12 @@ pub struct Prefetch {
 }
 
 impl Prefetch {
-    fn spawn(mut source: Box<dyn PacketSource + Send>) -> Prefetch {
+    fn spawn(mut source: Box<dyn PacketSource + Send>, stats: Arc<Stats>) -> Prefetch {
         let (tx, batches) = bounded(READ_BATCHES);
         let (recycle, recycled) = bounded(READ_BATCHES + 2);
         let reader = std::thread::Builder::new()
             .name("fs-read".into())
-            .spawn(move || reader_thread(&mut *source, tx, recycled))
+            .spawn(move || reader_thread(&mut *source, tx, recycled, &stats))
             .expect("spawn reader thread");
         Prefetch { batches, recycle, current: VecDeque::new(), reader: Some(reader) }
     }
@@ -129,7 +136,13 @@ impl Drop for Prefetch {
 }
 
 /// Reads and decodes until the end of input (or a fatal error), sending full batches.
-fn reader_thread(source: &mut dyn PacketSource, tx: Sender<VecDeque<Input>>, recycled: Receiver<VecDeque<Input>>) {
+fn reader_thread(
+    source: &mut dyn PacketSource,
+    tx: Sender<VecDeque<Input>>,
+    recycled: Receiver<VecDeque<Input>>,
+    stats: &Stats,
+) {
+    publish_progress(source, stats);
     loop {
         let mut batch = recycled.try_recv().unwrap_or_else(|_| VecDeque::with_capacity(READ_BATCH));
         let mut done = false;
@@ -143,8 +156,18 @@ fn reader_thread(source: &mut dyn PacketSource, tx: Sender<VecDeque<Input>>, rec
             };
             batch.push_back(input);
         }
+        // Before the batch goes: the bytes read never lag the packets the capture counted.
+        publish_progress(source, stats);
         if tx.send(batch).is_err() || done {
             return;
         }
+    }
+}
+
+/// Copies the source's input byte counters into `stats`.
+fn publish_progress(source: &dyn PacketSource, stats: &Stats) {
+    if let Some(p) = source.progress() {
+        stats.input_bytes_read.store(p.bytes_read, Relaxed);
+        stats.input_bytes_total.store(p.bytes_total, Relaxed);
     }
 }

@@ -13,6 +13,8 @@ if [ "$what" = test ]; then
   pkgs+=(netbase)
   # tests/systemd_vm.rs: builds a Debian root and boots it under qemu (TCG)
   pkgs+=(qemu-system-x86 mmdebstrap e2fsprogs)
+  # tests/replay_inputs.rs: compressed captures made by the real tools
+  pkgs+=(gzip zstd)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,8 +1,12 @@
 //! The fast classic-pcap reader against libpcap, frame by frame and error by error:
 //! every real capture, files in every byte order and timestamp precision, lying record
-//! headers, truncation at every byte offset, and randomly corrupted files.
+//! headers, truncation at every byte offset, and randomly corrupted files. Every case is
+//! also read as a stream — through a pipe, gzip-compressed and zstd-compressed — and
+//! must give the same frames and errors as libpcap reading the plain file.
 
 use super::*;
+use crate::capture::test_streams::{rename, streams, Via};
+use crate::time::Timestamp;
 use proptest::prelude::*;
 use std::path::PathBuf;
 
@@ -31,11 +35,39 @@ fn read_all(paths: &[String], mode: ReadMode) -> (Result<Vec<Item>, String>, u64
     (Ok(items), src.fast_frames())
 }
 
-/// Both readers give the same items; returns (frames, errors, frames the fast reader read).
+/// Both readers give the same items, for the files and for the same bytes arriving as
+/// streams; returns (frames, errors, frames the fast reader read).
 fn same_as_libpcap(paths: &[String]) -> (usize, usize, u64) {
-    let (fast, fast_frames) = read_all(paths, ReadMode::Fast);
     let (slow, slow_fast_frames) = read_all(paths, ReadMode::Libpcap);
     assert_eq!(slow_fast_frames, 0);
+    let (fast, fast_frames) = read_all(paths, ReadMode::Fast);
+    assert_same(paths, "file", &fast, &slow);
+    // A scratch directory per thread: tests run in parallel.
+    let scratch = temp_path(&format!("streams-{:?}", std::thread::current().id()), "");
+    for via in Via::ALL {
+        let (names, pipes, renames) = streams(paths, via, &scratch);
+        let (streamed, streamed_fast) = read_all(&names, ReadMode::Fast);
+        drop(pipes);
+        let streamed = match streamed {
+            Ok(items) => Ok(items
+                .into_iter()
+                .map(|i| match i {
+                    Item::Error(e) => Item::Error(rename(&e, &renames)),
+                    frame => frame,
+                })
+                .collect()),
+            Err(e) => Err(rename(&e, &renames)),
+        };
+        assert_same(paths, &format!("{via:?}"), &streamed, &slow);
+        assert_eq!(streamed_fast, fast_frames, "{paths:?} {via:?}: frames read by the fast reader");
+    }
+    let items = fast.unwrap_or_default();
+    let errors = items.iter().filter(|i| matches!(i, Item::Error(_))).count();
+    (items.len() - errors, errors, fast_frames)
+}
+
+/// Panics with both lists, briefly, when `fast` differs from libpcap's `slow`.
+fn assert_same(paths: &[String], how: &str, fast: &Result<Vec<Item>, String>, slow: &Result<Vec<Item>, String>) {
     if fast != slow {
         let brief = |r: &Result<Vec<Item>, String>| -> Vec<String> {
             match r {
@@ -51,11 +83,8 @@ fn same_as_libpcap(paths: &[String]) -> (usize, usize, u64) {
                 Err(e) => vec![e.clone()],
             }
         };
-        panic!("{paths:?}\nfast:    {:?}\nlibpcap: {:?}", brief(&fast), brief(&slow));
+        panic!("{paths:?} ({how})\nfast:    {:?}\nlibpcap: {:?}", brief(fast), brief(slow));
     }
-    let items = fast.unwrap_or_default();
-    let errors = items.iter().filter(|i| matches!(i, Item::Error(_))).count();
-    (items.len() - errors, errors, fast_frames)
 }
 
 fn temp_path(test: &str, name: &str) -> PathBuf {

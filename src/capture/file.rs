@@ -1,37 +1,49 @@
-//! Replay: pcap and pcapng files read in order, packet timestamps as the clock.
+//! Replay: capture inputs — pcap or pcapng, plain, gzip or zstd, files or pipes — merged
+//! by packet time; packet timestamps are the clock.
 //!
-//! libpcap opens every file (so it vets the header and names what is wrong). Classic
-//! pcap files without a BPF filter are then read by [`ClassicReader`], which hands out
-//! frames straight from a 1 MiB read buffer; pcapng files and filtered replays are read
-//! through libpcap (each frame copied once out of libpcap's buffer). Both give the same
-//! frames and errors. A file that breaks part way (truncated, corrupt record) yields all
-//! of its good packets first and then one [`CaptureError::ReadFile`]; reading then goes
-//! on with the next file. Each [`Frame`] carries the link type of the file it came from.
+//! Every input is opened exactly once ([`super::open`]), which is what makes `-`, pipes,
+//! FIFOs and process substitutions work, and its first bytes choose how it is read
+//! ([`super::input_file`]): compressed streams are decoded on the fly, classic pcap
+//! without a BPF filter goes to flowsentry's own reader (frames borrowed from a 1 MiB
+//! buffer, no per-packet copy), pcapng and filtered replays to libpcap through a pipe
+//! ([`super::libpcap`]). Both readers give the same frames and errors for the same bytes,
+//! however they arrive.
+//!
+//! All inputs are opened before anything is read, so a missing file or one that is not
+//! a capture fails the replay before any output. They are then merged by packet time as
+//! `mergecap` does ([`super::merge`]): the earliest head frame goes next, ties in
+//! command-line order. An input that breaks part way (truncated, corrupt record, corrupt
+//! compressed stream) yields all of its good packets first and then one
+//! [`CaptureError::ReadFile`]; the other inputs go on. Each [`Frame`] carries the link
+//! type of the input it came from.
 
-use super::classic::{ClassicReader, Record};
-use super::{CaptureError, Frame, LinkType, PacketSource};
-use crate::time::Timestamp;
-use pcap::{Capture, Offline, Precision};
+use super::classic::READ_CHUNK;
+use super::input_file::InputFile;
+use super::merge::MergeQueue;
+use super::open::STDIN;
+use super::{CaptureError, Frame, InputProgress, LinkType, PacketSource};
+use std::collections::VecDeque;
 
-/// Replays a list of capture files, in the order given.
+/// Classic-reader buffers of all inputs together stay within this (each gets at least
+/// 64 KiB and at most [`READ_CHUNK`]), so merging hundreds of files stays in bounds.
+const BUFFER_BUDGET: usize = 64 << 20;
+
+/// Replays a list of capture inputs merged by packet time.
 pub struct FileSource {
+    /// The inputs as given (`-` for standard input).
     paths: Vec<String>,
-    /// Index in `paths` of the file `reader` reads (`paths.len()` once all are done).
-    file_index: usize,
-    reader: Option<Reader>,
-    /// Link type of the file `reader` reads.
-    reader_link: LinkType,
-    /// An error met while opening the next file, returned by the next call.
-    pending_error: Option<CaptureError>,
-    /// The last frame read through libpcap (its bytes stay here until the next call).
-    copied: Vec<u8>,
-    packets_per_file: Vec<u64>,
-    /// BPF filter applied to every file (`--bpf`).
-    filter: Option<String>,
-    /// Which reader classic pcap files get.
-    mode: ReadMode,
-    /// Frames handed out by the fast classic-pcap reader.
-    fast_frames: u64,
+    inputs: Vec<InputFile>,
+    queue: MergeQueue,
+    /// The input whose frame went out last; it is advanced on the next call.
+    current: Option<usize>,
+    /// Each input's first frame has been read.
+    started: bool,
+    /// Inputs that broke at their first frame, reported before any frame.
+    pending: VecDeque<CaptureError>,
+    /// Which inputs flowsentry's classic-pcap reader reads.
+    classic: Vec<bool>,
+    /// Sum of the inputs' sizes; 0 when one is a pipe (unknown).
+    bytes_total: u64,
 }
 
 /// How classic pcap files are read.
@@ -39,27 +51,14 @@ pub struct FileSource {
 pub enum ReadMode {
     /// flowsentry's own reader where it applies (the default).
     Fast,
-    /// libpcap for every file (the reference the fast reader is tested against).
+    /// libpcap opening every file by name (the reference the fast reader is tested against).
     Libpcap,
 }
 
-enum Reader {
-    Libpcap(Capture<Offline>),
-    Classic(ClassicReader),
-}
-
-/// What one read produced, before the frame is borrowed from the source.
-enum Step {
-    Classic(Record),
-    Copied { ts: Timestamp, wire_len: u32 },
-    EndOfFile,
-    Failed(String),
-}
-
 impl FileSource {
-    /// Checks that every file opens as a pcap/pcapng capture of a supported link type
-    /// (so a typo in the last file fails before anything is processed) and opens the
-    /// first one. Errors name the file.
+    /// Opens every input (`-` is standard input) and checks that each is a pcap/pcapng
+    /// capture (possibly compressed) of a supported link type, so a typo in the last file
+    /// fails before anything is processed. Errors name the file.
     pub fn open<P: AsRef<str>>(paths: &[P]) -> Result<Self, CaptureError> {
         Self::open_with(paths, None, ReadMode::Fast)
     }
@@ -71,180 +70,122 @@ impl FileSource {
 
     /// Like [`Self::open_filtered`], choosing the reader for classic pcap files.
     pub fn open_with<P: AsRef<str>>(paths: &[P], filter: Option<&str>, mode: ReadMode) -> Result<Self, CaptureError> {
-        let filter = filter.map(str::to_string);
         let paths: Vec<String> = paths.iter().map(|p| p.as_ref().to_string()).collect();
         if paths.is_empty() {
             return Err(CaptureError::OpenFile { path: String::new(), reason: "no capture file given".into() });
         }
-        for path in &paths {
-            open_file(path, filter.as_deref())?;
+        if paths.iter().filter(|p| *p == STDIN).count() > 1 {
+            return Err(CaptureError::OpenFile {
+                path: STDIN.into(),
+                reason: "standard input can be given only once".into(),
+            });
         }
-        let mut source = FileSource {
-            file_index: 0,
-            reader: None,
-            reader_link: LinkType::Ethernet,
-            pending_error: None,
-            copied: Vec::new(),
-            packets_per_file: vec![0; paths.len()],
+        // A pipe, a feeder's pipe and libpcap's own descriptor per input at most.
+        raise_open_file_limit(4 * paths.len() as u64 + 64);
+        let chunk = (BUFFER_BUDGET / paths.len()).clamp(64 << 10, READ_CHUNK);
+        let mut inputs = Vec::with_capacity(paths.len());
+        for path in &paths {
+            inputs.push(InputFile::open(path, filter, mode, chunk)?);
+        }
+        let bytes_total = inputs.iter().map(|i| i.size).sum::<Option<u64>>().unwrap_or(0);
+        Ok(FileSource {
+            queue: MergeQueue::with_capacity(inputs.len()),
+            current: None,
+            started: false,
+            pending: VecDeque::new(),
+            classic: inputs.iter().map(InputFile::is_classic).collect(),
+            inputs,
             paths,
-            filter,
-            mode,
-            fast_frames: 0,
-        };
-        source.open_current()?;
-        Ok(source)
+            bytes_total,
+        })
     }
 
-    /// The files being replayed, in order.
+    /// The inputs being replayed, as given.
     pub fn paths(&self) -> &[String] {
         &self.paths
     }
 
-    /// Frames handed out so far from each file (same order as [`Self::paths`]).
-    pub fn packets_per_file(&self) -> &[u64] {
-        &self.packets_per_file
+    /// Frames handed out so far from each input (same order as [`Self::paths`]).
+    pub fn packets_per_file(&self) -> Vec<u64> {
+        self.inputs.iter().map(|i| i.frames).collect()
     }
 
     /// Frames read by the fast classic-pcap reader rather than libpcap.
     pub fn fast_frames(&self) -> u64 {
-        self.fast_frames
+        self.inputs.iter().zip(&self.classic).filter(|(_, &c)| c).map(|(i, _)| i.frames).sum()
     }
 
-    /// Opens `paths[file_index]` with the reader it gets.
-    fn open_current(&mut self) -> Result<(), CaptureError> {
-        let path = &self.paths[self.file_index];
-        let (capture, link) = open_file(path, self.filter.as_deref())?;
-        self.reader_link = link;
-        // libpcap byte-swaps the CAN ids inside cooked (SLL/SLL2) frames of swapped files;
-        // those few files stay with libpcap so both readers always agree.
-        let cooked = matches!(link, LinkType::LinuxSll | LinkType::LinuxSll2);
-        let fast = self.mode == ReadMode::Fast && self.filter.is_none();
-        let classic = if fast {
-            ClassicReader::open(path)
-                .map_err(|e| CaptureError::OpenFile { path: path.clone(), reason: e.to_string() })?
-                .filter(|r| !(cooked && r.swapped()))
-        } else {
-            None
-        };
-        self.reader = Some(match classic {
-            Some(r) => Reader::Classic(r),
-            None => Reader::Libpcap(capture),
-        });
-        Ok(())
-    }
-
-    /// Moves on to the file after the current one; false when there is none. An open
-    /// error becomes the pending error (the file is then skipped).
-    fn open_next_file(&mut self) -> bool {
-        if self.file_index + 1 >= self.paths.len() {
-            self.file_index = self.paths.len();
-            return false;
+    /// Reads every input's first frame into the merge.
+    #[cold]
+    fn start(&mut self) {
+        self.started = true;
+        for (i, input) in self.inputs.iter_mut().enumerate() {
+            match input.advance() {
+                Some(ts) => self.queue.insert(ts, i),
+                None => self.pending.extend(input.take_error()),
+            }
         }
-        self.file_index += 1;
-        if let Err(e) = self.open_current() {
-            self.pending_error = Some(e);
-        }
-        true
     }
 }
 
 impl PacketSource for FileSource {
-    /// Link type of the file being read (the next frame may come from the next file:
-    /// [`Frame::link`] is always the frame's own).
+    /// Link type of the input the last frame came from (the first input before any):
+    /// [`Frame::link`] is always the frame's own.
     fn link_type(&self) -> LinkType {
-        self.reader_link
+        self.inputs[self.current.unwrap_or(0)].link
     }
 
+    #[inline]
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        loop {
-            if let Some(e) = self.pending_error.take() {
-                return Err(e);
-            }
-            let step = match self.reader.as_mut() {
-                None => {
-                    if !self.open_next_file() {
-                        return Ok(None);
-                    }
-                    continue;
-                }
-                Some(Reader::Classic(r)) => match r.next_record() {
-                    Ok(Some(record)) => Step::Classic(record),
-                    Ok(None) => Step::EndOfFile,
-                    Err(reason) => Step::Failed(reason),
-                },
-                Some(Reader::Libpcap(capture)) => match capture.next_packet() {
-                    Ok(packet) => {
-                        self.copied.clear();
-                        self.copied.extend_from_slice(packet.data);
-                        let h = packet.header;
-                        Step::Copied { ts: header_time(h), wire_len: h.len.max(h.caplen) }
-                    }
-                    Err(pcap::Error::NoMorePackets) => Step::EndOfFile,
-                    Err(e) => Step::Failed(describe(&e)),
-                },
-            };
-            match step {
-                Step::EndOfFile => self.reader = None,
-                Step::Failed(reason) => {
-                    self.reader = None;
-                    let path = self.paths[self.file_index].clone();
-                    return Err(CaptureError::ReadFile { path, reason });
-                }
-                Step::Classic(record) => {
-                    self.packets_per_file[self.file_index] += 1;
-                    self.fast_frames += 1;
-                    // The reader that produced the record is still in place (never fails).
-                    let Some(Reader::Classic(r)) = &self.reader else {
-                        let path = self.paths[self.file_index].clone();
-                        return Err(CaptureError::ReadFile { path, reason: "internal: reader closed".into() });
-                    };
-                    let data = r.data(&record);
-                    let wire_len = record.len.max(data.len() as u32);
-                    return Ok(Some(Frame { link: self.reader_link, ts: record.ts, wire_len, data }));
-                }
-                Step::Copied { ts, wire_len } => {
-                    self.packets_per_file[self.file_index] += 1;
-                    return Ok(Some(Frame { link: self.reader_link, ts, wire_len, data: &self.copied }));
+        let next = match self.current.take() {
+            Some(i) => {
+                let input = &mut self.inputs[i];
+                match input.advance() {
+                    Some(ts) => self.queue.next(Some((ts, i))),
+                    None => match input.take_error() {
+                        Some(e) => return Err(e),
+                        None => self.queue.next(None),
+                    },
                 }
             }
+            None => {
+                if !self.started {
+                    self.start();
+                }
+                if let Some(e) = self.pending.pop_front() {
+                    return Err(e);
+                }
+                self.queue.next(None)
+            }
+        };
+        let Some(i) = next else {
+            return Ok(None);
+        };
+        self.current = Some(i);
+        let Some(input) = self.inputs.get_mut(i) else {
+            return Ok(None);
+        };
+        input.frames += 1;
+        match input.head() {
+            Some(frame) => Ok(Some(frame)),
+            None => Err(CaptureError::ReadFile { path: input.name.clone(), reason: "internal: reader closed".into() }),
         }
     }
-}
 
-/// Opens one capture file with nanosecond timestamps and checks its link type.
-fn open_file(path: &str, filter: Option<&str>) -> Result<(Capture<Offline>, LinkType), CaptureError> {
-    if let Err(e) = std::fs::metadata(path) {
-        let reason = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ => e.to_string(),
-        };
-        return Err(CaptureError::OpenFile { path: path.to_string(), reason });
+    fn progress(&self) -> Option<InputProgress> {
+        let bytes_read = self.inputs.iter().map(InputFile::bytes_read).sum();
+        Some(InputProgress { bytes_read, bytes_total: self.bytes_total })
     }
-    let mut capture = Capture::from_file_with_precision(path, Precision::Nano)
-        .map_err(|e| CaptureError::OpenFile { path: path.to_string(), reason: describe(&e) })?;
-    if let Some(expr) = filter {
-        capture
-            .filter(expr, true)
-            .map_err(|e| CaptureError::Filter { expr: expr.to_string(), reason: describe(&e) })?;
-    }
-    let dlt = capture.get_datalink().0;
-    let link = LinkType::from_dlt(dlt)
-        .map_err(|e| CaptureError::OpenFile { path: path.to_string(), reason: e.to_string() })?;
-    Ok((capture, link))
 }
 
-/// A libpcap timeval read with `Precision::Nano` (tv_usec holds nanoseconds).
-#[allow(clippy::useless_conversion)] // time_t / suseconds_t are i32 on some platforms
-fn header_time(h: &pcap::PacketHeader) -> Timestamp {
-    Timestamp::from_sec_nsec(i64::from(h.ts.tv_sec), i64::from(h.ts.tv_usec))
-}
-
-/// libpcap's message for an error, without the Rust enum wrapping.
-fn describe(e: &pcap::Error) -> String {
-    match e {
-        pcap::Error::PcapError(msg) => msg.trim().to_string(),
-        other => other.to_string(),
+/// Raises the soft limit on open files towards the hard one when `need` descriptors may
+/// not fit (merging many files keeps them all open); best effort.
+fn raise_open_file_limit(need: u64) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < need && soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, need.min(hard), hard);
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::decode::{decode, SkipReason, Transport};
+use crate::time::Timestamp;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -115,7 +116,7 @@ fn timestamps_have_full_precision_and_files_play_in_order() {
     }
     assert_eq!(n, 2028 + 3103);
     assert!(last > first);
-    assert_eq!(src.packets_per_file(), &[2028, 3103]);
+    assert_eq!(src.packets_per_file(), vec![2028, 3103]);
     assert_eq!(src.paths()[0], a);
 }
 
@@ -210,4 +211,218 @@ fn each_frame_carries_its_own_files_link_type() {
             (LinkType::Null, Timestamp::from_sec_usec(12, 0)),
         ]
     );
+}
+
+/// One frame (link, time, wire length, bytes) or error.
+type Item = Result<(LinkType, Timestamp, u32, Vec<u8>), String>;
+
+/// Every frame and error of a source, in order.
+fn items(src: &mut FileSource) -> Vec<Item> {
+    let mut out = Vec::new();
+    loop {
+        match src.next_frame() {
+            Ok(Some(f)) => out.push(Ok((f.link, f.ts, f.wire_len, f.data.to_vec()))),
+            Ok(None) => return out,
+            Err(e) => out.push(Err(e.to_string())),
+        }
+    }
+}
+
+/// Frame times in milliseconds, and errors.
+fn times(items: &[Item]) -> Vec<Result<i64, String>> {
+    items.iter().map(|i| i.as_ref().map(|f| f.1 .0 / 1_000_000).map_err(|e| e.clone())).collect()
+}
+
+/// A one-byte-payload IPv4/UDP frame whose TTL tells which file it came from.
+fn tagged(ttl: u8) -> Vec<u8> {
+    let mut f = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+        .ipv4([192, 0, 2, 1], [198, 51, 100, 2], ttl)
+        .udp(1000, 53)
+        .write(&mut f, b"x")
+        .unwrap();
+    f
+}
+
+#[test]
+fn bpf_filtered_streams_read_like_libpcap_opening_the_file() {
+    use crate::capture::test_streams::{rename, streams, Via};
+    let files = [
+        shared("beacon_quasarrat_tcp1337_3.5s__corelight.pcap"),
+        shared("benign_iot_amazon_echo_3min__ndpi_alexa-app.pcapng"),
+    ];
+    for filter in ["tcp", "udp port 53 or icmp", "greater 200"] {
+        let mut reference = FileSource::open_with(&files, Some(filter), ReadMode::Libpcap).unwrap();
+        let want = items(&mut reference);
+        assert!(want.len() > 100, "{filter}: {} frames", want.len());
+        let mut fed = FileSource::open_filtered(&files, Some(filter)).unwrap();
+        assert_eq!(items(&mut fed), want, "{filter}: files through the feeder");
+        assert_eq!(fed.fast_frames(), 0, "a filter leaves every file to libpcap");
+        let scratch = temp_path("bpf", "streams");
+        std::fs::create_dir_all(&scratch).unwrap();
+        for via in Via::ALL {
+            let (names, pipes, renames) = streams(&files, via, &scratch);
+            let mut src = FileSource::open_filtered(&names, Some(filter)).unwrap();
+            let got: Vec<_> = items(&mut src).into_iter().map(|i| i.map_err(|e| rename(&e, &renames))).collect();
+            drop(pipes);
+            assert_eq!(got, want, "{filter} via {via:?}");
+        }
+    }
+}
+
+#[test]
+fn inputs_merge_by_packet_time_whatever_their_order() {
+    let (a, b, c) = (temp_path("merge", "a.pcap"), temp_path("merge", "b.pcap"), temp_path("merge", "c.pcap"));
+    write_pcap(&a, 1, &[(1, 0, &tagged(1)), (3, 0, &tagged(1)), (5, 0, &tagged(1))]);
+    write_pcap(&b, 1, &[(2, 0, &tagged(2)), (3, 0, &tagged(2)), (4, 0, &tagged(2))]);
+    write_pcap(&c, 1, &[(0, 500_000, &tagged(3)), (9, 0, &tagged(3))]);
+    let (a, b, c) = (a.to_str().unwrap(), b.to_str().unwrap(), c.to_str().unwrap());
+    let order = |paths: &[&str]| -> Vec<(i64, u8)> {
+        let mut src = FileSource::open(paths).unwrap();
+        let mut out = Vec::new();
+        while let Some(f) = src.next_frame().unwrap() {
+            out.push((f.ts.0 / 1_000_000, decode(f.link, &f).unwrap().ttl));
+        }
+        out
+    };
+    // Equal times (3 s) go in command-line order.
+    assert_eq!(
+        order(&[a, b, c]),
+        vec![(500, 3), (1000, 1), (2000, 2), (3000, 1), (3000, 2), (4000, 2), (5000, 1), (9000, 3)]
+    );
+    assert_eq!(
+        order(&[c, b, a]),
+        vec![(500, 3), (1000, 1), (2000, 2), (3000, 2), (3000, 1), (4000, 2), (5000, 1), (9000, 3)]
+    );
+    // Real captures years apart, newest first on the command line: oldest packets first.
+    let old = shared("scan_nmap_udp__evilfingers.pcap");
+    let new = shared("benign_iot_amazon_echo_3min__ndpi_alexa-app.pcapng");
+    let forward = items(&mut FileSource::open(&[old.clone(), new.clone()]).unwrap());
+    let mut src = FileSource::open(&[new, old]).unwrap();
+    assert_eq!(items(&mut src), forward);
+    assert_eq!(src.packets_per_file(), vec![3103, 2028]);
+}
+
+#[test]
+fn a_broken_input_stops_only_itself_in_a_merge() {
+    let (a, b) = (temp_path("mergebroken", "a.pcap"), temp_path("mergebroken", "b.pcap"));
+    write_pcap(&a, 1, &[(1, 0, &tagged(1)), (3, 0, &tagged(1)), (5, 0, &tagged(1))]);
+    let cut = std::fs::read(&a).unwrap().len() - 10;
+    std::fs::write(&a, &std::fs::read(&a).unwrap()[..cut]).unwrap();
+    write_pcap(&b, 1, &[(2, 0, &tagged(2)), (4, 0, &tagged(2)), (6, 0, &tagged(2))]);
+    let paths = [a.to_str().unwrap(), b.to_str().unwrap()];
+    let got = times(&items(&mut FileSource::open(&paths).unwrap()));
+    let err = format!(
+        "error reading capture file {}: truncated dump file; tried to read 43 captured bytes, only got 33",
+        paths[0]
+    );
+    assert_eq!(got, vec![Ok(1000), Ok(2000), Ok(3000), Err(err), Ok(4000), Ok(6000)]);
+    // An input broken at its first record is reported before any frame.
+    let c = temp_path("mergebroken", "c.pcap");
+    write_pcap(&c, 1, &[(7, 0, &tagged(3))]);
+    std::fs::write(&c, &std::fs::read(&c).unwrap()[..30]).unwrap();
+    let got = times(&items(&mut FileSource::open(&[b.to_str().unwrap(), c.to_str().unwrap()]).unwrap()));
+    assert!(matches!(&got[0], Err(e) if e.contains("c.pcap")), "{got:?}");
+    assert_eq!(got[1..], [Ok(2000), Ok(4000), Ok(6000)]);
+}
+
+#[test]
+fn truncated_compressed_inputs_deliver_good_packets_then_name_the_file() {
+    use crate::capture::test_streams::{gzip, zstd};
+    // Big enough for several zstd blocks (128 KiB each) before the cut.
+    for name in [
+        "benign_ad_workstation_browsing_44min__elcabezzonn_aug_16_par4.pcap",
+        "benign_iot_amazon_echo_3min__ndpi_alexa-app.pcapng",
+    ] {
+        let plain = items(&mut FileSource::open(&[shared(name)]).unwrap());
+        let bytes = std::fs::read(shared(name)).unwrap();
+        for (format, packed) in [("gzip", gzip(&bytes)), ("zstd", zstd(&bytes))] {
+            let path = temp_path("cutz", &format!("{name}.{format}"));
+            std::fs::write(&path, &packed[..packed.len() * 2 / 3]).unwrap();
+            let path = path.to_str().unwrap().to_string();
+            let got = items(&mut FileSource::open(std::slice::from_ref(&path)).unwrap());
+            let (last, good) = got.split_last().unwrap();
+            assert!(good.len() > plain.len() / 3, "{name} {format}: {} of {} packets", good.len(), plain.len());
+            assert_eq!(good, &plain[..good.len()], "{name} {format}: the packets before the cut");
+            let msg = last.clone().unwrap_err();
+            assert_eq!(
+                msg,
+                format!(
+                    "error reading capture file {path}: {format} data is truncated (the compressed stream ends early)"
+                )
+            );
+        }
+    }
+}
+
+#[test]
+fn corrupt_compressed_inputs_are_named_as_such() {
+    use crate::capture::test_streams::{gzip, zstd};
+    let bytes = std::fs::read(shared("scan_nmap_tcp_syn__evilfingers.pcap")).unwrap();
+    for (format, mut packed) in [("gzip", gzip(&bytes)), ("zstd", zstd(&bytes))] {
+        let mid = packed.len() / 2;
+        for b in &mut packed[mid..mid + 40] {
+            *b ^= 0x55;
+        }
+        let path = temp_path("corruptz", &format!("x.{format}"));
+        std::fs::write(&path, &packed).unwrap();
+        let got = items(&mut FileSource::open(&[path.to_str().unwrap()]).unwrap());
+        let errors: Vec<&String> = got.iter().filter_map(|i| i.as_ref().err()).collect();
+        assert_eq!(errors.len(), 1, "{format}: {errors:?}");
+        assert!(errors[0].contains(&format!("corrupt {format} data")), "{}", errors[0]);
+        assert!(got.last().unwrap().is_err() && got.len() > 100, "{format}: {} items", got.len());
+    }
+}
+
+#[test]
+fn progress_counts_the_bytes_of_every_input() {
+    use crate::capture::test_streams::{gzip, PipeInput};
+    let plain = shared("scan_nmap_xmas__evilfingers.pcap");
+    let ng = shared("benign_iot_amazon_echo_3min__ndpi_alexa-app.pcapng");
+    let gz = temp_path("progress", "x.pcap.gz");
+    std::fs::write(&gz, gzip(&std::fs::read(&plain).unwrap())).unwrap();
+    let size = |p: &str| std::fs::metadata(p).unwrap().len();
+    let paths = [plain.clone(), ng.clone(), gz.to_str().unwrap().to_string()];
+    let total: u64 = paths.iter().map(|p| size(p)).sum();
+    let mut src = FileSource::open(&paths).unwrap();
+    let start = src.progress().unwrap();
+    assert_eq!(start.bytes_total, total);
+    // (libpcap's feeder may already have moved a whole small file into its pipe.)
+    assert!(start.bytes_read < total, "{start:?}");
+    let mut mid = None;
+    let mut n = 0;
+    while src.next_frame().unwrap().is_some() {
+        n += 1;
+        if n == 3000 {
+            mid = src.progress();
+        }
+    }
+    let mid = mid.unwrap();
+    assert!(mid.bytes_read >= start.bytes_read && mid.bytes_read <= total, "{mid:?}");
+    assert_eq!(src.progress().unwrap(), InputProgress { bytes_read: total, bytes_total: total });
+
+    // A pipe: the total is unknown, what was read is counted.
+    let bytes = std::fs::read(&ng).unwrap();
+    let pipe = PipeInput::new(bytes.clone());
+    let mut src = FileSource::open(&[pipe.path.as_str()]).unwrap();
+    while src.next_frame().unwrap().is_some() {}
+    assert_eq!(src.progress().unwrap(), InputProgress { bytes_read: bytes.len() as u64, bytes_total: 0 });
+}
+
+#[test]
+fn inputs_that_cannot_be_read_are_refused_by_name() {
+    let dir = temp_path("refuse", "adir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let msg = FileSource::open(&[dir.to_str().unwrap()]).err().unwrap().to_string();
+    assert!(msg.ends_with("adir: is a directory"), "{msg}");
+    let xz = temp_path("refuse", "x.pcap.xz");
+    std::fs::write(&xz, [0xfd, b'7', b'z', b'X', b'Z', 0, 0, 4]).unwrap();
+    let msg = FileSource::open(&[xz.to_str().unwrap()]).err().unwrap().to_string();
+    assert!(msg.contains("x.pcap.xz: xz-compressed"), "{msg}");
+    let msg = FileSource::open(&["-", "-"]).err().unwrap().to_string();
+    assert!(msg.contains("standard input can be given only once"), "{msg}");
+    let gz = temp_path("refuse", "notcap.gz");
+    std::fs::write(&gz, crate::capture::test_streams::gzip(b"just some text, no capture here")).unwrap();
+    let msg = FileSource::open(&[gz.to_str().unwrap()]).err().unwrap().to_string();
+    assert!(msg.contains("notcap.gz: unknown file format"), "{msg}");
 }

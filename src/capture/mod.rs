@@ -3,8 +3,15 @@
 //! implement it, and tests can feed frames from memory.
 
 pub mod classic;
+pub mod compressed;
 pub mod file;
+mod input_file;
+mod libpcap;
 pub mod live;
+pub mod merge;
+mod open;
+#[cfg(test)]
+mod test_streams;
 
 use crate::time::Timestamp;
 use std::fmt;
@@ -78,6 +85,15 @@ pub struct CaptureStats {
     pub if_dropped: u64,
 }
 
+/// How much of a replay's input has been read, for a progress display.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputProgress {
+    /// Bytes taken from the inputs so far (compressed bytes for compressed inputs).
+    pub bytes_read: u64,
+    /// Their total size; 0 when unknown (an input is a pipe).
+    pub bytes_total: u64,
+}
+
 /// A source of raw frames: a list of pcap files, a live interface, or test data.
 pub trait PacketSource {
     /// Link type of the frames returned next (may change between replayed files).
@@ -92,6 +108,10 @@ pub trait PacketSource {
     /// True for live interfaces (time also advances while the link is quiet).
     fn is_live(&self) -> bool {
         false
+    }
+    /// Input read so far, for sources that read files.
+    fn progress(&self) -> Option<InputProgress> {
+        None
     }
 }
 

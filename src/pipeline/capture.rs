@@ -16,7 +16,8 @@ use std::time::Instant;
 
 /// Packets read before a batch is sent even if it holds few events (so `now` advances).
 const BATCH_PACKETS: u32 = 8192;
-/// A packet this much older than capture time is worth a warning (files out of order).
+/// A packet this much older than capture time is worth a warning (replay inputs are
+/// merged by time, so only a capture whose own clock stepped back gets here).
 const CLOCK_BACK_WARNING: Duration = Duration(3600 * 1_000_000_000);
 /// On a live link, a batch waits at most this long (alert latency).
 const LIVE_BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -108,7 +109,7 @@ pub(super) fn capture_thread(
     stats: Arc<Stats>,
     control: Control,
 ) -> (Vec<String>, Snapshot) {
-    let mut source = Inputs::new(source);
+    let mut source = Inputs::new(source, Arc::clone(&stats));
     let live = source.is_live();
     let mut table = FlowTable::new(cfg.flow.clone());
     let mut batch = Batcher {
@@ -175,8 +176,8 @@ pub(super) fn capture_thread(
             if !warned_backwards && meta.ts.saturating_add(CLOCK_BACK_WARNING) < table.now() {
                 warned_backwards = true;
                 log::warn(&format!(
-                    "packet time went back from {} to {}: sessions of the older packets will look \
-                     unanswered; replay files in time order (e.g. merge them with mergecap)",
+                    "packet time went back from {} to {} inside a capture (its clock stepped back): \
+                     sessions of the older packets will look unanswered",
                     table.now(),
                     meta.ts
                 ));
