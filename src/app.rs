@@ -37,7 +37,9 @@ pub fn run() -> Result<ExitCode, String> {
     let stats = Arc::new(Stats::default());
     let outcome = pipeline::run(&cfg, source, outputs, control, stats);
     if !cfg.quiet {
-        log::info(&outcome.stats.summary(live));
+        for line in outcome.stats.summary(live, false) {
+            log::info(&line);
+        }
     }
     for e in &outcome.capture_errors {
         log::error(e);

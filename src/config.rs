@@ -2,7 +2,7 @@
 //! validated into one [`Config`]. Every error names the setting and what was wrong.
 
 use crate::cli::{Cli, Command, CommonArgs};
-use crate::detect::{enhanced::EnhancedConfig, DetectConfig, RuleSet};
+use crate::detect::{enhanced::EnhancedConfig, sentinel::SentinelLimits, DetectConfig, RuleSet};
 use crate::flow::FlowConfig;
 use crate::net::NetSet;
 use crate::time::Duration;
@@ -77,6 +77,7 @@ pub struct FileSettings {
     pub flow: FlowSettings,
     pub detect: DetectSettings,
     pub enhanced: Option<EnhancedConfig>,
+    pub sentinel: Option<SentinelLimits>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -271,6 +272,10 @@ impl Config {
             d.enhanced.beacon_internal = true;
         }
         d.enhanced.validate().map_err(|e| format!("[enhanced] {e}"))?;
+        if let Some(s) = &file.sentinel {
+            s.validate()?;
+            d.sentinel = *s;
+        }
         Ok(d)
     }
 

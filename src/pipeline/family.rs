@@ -56,9 +56,7 @@ pub(super) fn collect_alerts(families: &[Receiver<FamilyAlerts>]) -> Option<(Vec
     let mut found = Vec::with_capacity(families.len());
     for rx in families {
         let f = rx.recv().ok()?;
-        usage.sources += f.usage.sources;
-        usage.series += f.usage.series;
-        usage.evictions += f.usage.evictions;
+        usage.extend(f.usage);
         found.push(f.raised_at.into_iter().zip(f.alerts).peekable());
     }
     let mut merged = Vec::new();
@@ -101,7 +99,18 @@ mod tests {
         FamilyAlerts {
             alerts: tagged.iter().map(|(_, n)| alert(mode, n)).collect(),
             raised_at: tagged.iter().map(|(at, _)| *at).collect(),
-            usage: DetectorUsage { sources, series: 1, evictions: 0 },
+            usage: DetectorUsage {
+                tables: vec![crate::detect::TableUsage {
+                    detector: mode.as_str(),
+                    table: "sources",
+                    entries: sources,
+                    cap: None,
+                    evictions: 0,
+                    setting: None,
+                    cost: crate::detect::EvictionCost::Detection,
+                    tracks: crate::detect::Tracks::Sources,
+                }],
+            },
         }
     }
 
@@ -116,7 +125,7 @@ mod tests {
         let (merged, usage) = collect_alerts(&[s_rx, e_rx]).unwrap();
         let names: Vec<&str> = merged.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["e0", "s1", "s1b", "e1", "s3", "s-time", "e-time"]);
-        assert_eq!(usage, DetectorUsage { sources: 7, series: 2, evictions: 0 });
+        assert_eq!((usage.sources(), usage.tables.len()), (7, 2));
     }
 
     #[test]

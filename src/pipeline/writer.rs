@@ -150,9 +150,12 @@ pub(super) fn writer_thread(
                 w.write_alerts(&alerts, &control);
                 stats.records.store(records, Relaxed);
                 stats.alerts.store(alert_count, Relaxed);
-                stats.tracked_sources.store(u.sources, Relaxed);
-                stats.tracked_series.store(u.series, Relaxed);
-                stats.detector_evictions.store(u.evictions, Relaxed);
+                stats.tracked_sources.store(u.sources(), Relaxed);
+                stats.tracked_series.store(u.series(), Relaxed);
+                stats.detector_evictions.store(u.evictions(), Relaxed);
+                if let Ok(mut tables) = stats.detector_tables.lock() {
+                    *tables = u.tables;
+                }
                 // The families have let go of the batch: hand its vector back for reuse.
                 if let Ok(Batch { mut events, .. }) = Arc::try_unwrap(batch) {
                     if events.capacity() <= 4 * BATCH_EVENTS {
@@ -166,7 +169,11 @@ pub(super) fn writer_thread(
         }
     }
     match collect_alerts(&families) {
-        Some((alerts, _)) => {
+        Some((alerts, u)) => {
+            stats.detector_evictions.store(u.evictions(), Relaxed);
+            if let Ok(mut tables) = stats.detector_tables.lock() {
+                *tables = u.tables;
+            }
             alert_count += alerts.len() as u64;
             w.write_alerts(&alerts, &control);
         }
