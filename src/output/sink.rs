@@ -1,6 +1,8 @@
 //! Where JSON lines go: stdout or a file opened for appending, which can be reopened
-//! (SIGHUP, for logrotate). A closed stdout (`| head`) is reported as
-//! [`SinkError::BrokenPipe`] so the caller can stop quietly: that is not an error.
+//! (SIGHUP, for logrotate). A replay replaces its files' content ([`Sink::truncate`],
+//! called once every output has opened, so a failure to open one never empties another).
+//! A closed stdout (`| head`) is reported as [`SinkError::BrokenPipe`] so the caller
+//! can stop quietly: that is not an error.
 
 use crate::config::OutputPath;
 use std::fs::{File, OpenOptions};
@@ -46,7 +48,7 @@ fn open_file(what: &str, path: &PathBuf) -> Result<File, String> {
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|e| format!("cannot open {what} output {}: {e}", path.display()))
+        .map_err(|e| format!("cannot open {what} output {}: {}", path.display(), crate::error_text::io_reason(&e)))
 }
 
 impl Sink {
@@ -63,12 +65,28 @@ impl Sink {
         self.path.is_none()
     }
 
+    /// Whether the lines go to a terminal (stdout at a terminal).
+    pub fn is_terminal(&self) -> bool {
+        use std::io::IsTerminal;
+        self.path.is_none() && io::stdout().is_terminal()
+    }
+
+    /// Empties the file (a fresh replay output); stdout is left alone.
+    pub fn truncate(&mut self) -> Result<(), String> {
+        if let (Some(p), Target::File(f)) = (&self.path, self.out.get_ref()) {
+            f.set_len(0).map_err(|e| {
+                format!("cannot truncate {} output {}: {}", self.what, p.display(), crate::error_text::io_reason(&e))
+            })?;
+        }
+        Ok(())
+    }
+
     fn classify(&self, e: io::Error) -> SinkError {
         if e.kind() == io::ErrorKind::BrokenPipe && self.path.is_none() {
             SinkError::BrokenPipe
         } else {
             let name = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "stdout".into());
-            SinkError::Failed(format!("writing {} to {name} failed: {e}", self.what))
+            SinkError::Failed(format!("writing {} to {name} failed: {}", self.what, crate::error_text::io_reason(&e)))
         }
     }
 

@@ -49,9 +49,10 @@ pub(super) fn family_thread(rx: Receiver<ToDetector>, found: Sender<FamilyAlerts
 
 /// Receives one `FamilyAlerts` from every family (the same batch, or the end) and merges
 /// the alerts into the order a single thread running the families in turn on each event
-/// would have produced: by the event that raised them, then by family. Also sums usage.
-/// None when a family thread is gone (it panicked).
-pub(super) fn collect_alerts(families: &[Receiver<FamilyAlerts>]) -> Option<(Vec<Alert>, DetectorUsage)> {
+/// would have produced: by the event that raised them, then by family. Each alert comes
+/// with the index of its event (the batch length for alerts raised after the batch).
+/// Also gathers the families' table usage. None when a family thread is gone (it panicked).
+pub(super) fn collect_alerts(families: &[Receiver<FamilyAlerts>]) -> Option<(Vec<(u32, Alert)>, DetectorUsage)> {
     let mut usage = DetectorUsage::default();
     let mut found = Vec::with_capacity(families.len());
     for rx in families {
@@ -64,7 +65,7 @@ pub(super) fn collect_alerts(families: &[Receiver<FamilyAlerts>]) -> Option<(Vec
         // The earliest event; for a tie the first family (min compares the index second).
         let next = found.iter_mut().enumerate().filter_map(|(fam, it)| it.peek().map(|(at, _)| (*at, fam))).min();
         match next {
-            Some((_, fam)) => merged.extend(found[fam].next().map(|(_, alert)| alert)),
+            Some((_, fam)) => merged.extend(found[fam].next()),
             None => return Some((merged, usage)),
         }
     }
@@ -123,7 +124,7 @@ mod tests {
         s_tx.send(found(Sentinel, &[(1, "s1"), (1, "s1b"), (3, "s3"), (4, "s-time")], 2)).unwrap();
         e_tx.send(found(Enhanced, &[(0, "e0"), (1, "e1"), (4, "e-time")], 5)).unwrap();
         let (merged, usage) = collect_alerts(&[s_rx, e_rx]).unwrap();
-        let names: Vec<&str> = merged.iter().map(|a| a.name.as_str()).collect();
+        let names: Vec<&str> = merged.iter().map(|(_, a)| a.name.as_str()).collect();
         assert_eq!(names, ["e0", "s1", "s1b", "e1", "s3", "s-time", "e-time"]);
         assert_eq!((usage.sources(), usage.tables.len()), (7, 2));
     }

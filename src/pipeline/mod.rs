@@ -46,7 +46,7 @@ use crate::output::sink::Sink;
 use crate::stats::{Snapshot, Stats};
 use crate::time::Timestamp;
 use crossbeam_channel::bounded;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI32};
 use std::sync::Arc;
 
 use capture::capture_thread;
@@ -84,21 +84,35 @@ pub struct Control {
     pub reload: Arc<AtomicBool>,
     /// Print a stats line now.
     pub stats_now: Arc<AtomicBool>,
+    /// The signal that asked for the stop (SIGINT, SIGTERM), 0 if none: a replay that
+    /// was interrupted says so and exits 128 + the signal.
+    pub stopped_by: Arc<AtomicI32>,
 }
 
-/// The JSON Lines outputs, opened before capture starts so a bad path fails early.
+/// The outputs, opened before capture starts so a bad path fails early.
 pub struct Outputs {
     pub records: Option<Sink>,
     /// None: alerts share the records sink (both on stdout).
     pub alerts: Option<Sink>,
+    /// Alerts as readable lines (they go to a terminal and `--json` was not given).
+    pub alerts_text: bool,
 }
 
 impl Outputs {
+    /// Opens every output, then — for a replay without `--append` — empties the files,
+    /// so an output that cannot be opened leaves the others untouched.
     pub fn open(cfg: &Config) -> Result<Outputs, String> {
-        let records = cfg.records.as_ref().map(|p| Sink::open("records", p)).transpose()?;
+        let mut records = cfg.records.as_ref().map(|p| Sink::open("records", p)).transpose()?;
         let shared = matches!((&cfg.records, &cfg.alerts), (Some(r), a) if r == a);
-        let alerts = if shared { None } else { Some(Sink::open("alerts", &cfg.alerts)?) };
-        Ok(Outputs { records, alerts })
+        let mut alerts = if shared { None } else { Some(Sink::open("alerts", &cfg.alerts)?) };
+        if !cfg.append {
+            for sink in [records.as_mut(), alerts.as_mut()].into_iter().flatten() {
+                sink.truncate()?;
+            }
+        }
+        let alerts_sink = alerts.as_ref().or(records.as_ref()).expect("an alerts sink");
+        let alerts_text = !cfg.json_alerts && alerts_sink.is_terminal();
+        Ok(Outputs { records, alerts, alerts_text })
     }
 }
 
