@@ -201,7 +201,7 @@ impl Config {
         let file = Self::load_file(&common)?;
         let mut cfg = Self::merge(&common, &file)?;
         let interface = interface.or_else(|| file.capture.interface.clone()).ok_or_else(|| {
-            "interface: live capture needs one: flowsentry live -i IFACE (or capture.interface in the config file; \
+            "live capture needs an interface: flowsentry live -i IFACE (or capture.interface in the config file; \
              flowsentry live -D lists them)"
                 .to_string()
         })?;

@@ -1,7 +1,7 @@
 //! The progress line of a replay at a terminal (stderr), drawn with indicatif:
 //!
 //! ```text
-//! 00:00:12 [=========>          ] 1.21 GiB/3.40 GiB (35%) 103.2 MiB/s · 4,120,331 packets · 120,001 sessions · 4 alerts · ETA 00:00:21
+//! 00:00:12 [======>             ]  35% 1.21 GiB/3.40 GiB 103.2 MiB/s, ETA 21s · 4,120,331 packets, 120,001 sessions, 4 alerts
 //! ```
 //!
 //! Bytes come from [`Stats::input_bytes_read`]/[`Stats::input_bytes_total`] when the
@@ -113,7 +113,7 @@ pub fn wanted(quiet: bool) -> bool {
 
 fn style(known_total: bool) -> ProgressStyle {
     let template = if known_total {
-        "{elapsed_precise} [{bar:24}] {bytes}/{total_bytes} ({percent}%) {binary_bytes_per_sec} · {msg} · ETA {eta_precise}"
+        "{elapsed_precise} [{bar:20}] {percent:>3}% {bytes}/{total_bytes} {binary_bytes_per_sec}, ETA {eta} · {msg}"
     } else {
         "{spinner} {elapsed_precise} {bytes} read, {binary_bytes_per_sec} · {msg}"
     };
@@ -123,7 +123,7 @@ fn style(known_total: bool) -> ProgressStyle {
 /// The "packets · sessions · alerts" part.
 fn counts(stats: &Stats) -> String {
     format!(
-        "{} packets · {} sessions · {} alerts",
+        "{} packets, {} sessions, {} alerts",
         HumanCount(stats.packets_read.load(Relaxed)),
         HumanCount(stats.sessions.load(Relaxed)),
         HumanCount(stats.alerts.load(Relaxed)),
@@ -135,8 +135,8 @@ impl Progress {
     pub fn start(stats: Arc<Stats>, inputs: &[PathBuf]) -> Progress {
         let mut offsets = FileOffsets::new(inputs);
         let fallback_total = offsets.total(inputs.len());
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(5));
-        bar.set_style(style(false));
+        let bar = ProgressBar::with_draw_target(Some(fallback_total), ProgressDrawTarget::stderr_with_hz(5));
+        bar.set_style(style(fallback_total > 0));
         bar.set_message(counts(&stats));
         bar.tick();
         if let Ok(mut active) = ACTIVE.lock() {
@@ -148,7 +148,7 @@ impl Progress {
             std::thread::Builder::new()
                 .name("fs-progress".into())
                 .spawn(move || {
-                    let mut known = None;
+                    let mut known = Some(fallback_total > 0);
                     while !stop.load(Relaxed) {
                         let (done, total) = match stats.input_bytes_total.load(Relaxed) {
                             0 => (offsets.done(), fallback_total),

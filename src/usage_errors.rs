@@ -51,7 +51,7 @@ pub fn explain(e: &clap::Error, args: &[String]) -> Usage {
         ErrorKind::InvalidSubcommand => {
             let what = context(e, ContextKind::InvalidSubcommand).unwrap_or_default();
             format!(
-                "unknown command '{what}'{}; the commands are replay, live, completions and man",
+                "unknown command '{what}'{} (commands: replay, live, completions, man)",
                 suggestion(ContextKind::SuggestedSubcommand)
             )
         }
@@ -120,7 +120,7 @@ mod tests {
         );
         assert_eq!(
             line(&["flowsentry", "replya", "a.pcap"]),
-            "unknown command 'replya'; did you mean 'replay'?; the commands are replay, live, completions and man"
+            "unknown command 'replya'; did you mean 'replay'? (commands: replay, live, completions, man)"
         );
         assert_eq!(
             line(&["flowsentry", "replay", "--rules", "sentinal", "a.pcap"]),

@@ -2,7 +2,7 @@
 //! detection mode, what was found, who did it, and the key evidence —
 //!
 //! ```text
-//! 2026-11-22T07:47:40.120210Z Medium sentinel PortScan 198.51.100.10: Port scan detected (ASIM Network Session schema) — 51 ports in the 5-min bin from 2026-11-22T07:45:00Z (ports 1, 3, 7, 9, 13, 17, 19, 21, …)
+//! 2026-11-22T07:47:37.946719Z Medium sentinel PortScan 198.51.100.10: Port scan detected (ASIM Network Session schema) — 51 ports in the 5-min bin from 2026-11-22T07:45:00.000000Z (ports 111, 139, 110, 22, 21, 53, 199, 135, …)
 //! ```
 //!
 //! Files and pipes keep JSON Lines ([`crate::detect::Alert::to_json`]); `--json` keeps
@@ -39,9 +39,9 @@ fn evidence(a: &Alert) -> String {
         (AlertType::PortScan, DetectionMode::Sentinel) => {
             add(num(a, "AttemptedPortsCount").map(|n| {
                 let bin = num(a, "WindowStart").map(|w| format!(" in the 5-min bin from {w}")).unwrap_or_default();
-                format!("{n} ports{bin}")
+                let ports = sample(a, "AttemptedPorts", 8).map(|p| format!(" (ports {p})")).unwrap_or_default();
+                format!("{n} ports{bin}{ports}")
             }));
-            add(sample(a, "AttemptedPorts", 8).map(|p| format!("(ports {p})")));
         }
         (AlertType::PortScan, DetectionMode::Enhanced) => {
             add(num(a, "ScanType").map(|t| {
@@ -122,7 +122,7 @@ mod tests {
         assert_eq!(
             format(&a),
             "2023-11-14T22:13:20.000000Z Medium sentinel PortScan 198.51.100.10: Port scan detected (ASIM Network \
-             Session schema) — 51 ports in the 5-min bin from 2023-11-14T22:10:00Z, (ports 1, 2, 3, 4, 5, 6, 7, 8, …)"
+             Session schema) — 51 ports in the 5-min bin from 2023-11-14T22:10:00Z (ports 1, 2, 3, 4, 5, 6, 7, 8, …)"
         );
     }
 
