@@ -87,10 +87,10 @@ pub struct LiveArgs {
     #[arg(short = 'D', long)]
     pub list_interfaces: bool,
     /// Bytes captured per packet (headers are all flowsentry needs) [default: 512].
-    #[arg(short = 's', long, value_name = "BYTES", value_parser = whole_number::<i32>)]
+    #[arg(short = 's', long, value_name = "BYTES", value_parser = whole_number::<i32>, allow_negative_numbers = true)]
     pub snaplen: Option<i32>,
     /// Kernel capture buffer size in bytes.
-    #[arg(short = 'B', long, value_name = "BYTES", value_parser = whole_number::<i32>)]
+    #[arg(short = 'B', long, value_name = "BYTES", value_parser = whole_number::<i32>, allow_negative_numbers = true)]
     pub buffer_size: Option<i32>,
     /// Do not put the interface into promiscuous mode.
     #[arg(short = 'p', long)]
@@ -99,7 +99,7 @@ pub struct LiveArgs {
     #[arg(short = 'Z', long, value_name = "NAME")]
     pub user: Option<String>,
     /// Print a JSON stats line on stderr every N seconds (0 = only on SIGUSR1).
-    #[arg(long, value_name = "SECS", value_parser = whole_number::<u64>)]
+    #[arg(long, value_name = "SECS", value_parser = whole_number::<u64>, allow_negative_numbers = true)]
     pub stats_interval: Option<u64>,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -133,22 +133,22 @@ pub struct CommonArgs {
     #[arg(long, value_name = "NAME")]
     pub sensor_name: Option<String>,
     /// Maximum sessions held in the flow table [default: 131072].
-    #[arg(long, value_name = "N", value_parser = whole_number::<usize>)]
+    #[arg(long, value_name = "N", value_parser = whole_number::<usize>, allow_negative_numbers = true)]
     pub max_flows: Option<usize>,
     /// Idle timeout for established TCP sessions, seconds [default: 300].
-    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
     pub tcp_timeout: Option<f64>,
     /// Idle timeout for UDP sessions, seconds [default: 60].
-    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
     pub udp_timeout: Option<f64>,
     /// Active timeout: long sessions are split into records this long, seconds [default: 1800].
-    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
     pub active_timeout: Option<f64>,
     /// Also score beacons to destinations inside the home network.
     #[arg(long)]
     pub beacon_internal: bool,
     /// Seconds during which a finding is not alerted again [default: 3600].
-    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
     pub suppression: Option<f64>,
     /// Only errors on stderr (no summary, no progress line).
     #[arg(short = 'q', long)]

@@ -78,12 +78,15 @@ pub fn man_page() -> Result<Vec<u8>, String> {
         sub_man.render_options_section(&mut part).map_err(err)?;
         let part = String::from_utf8_lossy(&part)
             .replacen(".SH SYNOPSIS", &format!(".SH \"{}\"", name.to_uppercase()), 1)
-            .replacen(".SH DESCRIPTION\n", "", 1)
+            .replacen(".SH DESCRIPTION\n", ".PP\n", 1)
             .replacen(".SH OPTIONS", ".SS Options", 1);
         out.extend_from_slice(part.as_bytes());
     }
     man.render_subcommands_section(&mut out).map_err(err)?;
-    man.render_extra_section(&mut out).map_err(err)?;
+    let mut extra = Vec::new();
+    man.render_extra_section(&mut extra).map_err(err)?;
+    let extra = String::from_utf8_lossy(&extra).replacen(".SH EXTRA", ".SH \"EXIT STATUS AND SIGNALS\"", 1);
+    out.extend_from_slice(extra.as_bytes());
     man.render_version_section(&mut out).map_err(err)?;
     Ok(out)
 }
