@@ -86,7 +86,7 @@ fn alerts_at_a_terminal_are_readable_lines() {
     let lines = visible_lines(&raw);
     assert_eq!(lines.len(), 4, "{lines:?}");
     let expect = [
-        ("High enhanced PortScan 198.51.100.10 → 203.0.113.20: Vertical SYN port scan", "hosts × "),
+        ("High enhanced PortScan 198.51.100.10 → 203.0.113.20: Vertical SYN port scan", "1 host × 15 ports"),
         (
             "Medium sentinel PortScan 198.51.100.10: Port scan detected (ASIM Network Session schema)",
             "51 ports in the 5-min bin from ",

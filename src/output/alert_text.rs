@@ -48,7 +48,11 @@ fn evidence(a: &Alert) -> String {
                 let probe = num(a, "ProbeType").map(|p| format!(" {p}")).unwrap_or_default();
                 format!("{t}{probe} scan")
             }));
-            add(num(a, "TargetCount").zip(num(a, "PortCount")).map(|(t, p)| format!("{t} hosts × {p} ports")));
+            add(num(a, "TargetCount").zip(num(a, "PortCount")).map(|(t, p)| {
+                let hosts = if t == "1" { "host" } else { "hosts" };
+                let ports = if p == "1" { "port" } else { "ports" };
+                format!("{t} {hosts} × {p} {ports}")
+            }));
             add(num(a, "Failures").zip(num(a, "Attempts")).map(|(f, n)| format!("{f} of {n} attempts failed")));
             add(num(a, "WindowSeconds").map(|w| format!("over {w} s")));
             add(num(a, "Tool").map(|t| format!("tool {t}")));
