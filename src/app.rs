@@ -110,8 +110,8 @@ fn capture(command: Command, flags_given: &[String]) -> Result<ExitCode, String>
     if !outcome.capture_errors.is_empty() {
         return Ok(ExitCode::from(1));
     }
-    if let Some(e) = &outcome.output_error {
-        log::error(&format!("output failed: {e}"));
+    if outcome.output_error.is_some() {
+        // Logged by the writer when it happened, before the summary.
         return Ok(ExitCode::from(1));
     }
     if interrupted {

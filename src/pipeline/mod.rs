@@ -122,7 +122,7 @@ pub struct Outcome {
     /// The capture failed (a file fault, the interface gone): exit non-zero. A replay
     /// goes on with the next file after a broken one, so there may be several.
     pub capture_errors: Vec<String>,
-    /// Writing an output failed: exit non-zero.
+    /// Writing an output failed: exit non-zero (already logged when it happened).
     pub output_error: Option<String>,
     /// stdout was closed by its reader: not an error.
     pub broken_pipe: bool,
@@ -178,10 +178,13 @@ pub fn run(
     };
     let (capture_errors, last_stats_line) =
         capture.join().unwrap_or_else(|_| (vec!["capture thread panicked".into()], Snapshot::default()));
-    let (mut output_error, broken_pipe) =
-        writer.join().unwrap_or_else(|_| (Some("writer thread panicked".into()), false));
+    let (mut output_error, broken_pipe) = writer.join().unwrap_or_else(|_| {
+        log::error("the writer thread panicked");
+        (Some("writer thread panicked".into()), false)
+    });
     for thread in family_threads {
         if thread.join().is_err() && output_error.is_none() {
+            log::error("a detector thread panicked");
             output_error = Some("detector thread panicked".into());
         }
     }

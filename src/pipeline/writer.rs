@@ -174,6 +174,9 @@ pub(super) fn writer_thread(
     let (mut records, mut alert_count) = (0u64, 0u64);
     let mut clock = AlertClock { now: Timestamp(i64::MIN) };
     let families_gone = |w: &mut Writers| {
+        if w.failed.is_none() {
+            log::error("a detector thread stopped unexpectedly");
+        }
         w.failed.get_or_insert_with(|| "a detector thread stopped unexpectedly".into());
         control.terminate.store(true, Relaxed);
     };
