@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's main command: build flowsentry and replay the bundled demo capture
 # (a real nmap scan and a real periodic HTTP client recorded in network namespaces by
-# captures/make-captures.sh), printing the alerts as JSON Lines on stdout.
+# captures/make-captures.sh), printing the alerts on stdout (readable lines at a terminal,
+# JSON Lines when piped or with --json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install-deps.sh build

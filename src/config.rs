@@ -1,8 +1,8 @@
 //! Settings: a TOML file (`--config`) merged with command-line flags (flags win),
 //! validated into one [`Config`]. Every error names the setting and what was wrong.
 
-use crate::cli::{Cli, Command, CommonArgs};
-use crate::detect::{enhanced::EnhancedConfig, DetectConfig, RuleSet};
+use crate::cli::{Cli, Command, CommonArgs, LiveArgs, ReplayArgs};
+use crate::detect::{enhanced::EnhancedConfig, sentinel::SentinelLimits, DetectConfig, RuleSet};
 use crate::flow::FlowConfig;
 use crate::net::NetSet;
 use crate::time::Duration;
@@ -61,6 +61,10 @@ pub struct Config {
     pub user: Option<String>,
     pub config_file: Option<PathBuf>,
     pub quiet: bool,
+    /// Output files are appended to (live, or `replay --append`) rather than replaced.
+    pub append: bool,
+    /// Alerts as JSON Lines even at a terminal (`--json`).
+    pub json_alerts: bool,
     /// The raw shared flags, kept so a SIGHUP reload lets them keep winning over the file.
     pub common: CommonArgs,
 }
@@ -83,6 +87,7 @@ pub struct FileSettings {
     pub flow: FlowSettings,
     pub detect: DetectSettings,
     pub enhanced: Option<EnhancedConfig>,
+    pub sentinel: Option<SentinelLimits>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -114,13 +119,17 @@ pub struct DetectSettings {
 }
 
 impl FileSettings {
+    /// Reads and parses the file; errors are one line with file:line:column, the key,
+    /// and the closest valid key for a typo (see [`crate::config_errors`]).
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("config file {}: {}", path.display(), e.to_string().trim_end()))
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {}", path.display(), crate::error_text::io_reason(&e)))?;
+        toml::from_str(&text).map_err(|e| crate::config_errors::parse_error(path, &text, &e))
     }
 }
 
+/// Errors name the setting first (its config-file key); [`crate::config_errors`] turns
+/// the name into the flag that was given or the key's file:line:column.
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
     if !v.is_finite() || v <= 0.0 || v > 86_400.0 * 365.0 {
         return Err(format!("{name} must be a positive number of seconds, got {v}"));
@@ -133,7 +142,10 @@ pub fn parse_rules(s: &str) -> Result<RuleSet, String> {
         "all" => Ok(RuleSet::All),
         "sentinel" => Ok(RuleSet::Sentinel),
         "enhanced" => Ok(RuleSet::Enhanced),
-        other => Err(format!("--rules must be all, sentinel or enhanced, not '{other}'")),
+        other => Err(format!(
+            "rules must be all, sentinel or enhanced, not '{other}'{}",
+            crate::error_text::did_you_mean(other, ["all", "sentinel", "enhanced"])
+        )),
     }
 }
 
@@ -155,52 +167,76 @@ pub fn host_name() -> String {
 }
 
 impl Config {
+    /// Validates `replay` or `live` flags merged with the config file. Errors name the
+    /// setting first (see [`crate::config_errors::locate`]).
     pub fn from_cli(cli: Cli) -> Result<Config, String> {
-        let (source_kind, common, live_flags) = match cli.command {
-            Command::Replay { files, common } => (Some(files), common, None),
-            Command::Live { interface, snaplen, buffer_size, no_promisc, user, stats_interval, common } => {
-                (None, common, Some((interface, snaplen, buffer_size, no_promisc, user, stats_interval)))
-            }
-        };
-        let file = match &common.config {
-            Some(p) => FileSettings::load(p)?,
-            None => FileSettings::default(),
-        };
-        let mut cfg = Self::merge(&common, &file)?;
-        match (source_kind, live_flags) {
-            (Some(files), _) => cfg.source = SourceConfig::Replay { files },
-            (None, Some((interface, snaplen, buffer_size, no_promisc, user, stats_interval))) => {
-                let interface = interface.or_else(|| file.capture.interface.clone()).ok_or_else(|| {
-                    "live capture needs an interface: --interface IFACE (or capture.interface in the config file)"
-                        .to_string()
-                })?;
-                let snaplen = snaplen.or(file.capture.snaplen).unwrap_or(crate::capture::live::DEFAULT_SNAPLEN);
-                if !(64..=262_144).contains(&snaplen) {
-                    return Err(format!("--snaplen must be between 64 and 262144 bytes, got {snaplen}"));
-                }
-                let buffer_size = buffer_size.or(file.capture.buffer_size);
-                if let Some(b) = buffer_size {
-                    if b < 65_536 {
-                        return Err(format!("--buffer-size must be at least 65536 bytes, got {b}"));
-                    }
-                }
-                let read_timeout_ms = file.capture.read_timeout_ms.unwrap_or(250);
-                if !(1..=10_000).contains(&read_timeout_ms) {
-                    return Err(format!("capture.read_timeout_ms must be 1..10000, got {read_timeout_ms}"));
-                }
-                cfg.source = SourceConfig::Live(LiveConfig {
-                    interface,
-                    snaplen,
-                    buffer_size,
-                    promisc: !no_promisc && file.capture.promisc.unwrap_or(true),
-                    read_timeout_ms,
-                });
-                cfg.user = user.or_else(|| file.user.clone());
-                let every = stats_interval.or(file.stats_interval).unwrap_or(60);
-                cfg.stats_interval = (every > 0).then(|| std::time::Duration::from_secs(every));
-            }
-            (None, None) => unreachable!("clap requires a subcommand"),
+        Self::from_command(cli.command)
+    }
+
+    /// [`Config::from_cli`] for the parsed subcommand.
+    pub fn from_command(command: Command) -> Result<Config, String> {
+        match command {
+            Command::Replay(args) => Self::replay(args),
+            Command::Live(args) => Self::live(args),
+            Command::Completions { .. } | Command::Man { .. } => Err("this command takes no capture settings".into()),
         }
+    }
+
+    fn load_file(common: &CommonArgs) -> Result<FileSettings, String> {
+        match &common.config {
+            Some(p) => FileSettings::load(p),
+            None => Ok(FileSettings::default()),
+        }
+    }
+
+    fn replay(args: ReplayArgs) -> Result<Config, String> {
+        let files = args.inputs();
+        if files.is_empty() {
+            return Err("replay needs a capture to read: flowsentry replay -r FILE (or FILE..., or - for stdin)".into());
+        }
+        let file = Self::load_file(&args.common)?;
+        let mut cfg = Self::merge(&args.common, &file)?;
+        cfg.source = SourceConfig::Replay { files };
+        cfg.append = args.append;
+        Ok(cfg)
+    }
+
+    fn live(args: LiveArgs) -> Result<Config, String> {
+        let LiveArgs { interface, list_interfaces: _, snaplen, buffer_size, no_promisc, user, stats_interval, common } =
+            args;
+        let file = Self::load_file(&common)?;
+        let mut cfg = Self::merge(&common, &file)?;
+        let interface = interface.or_else(|| file.capture.interface.clone()).ok_or_else(|| {
+            "live capture needs an interface: flowsentry live -i IFACE (or capture.interface in the config file; \
+             flowsentry live -D lists them)"
+                .to_string()
+        })?;
+        let snaplen = snaplen.or(file.capture.snaplen).unwrap_or(crate::capture::live::DEFAULT_SNAPLEN);
+        if !(64..=262_144).contains(&snaplen) {
+            return Err(format!("snaplen must be between 64 and 262144 bytes, got {snaplen}"));
+        }
+        let buffer_size = buffer_size.or(file.capture.buffer_size);
+        if let Some(b) = buffer_size {
+            if b < 65_536 {
+                return Err(format!("buffer_size must be at least 65536 bytes, got {b}"));
+            }
+        }
+        let read_timeout_ms = file.capture.read_timeout_ms.unwrap_or(250);
+        if !(1..=10_000).contains(&read_timeout_ms) {
+            return Err(format!("read_timeout_ms must be between 1 and 10000, got {read_timeout_ms}"));
+        }
+        cfg.source = SourceConfig::Live(LiveConfig {
+            interface,
+            snaplen,
+            buffer_size,
+            promisc: !no_promisc && file.capture.promisc.unwrap_or(true),
+            read_timeout_ms,
+        });
+        cfg.user = user.or_else(|| file.user.clone());
+        let every = stats_interval.or(file.stats_interval).unwrap_or(60);
+        cfg.stats_interval = (every > 0).then(|| std::time::Duration::from_secs(every));
+        // A restart must never wipe what the service wrote before.
+        cfg.append = true;
         Ok(cfg)
     }
 
@@ -209,8 +245,8 @@ impl Config {
         let records = common.records.as_deref().or(file.records.as_deref()).map(OutputPath::parse);
         let alerts = OutputPath::parse(common.alerts.as_deref().or(file.alerts.as_deref()).unwrap_or("-"));
         if let (Some(OutputPath::File(r)), OutputPath::File(a)) = (&records, &alerts) {
-            if r == a {
-                return Err(format!("--records and --alerts both name {}; give them different files", r.display()));
+            if r == a || crate::output::guard::same_file(r, a) {
+                return Err(format!("records and alerts both name {}; give them different files", r.display()));
             }
         }
         let detect = Self::detect_config(common, file)?;
@@ -259,6 +295,8 @@ impl Config {
             user: None,
             config_file: common.config.clone(),
             quiet: common.quiet,
+            append: false,
+            json_alerts: common.json,
             common: common.clone(),
         })
     }
@@ -282,7 +320,11 @@ impl Config {
         if common.beacon_internal {
             d.enhanced.beacon_internal = true;
         }
-        d.enhanced.validate().map_err(|e| format!("[enhanced] {e}"))?;
+        d.enhanced.validate()?;
+        if let Some(s) = &file.sentinel {
+            s.validate()?;
+            d.sentinel = *s;
+        }
         Ok(d)
     }
 
@@ -300,6 +342,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Cli;
     use clap::Parser;
 
     fn parse(args: &[&str]) -> Result<Config, String> {

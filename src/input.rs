@@ -25,13 +25,17 @@ use std::thread::JoinHandle;
 const READ_BATCH: usize = 2048;
 /// Batches in flight between the reader and the capture thread.
 const READ_BATCHES: usize = 8;
+/// How long the capture thread waits for the reader before it looks at its signals
+/// again (a stalled pipe must not make a replay deaf to SIGINT).
+const READ_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// One step of the source, decoded.
 pub enum Input {
     Packet(PacketMeta),
     /// A frame that is not an IP packet flowsentry tracks (counted, not tracked).
     Skipped(SkipReason),
-    /// A live capture saw nothing within its read timeout.
+    /// A live capture saw nothing within its read timeout; a replay's reader had nothing
+    /// ready (a slow pipe).
     Timeout,
     /// The source is exhausted.
     End,
@@ -116,9 +120,10 @@ impl Prefetch {
                 return input;
             }
             let _ = self.recycle.try_send(std::mem::take(&mut self.current));
-            match self.batches.recv() {
+            match self.batches.recv_timeout(READ_WAIT) {
                 Ok(batch) => self.current = batch,
-                Err(_) => return Input::End,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Input::Timeout,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Input::End,
             }
         }
     }
@@ -126,11 +131,19 @@ impl Prefetch {
 
 impl Drop for Prefetch {
     /// Stops the reader (its next send fails once the receiver is gone) and waits for it,
-    /// so the files are closed when the capture thread returns.
+    /// so the files are closed when the capture thread returns — unless it is blocked
+    /// reading a pipe that has gone quiet (an interrupted replay of `-`): then it is left
+    /// behind rather than hanging the shutdown.
     fn drop(&mut self) {
         self.batches = crossbeam_channel::never();
         if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
+            let deadline = std::time::Instant::now() + 4 * READ_WAIT;
+            while !reader.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Diagnostics on stderr that fit journald: under systemd (JOURNAL_STREAM set) each line
 //! carries a `<N>` syslog priority prefix, which journald turns into the entry's level;
-//! elsewhere lines read `flowsentry: error: ...`. No colours, one line per message.
+//! elsewhere lines read `flowsentry: error: ...`. No colours, one line per message (a
+//! message with a line break is folded onto one line). Lines are printed above a replay's
+//! progress line, if one is showing.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +32,13 @@ pub fn log(level: Level, msg: &str) {
     if QUIET.load(Ordering::Relaxed) && level > Level::Warning {
         return;
     }
+    let folded;
+    let msg = if msg.contains('\n') {
+        folded = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+        folded.as_str()
+    } else {
+        msg
+    };
     let line = if journald() {
         format!("<{}>{}\n", level as u8, msg)
     } else {
@@ -41,7 +50,7 @@ pub fn log(level: Level, msg: &str) {
         format!("flowsentry: {tag}{msg}\n")
     };
     // stderr is unbuffered; one write per line keeps lines whole across threads.
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    crate::progress::suspend(|| std::io::stderr().lock().write_all(line.as_bytes()).ok());
 }
 
 pub fn error(msg: &str) {
@@ -56,9 +65,6 @@ pub fn info(msg: &str) {
 
 /// A machine-readable line (stats JSON) with the info priority under journald.
 pub fn data(json: &str) {
-    if journald() {
-        let _ = std::io::stderr().lock().write_all(format!("<6>{json}\n").as_bytes());
-    } else {
-        let _ = std::io::stderr().lock().write_all(format!("{json}\n").as_bytes());
-    }
+    let line = if journald() { format!("<6>{json}\n") } else { format!("{json}\n") };
+    crate::progress::suspend(|| std::io::stderr().lock().write_all(line.as_bytes()).ok());
 }

@@ -2,7 +2,9 @@
 //! the exit summary, and the periodic JSON stats line.
 
 use crate::decode::SkipReason;
+use crate::detect::{EvictionCost, TableUsage};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 
 #[derive(Default, Debug)]
 pub struct Stats {
@@ -30,10 +32,13 @@ pub struct Stats {
     pub tracked_sources: AtomicU64,
     pub tracked_series: AtomicU64,
     pub detector_evictions: AtomicU64,
+    /// The detectors' tables (entries, caps, evictions), replaced by the writer thread
+    /// after every batch.
+    pub detector_tables: Mutex<Vec<TableUsage>>,
 }
 
 /// A copy of all counters at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub packets_read: u64,
     pub packets_decoded: u64,
@@ -51,6 +56,7 @@ pub struct Snapshot {
     pub tracked_sources: u64,
     pub tracked_series: u64,
     pub detector_evictions: u64,
+    pub detector_tables: Vec<TableUsage>,
 }
 
 impl Stats {
@@ -77,6 +83,7 @@ impl Stats {
             tracked_sources: l(&self.tracked_sources),
             tracked_series: l(&self.tracked_series),
             detector_evictions: l(&self.detector_evictions),
+            detector_tables: self.detector_tables.lock().map(|t| t.clone()).unwrap_or_default(),
         }
     }
 }
@@ -114,11 +121,27 @@ impl Snapshot {
         m.insert("tracked_sources".into(), self.tracked_sources.into());
         m.insert("tracked_series".into(), self.tracked_series.into());
         m.insert("detector_evictions".into(), self.detector_evictions.into());
+        let tables: Vec<serde_json::Value> = self
+            .detector_tables
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "detector": t.detector,
+                    "table": t.table,
+                    "entries": t.entries,
+                    "cap": t.cap,
+                    "evictions": t.evictions,
+                    "setting": t.setting,
+                })
+            })
+            .collect();
+        m.insert("detector_tables".into(), tables.into());
         serde_json::Value::Object(m).to_string()
     }
 
-    /// The human exit summary (one line).
-    pub fn summary(&self, live: bool) -> String {
+    /// The human exit summary: one line of counters, then one line per detector table
+    /// that had to evict, saying what that cost and which setting raises its cap.
+    pub fn summary(&self, live: bool, interrupted: bool) -> Vec<String> {
         let skipped: Vec<String> =
             SkipReason::ALL.iter().map(|r| format!("{}={}", r.as_str(), self.skipped[r.index()])).collect();
         let mut s = format!(
@@ -139,6 +162,88 @@ impl Snapshot {
                 self.kernel_received, self.kernel_dropped, self.interface_dropped
             ));
         }
-        s
+        let full: Vec<&TableUsage> = self.detector_tables.iter().filter(|t| t.evictions > 0).collect();
+        let detection_lost = full.iter().any(|t| t.cost == EvictionCost::Detection);
+        s.push_str(match (full.is_empty(), detection_lost) {
+            (true, _) => "; no detector table was full",
+            (false, true) => "; detector tables were full: detections may have been missed (see below)",
+            (false, false) => "; detector tables were full, nothing lost for detection (see below)",
+        });
+        if interrupted {
+            s.push_str("; interrupted: the input was not read to its end");
+        }
+        let mut lines = vec![s];
+        lines.extend(full.iter().map(|t| table_line(t)));
+        lines
+    }
+}
+
+/// "detector table enhanced port scan sources: 1549763 evictions (cap 32768): ..."
+fn table_line(t: &TableUsage) -> String {
+    let cap = t.cap.map(|c| format!(" (cap {c})")).unwrap_or_default();
+    let cost = match t.cost {
+        EvictionCost::Detection => "evidence was dropped, so findings may have been missed",
+        EvictionCost::Suppression => "no evidence lost; a finding may be alerted again within its suppression time",
+    };
+    let raise = t.setting.map(|k| format!("; raise {k} to keep more")).unwrap_or_default();
+    format!("detector table {} {}: {} evictions{cap}: {cost}{raise}", t.detector, t.table, t.evictions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Tracks;
+
+    fn table(detector: &'static str, evictions: u64, cost: EvictionCost) -> TableUsage {
+        TableUsage {
+            detector,
+            table: "sources",
+            entries: 10,
+            cap: Some(10),
+            evictions,
+            setting: Some("enhanced.scan_max_sources"),
+            cost,
+            tracks: Tracks::Sources,
+        }
+    }
+
+    #[test]
+    fn summary_names_full_tables_their_cost_and_setting() {
+        let mut s = Snapshot { detector_evictions: 7, ..Snapshot::default() };
+        s.detector_tables = vec![
+            table("sentinel port scan", 0, EvictionCost::Detection),
+            table("enhanced port scan", 7, EvictionCost::Detection),
+        ];
+        let lines = s.summary(false, false);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].contains("detector evictions 7"), "{}", lines[0]);
+        assert!(lines[0].contains("detections may have been missed"), "{}", lines[0]);
+        assert_eq!(
+            lines[1],
+            "detector table enhanced port scan sources: 7 evictions (cap 10): evidence was dropped, so findings \
+             may have been missed; raise enhanced.scan_max_sources to keep more"
+        );
+        s.detector_tables = vec![table("enhanced port scan", 7, EvictionCost::Suppression)];
+        let lines = s.summary(false, true);
+        assert!(lines[0].contains("nothing lost for detection"), "{}", lines[0]);
+        assert!(lines[0].ends_with("; interrupted: the input was not read to its end"), "{}", lines[0]);
+        assert!(lines[1].contains("may be alerted again"), "{}", lines[1]);
+        s.detector_tables = vec![table("enhanced port scan", 0, EvictionCost::Detection)];
+        assert_eq!(s.summary(false, false).len(), 1);
+        assert!(s.summary(false, false)[0].ends_with("no detector table was full"));
+    }
+
+    #[test]
+    fn stats_line_keeps_its_keys_and_adds_tables() {
+        let s = Snapshot {
+            detector_tables: vec![table("enhanced port scan", 3, EvictionCost::Detection)],
+            ..Snapshot::default()
+        };
+        let v: serde_json::Value = serde_json::from_str(&s.to_json(&Snapshot::default(), false)).unwrap();
+        for key in ["tracked_sources", "tracked_series", "detector_evictions", "records_written", "alerts_written"] {
+            assert!(v.get(key).is_some(), "{key} missing: {v}");
+        }
+        assert_eq!(v["detector_tables"][0]["evictions"], 3);
+        assert_eq!(v["detector_tables"][0]["setting"], "enhanced.scan_max_sources");
     }
 }

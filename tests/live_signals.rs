@@ -186,7 +186,8 @@ fn taking_the_interface_down_ends_the_run_with_an_error_and_flushed_output() {
 }
 
 /// A shutdown stuck on an output nobody reads (a FIFO): the first SIGINT starts the
-/// flush, which blocks; the second exits at once with status 130.
+/// flush, which blocks; the second, at least a second later (a quicker one is the same
+/// interrupt delivered twice), exits at once with status 130.
 #[test]
 fn second_sigint_exits_at_once() {
     if !require_root("second_sigint_exits_at_once") {
@@ -210,6 +211,7 @@ fn second_sigint_exits_at_once() {
         (last["active_sessions"].as_u64()? >= 290).then_some(())
     });
     sensor.signal(Signal::SIGINT);
+    let first = Instant::now();
     let pid = sensor.pid();
     wait_for("the flush to block on the unread FIFO", Duration::from_secs(10), || {
         let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
@@ -219,8 +221,59 @@ fn second_sigint_exits_at_once() {
             .then_some(())
     });
     assert!(sensor.child.try_wait().unwrap().is_none(), "exited although its output blocks");
+    // The 1 s threshold is the behaviour under test, not a guess at timing.
+    std::thread::sleep(Duration::from_millis(1100).saturating_sub(first.elapsed()));
     sensor.signal(Signal::SIGINT);
     let (st, took) = sensor.wait(Duration::from_secs(2));
     eprintln!("measured: second SIGINT exit after {took:?}");
     assert_eq!(st.code(), Some(130), "{}", sensor.stderr.text());
+}
+
+/// `timeout -s INT 60 flowsentry live -i eth1`: coreutils timeout sends SIGINT to the
+/// child and then to its process group, so flowsentry gets it twice within microseconds.
+/// That is one interrupt: open sessions are flushed, the final stats line is written,
+/// and a live capture stopped this way exits 0.
+#[test]
+fn timeout_s_int_stops_a_live_capture_with_a_full_flush() {
+    if !require_root("timeout_s_int_stops_a_live_capture_with_a_full_flush") {
+        return;
+    }
+    use std::process::Stdio;
+    let lab = Lab::new("to");
+    let dir = scratch("live-timeout");
+    let records = dir.join("records.jsonl");
+    let alerts = dir.join("alerts.jsonl");
+    let mut c = lab.cmd(&lab.ns_server, "timeout");
+    c.args(["-s", "INT", "600"]).arg(common::bin()).args(["live", "-i", &lab.veth_server, "--stats-interval", "0"]);
+    c.args(["--records", records.to_str().unwrap(), "--alerts", alerts.to_str().unwrap()]);
+    let mut child = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = netns::Watched::new(child.stderr.take().unwrap());
+    stderr.wait_line("capturing on", Duration::from_secs(10));
+    let timeout_pid = child.id();
+    let fs_pid: u32 = std::fs::read_to_string(format!("/proc/{timeout_pid}/task/{timeout_pid}/children"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .expect("flowsentry runs under timeout")
+        .parse()
+        .unwrap();
+    udp_send(&lab, 4, 2, 10, 9997);
+    wait_for("the sessions to be tracked", Duration::from_secs(10), || {
+        netns::signal(fs_pid, Signal::SIGUSR1);
+        let last = stderr.stats_lines().pop()?;
+        (last["active_sessions"].as_u64()? >= 4).then_some(())
+    });
+    // Exactly what timeout does on expiry: its SIGINT handler signals child and group.
+    netns::signal(timeout_pid, Signal::SIGINT);
+    let st = netns::wait_exit(&mut child, Duration::from_secs(10)).expect("exit after SIGINT");
+    let text = stderr.text();
+    assert_eq!(st.code(), Some(0), "{text}");
+    assert!(!text.contains("second interrupt"), "the double delivery forced an exit:\n{text}");
+    let r = read_json_lines(&records);
+    let flushed: Vec<_> =
+        udp_records_from_client(&r).into_iter().filter(|r| r["FlowsentryEndReason"] == "shutdown").collect();
+    assert_eq!(flushed.len(), 4, "open sessions not flushed: {r:?}");
+    let last = wait_for("the final stats line", Duration::from_secs(2), || stderr.stats_lines().pop());
+    assert_eq!(last["final"], true, "{text}");
+    assert_eq!(last["records_written"].as_u64().unwrap(), r.len() as u64, "{last}");
 }

@@ -44,7 +44,7 @@ fn records_to_a_full_device_fail_with_exit_1() {
     let (o, _) = run_within(&["replay", "--records", "/dev/full", cap.to_str().unwrap()], Duration::from_secs(60));
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("writing records to /dev/full failed") && err.contains("No space left on device"), "{err}");
+    assert!(err.contains("writing records to /dev/full failed: no space left on device"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     // Alerts still went to stdout.
     let alerts = json_lines(&String::from_utf8_lossy(&o.stdout));
@@ -94,7 +94,8 @@ fn disk_full_on_a_tiny_tmpfs() {
     let o = Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("No space left on device") && err.contains("records.json"), "{err}");
+    assert!(err.contains("no space left on device") && err.contains("records.json"), "{err}");
+    assert_eq!(err.matches("no space left on device").count(), 1, "the failure is reported once: {err}");
     assert!(!err.contains("panicked"), "{err}");
     let size: u64 = err.lines().find_map(|l| l.strip_prefix("size=")).unwrap().trim().parse().unwrap();
     assert!(size > 0 && size <= 64 * 1024, "the disk filled up: {size}");

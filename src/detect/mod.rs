@@ -39,6 +39,8 @@ pub struct DetectConfig {
     /// After an alert for a finding, the same finding is not alerted again for this long.
     pub suppression: Duration,
     pub enhanced: enhanced::EnhancedConfig,
+    /// Table caps of the sentinel rules (the rules themselves have no tunables).
+    pub sentinel: sentinel::SentinelLimits,
 }
 
 impl Default for DetectConfig {
@@ -48,16 +50,74 @@ impl Default for DetectConfig {
             home_net: NetSet::default_home(),
             suppression: Duration::from_secs(3600),
             enhanced: enhanced::EnhancedConfig::default(),
+            sentinel: sentinel::SentinelLimits::default(),
         }
     }
 }
 
-/// Memory a detector holds, for stats lines.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DetectorUsage {
-    pub sources: u64,
-    pub series: u64,
+/// What an entry dropped from a full detector table costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictionCost {
+    /// Evidence was dropped: a finding could be missed.
+    Detection,
+    /// Only the memory of an alert already raised: the finding may be alerted again
+    /// before its suppression ends.
+    Suppression,
+}
+
+/// Which total of the stats line (`tracked_sources`, `tracked_series`) a table adds to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tracks {
+    Sources,
+    Series,
+    /// Counted in neither total.
+    Other,
+}
+
+/// One table a detector keeps: what it holds, its cap, and what the cap cost so far.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableUsage {
+    /// The detector, e.g. "sentinel port scan".
+    pub detector: &'static str,
+    /// The table within it, e.g. "sources".
+    pub table: &'static str,
+    /// Entries held now.
+    pub entries: u64,
+    /// The most entries it may hold; None when it is bounded only through another table.
+    pub cap: Option<u64>,
+    /// Entries dropped or refused because the table was full, since the start.
     pub evictions: u64,
+    /// The config key that raises `cap` (e.g. "enhanced.scan_max_sources").
+    pub setting: Option<&'static str>,
+    pub cost: EvictionCost,
+    pub tracks: Tracks,
+}
+
+/// Memory the detectors hold, table by table (for stats lines and the exit summary).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DetectorUsage {
+    pub tables: Vec<TableUsage>,
+}
+
+impl DetectorUsage {
+    fn total(&self, tracks: Tracks) -> u64 {
+        self.tables.iter().filter(|t| t.tracks == tracks).map(|t| t.entries).sum()
+    }
+    /// Sources held over all tables that track sources (`tracked_sources`).
+    pub fn sources(&self) -> u64 {
+        self.total(Tracks::Sources)
+    }
+    /// Series, rows and ports held (`tracked_series`).
+    pub fn series(&self) -> u64 {
+        self.total(Tracks::Series)
+    }
+    /// Evictions over all tables (`detector_evictions`).
+    pub fn evictions(&self) -> u64 {
+        self.tables.iter().map(|t| t.evictions).sum()
+    }
+    pub fn extend(&mut self, other: DetectorUsage) {
+        self.tables.extend(other.tables);
+    }
 }
 
 /// One detector. Everything it knows comes through these calls, in capture-time order.
@@ -114,10 +174,10 @@ impl DetectorSet {
         }
     }
     pub fn usage(&self) -> DetectorUsage {
-        self.detectors.iter().map(|d| d.usage()).fold(DetectorUsage::default(), |a, u| DetectorUsage {
-            sources: a.sources + u.sources,
-            series: a.series + u.series,
-            evictions: a.evictions + u.evictions,
-        })
+        let mut all = DetectorUsage::default();
+        for d in &self.detectors {
+            all.extend(d.usage());
+        }
+        all
     }
 }

@@ -1,7 +1,10 @@
-//! Output: JSON Lines writers for ASIM NetworkSession records and alerts, and the
-//! sinks they go to (stdout or files that can be reopened for logrotate).
+//! Output: JSON Lines writers for ASIM NetworkSession records and alerts, the sinks they
+//! go to (stdout or files that can be reopened for logrotate), readable alert lines for
+//! a terminal, and the guard that refuses outputs which would overwrite evidence.
 
+pub mod alert_text;
 pub mod community_id;
+pub mod guard;
 pub mod records;
 pub mod schema;
 pub mod session_id;

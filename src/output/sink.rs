@@ -1,6 +1,8 @@
 //! Where JSON lines go: stdout or a file opened for appending, which can be reopened
-//! (SIGHUP, for logrotate). A closed stdout (`| head`) is reported as
-//! [`SinkError::BrokenPipe`] so the caller can stop quietly: that is not an error.
+//! (SIGHUP, for logrotate). A replay replaces its files' content ([`Sink::truncate`],
+//! called once every output has opened, so a failure to open one never empties another).
+//! A closed stdout (`| head`) is reported as [`SinkError::BrokenPipe`] so the caller
+//! can stop quietly: that is not an error.
 
 use crate::config::OutputPath;
 use std::fs::{File, OpenOptions};
@@ -39,6 +41,8 @@ pub struct Sink {
     path: Option<PathBuf>,
     out: BufWriter<Target>,
     lines: u64,
+    /// stdout is a terminal: writes go around a progress line on stderr (same screen).
+    terminal: bool,
 }
 
 fn open_file(what: &str, path: &PathBuf) -> Result<File, String> {
@@ -46,7 +50,7 @@ fn open_file(what: &str, path: &PathBuf) -> Result<File, String> {
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|e| format!("cannot open {what} output {}: {e}", path.display()))
+        .map_err(|e| format!("cannot open {what} output {}: {}", path.display(), crate::error_text::io_reason(&e)))
 }
 
 impl Sink {
@@ -56,11 +60,33 @@ impl Sink {
             OutputPath::Stdout => (None, Target::Stdout(io::stdout())),
             OutputPath::File(p) => (Some(p.clone()), Target::File(open_file(what, p)?)),
         };
-        Ok(Sink { what, path, out: BufWriter::with_capacity(256 * 1024, target), lines: 0 })
+        let terminal = {
+            use std::io::IsTerminal;
+            path.is_none() && io::stdout().is_terminal()
+        };
+        Ok(Sink { what, path, out: BufWriter::with_capacity(256 * 1024, target), lines: 0, terminal })
     }
 
     pub fn is_stdout(&self) -> bool {
         self.path.is_none()
+    }
+
+    /// Whether the lines go to a terminal (stdout at a terminal).
+    pub fn is_terminal(&self) -> bool {
+        self.terminal
+    }
+
+    /// Empties the file (a fresh replay output); stdout, devices and FIFOs are left alone.
+    pub fn truncate(&mut self) -> Result<(), String> {
+        if let (Some(p), Target::File(f)) = (&self.path, self.out.get_ref()) {
+            if !f.metadata().is_ok_and(|m| m.is_file()) {
+                return Ok(());
+            }
+            f.set_len(0).map_err(|e| {
+                format!("cannot truncate {} output {}: {}", self.what, p.display(), crate::error_text::io_reason(&e))
+            })?;
+        }
+        Ok(())
     }
 
     fn classify(&self, e: io::Error) -> SinkError {
@@ -68,19 +94,25 @@ impl Sink {
             SinkError::BrokenPipe
         } else {
             let name = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "stdout".into());
-            SinkError::Failed(format!("writing {} to {name} failed: {e}", self.what))
+            SinkError::Failed(format!("writing {} to {name} failed: {}", self.what, crate::error_text::io_reason(&e)))
         }
     }
 
     /// Appends bytes that hold whole lines.
     pub fn write_lines(&mut self, bytes: &[u8], lines: u64) -> Result<(), SinkError> {
-        self.out.write_all(bytes).map_err(|e| self.classify(e))?;
+        let r = if self.terminal {
+            crate::progress::suspend(|| self.out.write_all(bytes))
+        } else {
+            self.out.write_all(bytes)
+        };
+        r.map_err(|e| self.classify(e))?;
         self.lines += lines;
         Ok(())
     }
 
     pub fn flush(&mut self) -> Result<(), SinkError> {
-        self.out.flush().map_err(|e| self.classify(e))
+        let r = if self.terminal { crate::progress::suspend(|| self.out.flush()) } else { self.out.flush() };
+        r.map_err(|e| self.classify(e))
     }
 
     /// Flushes, then reopens the file by name (after logrotate moved it). Stdout: flush only.

@@ -128,8 +128,14 @@ pub(super) fn capture_thread(
     let mut counts = PacketCounts::default();
     loop {
         if control.terminate.load(Relaxed) {
-            if live {
-                log::info(&format!("stopping: flushing {} open sessions", table.counters().active));
+            let active = table.counters().active;
+            match control.stopped_by.load(Relaxed) {
+                0 => {}
+                sig if !live => log::info(&format!(
+                    "{}: replay interrupted, flushing {active} open sessions",
+                    crate::service::signal_name(sig)
+                )),
+                _ => log::info(&format!("stopping: flushing {active} open sessions")),
             }
             break;
         }
@@ -154,9 +160,13 @@ pub(super) fn capture_thread(
                 // A live ring that was drained reports a timeout after every burst, which
                 // can be thousands of times a second: send at most every LIVE_BATCH_DELAY,
                 // so the detector and writer threads are not woken for a few events each.
-                if batch.last_sent.elapsed() >= LIVE_BATCH_DELAY {
+                // A replay waiting on a slow pipe never cuts a batch here: batch bounds
+                // must not depend on timing, or its output would not be reproducible.
+                if live && batch.last_sent.elapsed() >= LIVE_BATCH_DELAY {
                     publish_flow_counters(&table, &counts, &stats);
                     batch.flush(&txs, table.now(), &stats);
+                } else if !live {
+                    publish_flow_counters(&table, &counts, &stats);
                 }
                 housekeeping(&mut source, cfg, &txs, &stats, &control, &mut last_stats, &mut prev_snapshot);
                 continue;

@@ -49,16 +49,15 @@ pub(super) fn family_thread(rx: Receiver<ToDetector>, found: Sender<FamilyAlerts
 
 /// Receives one `FamilyAlerts` from every family (the same batch, or the end) and merges
 /// the alerts into the order a single thread running the families in turn on each event
-/// would have produced: by the event that raised them, then by family. Also sums usage.
-/// None when a family thread is gone (it panicked).
-pub(super) fn collect_alerts(families: &[Receiver<FamilyAlerts>]) -> Option<(Vec<Alert>, DetectorUsage)> {
+/// would have produced: by the event that raised them, then by family. Each alert comes
+/// with the index of its event (the batch length for alerts raised after the batch).
+/// Also gathers the families' table usage. None when a family thread is gone (it panicked).
+pub(super) fn collect_alerts(families: &[Receiver<FamilyAlerts>]) -> Option<(Vec<(u32, Alert)>, DetectorUsage)> {
     let mut usage = DetectorUsage::default();
     let mut found = Vec::with_capacity(families.len());
     for rx in families {
         let f = rx.recv().ok()?;
-        usage.sources += f.usage.sources;
-        usage.series += f.usage.series;
-        usage.evictions += f.usage.evictions;
+        usage.extend(f.usage);
         found.push(f.raised_at.into_iter().zip(f.alerts).peekable());
     }
     let mut merged = Vec::new();
@@ -66,7 +65,7 @@ pub(super) fn collect_alerts(families: &[Receiver<FamilyAlerts>]) -> Option<(Vec
         // The earliest event; for a tie the first family (min compares the index second).
         let next = found.iter_mut().enumerate().filter_map(|(fam, it)| it.peek().map(|(at, _)| (*at, fam))).min();
         match next {
-            Some((_, fam)) => merged.extend(found[fam].next().map(|(_, alert)| alert)),
+            Some((_, fam)) => merged.extend(found[fam].next()),
             None => return Some((merged, usage)),
         }
     }
@@ -101,7 +100,18 @@ mod tests {
         FamilyAlerts {
             alerts: tagged.iter().map(|(_, n)| alert(mode, n)).collect(),
             raised_at: tagged.iter().map(|(at, _)| *at).collect(),
-            usage: DetectorUsage { sources, series: 1, evictions: 0 },
+            usage: DetectorUsage {
+                tables: vec![crate::detect::TableUsage {
+                    detector: mode.as_str(),
+                    table: "sources",
+                    entries: sources,
+                    cap: None,
+                    evictions: 0,
+                    setting: None,
+                    cost: crate::detect::EvictionCost::Detection,
+                    tracks: crate::detect::Tracks::Sources,
+                }],
+            },
         }
     }
 
@@ -114,9 +124,9 @@ mod tests {
         s_tx.send(found(Sentinel, &[(1, "s1"), (1, "s1b"), (3, "s3"), (4, "s-time")], 2)).unwrap();
         e_tx.send(found(Enhanced, &[(0, "e0"), (1, "e1"), (4, "e-time")], 5)).unwrap();
         let (merged, usage) = collect_alerts(&[s_rx, e_rx]).unwrap();
-        let names: Vec<&str> = merged.iter().map(|a| a.name.as_str()).collect();
+        let names: Vec<&str> = merged.iter().map(|(_, a)| a.name.as_str()).collect();
         assert_eq!(names, ["e0", "s1", "s1b", "e1", "s3", "s-time", "e-time"]);
-        assert_eq!(usage, DetectorUsage { sources: 7, series: 2, evictions: 0 });
+        assert_eq!((usage.sources(), usage.tables.len()), (7, 2));
     }
 
     #[test]

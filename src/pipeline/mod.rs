@@ -46,7 +46,7 @@ use crate::output::sink::Sink;
 use crate::stats::{Snapshot, Stats};
 use crate::time::Timestamp;
 use crossbeam_channel::bounded;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI32};
 use std::sync::Arc;
 
 use capture::capture_thread;
@@ -84,21 +84,35 @@ pub struct Control {
     pub reload: Arc<AtomicBool>,
     /// Print a stats line now.
     pub stats_now: Arc<AtomicBool>,
+    /// The signal that asked for the stop (SIGINT, SIGTERM), 0 if none: a replay that
+    /// was interrupted says so and exits 128 + the signal.
+    pub stopped_by: Arc<AtomicI32>,
 }
 
-/// The JSON Lines outputs, opened before capture starts so a bad path fails early.
+/// The outputs, opened before capture starts so a bad path fails early.
 pub struct Outputs {
     pub records: Option<Sink>,
     /// None: alerts share the records sink (both on stdout).
     pub alerts: Option<Sink>,
+    /// Alerts as readable lines (they go to a terminal and `--json` was not given).
+    pub alerts_text: bool,
 }
 
 impl Outputs {
+    /// Opens every output, then — for a replay without `--append` — empties the files,
+    /// so an output that cannot be opened leaves the others untouched.
     pub fn open(cfg: &Config) -> Result<Outputs, String> {
-        let records = cfg.records.as_ref().map(|p| Sink::open("records", p)).transpose()?;
+        let mut records = cfg.records.as_ref().map(|p| Sink::open("records", p)).transpose()?;
         let shared = matches!((&cfg.records, &cfg.alerts), (Some(r), a) if r == a);
-        let alerts = if shared { None } else { Some(Sink::open("alerts", &cfg.alerts)?) };
-        Ok(Outputs { records, alerts })
+        let mut alerts = if shared { None } else { Some(Sink::open("alerts", &cfg.alerts)?) };
+        if !cfg.append {
+            for sink in [records.as_mut(), alerts.as_mut()].into_iter().flatten() {
+                sink.truncate()?;
+            }
+        }
+        let alerts_sink = alerts.as_ref().or(records.as_ref()).expect("an alerts sink");
+        let alerts_text = !cfg.json_alerts && alerts_sink.is_terminal();
+        Ok(Outputs { records, alerts, alerts_text })
     }
 }
 
@@ -108,7 +122,7 @@ pub struct Outcome {
     /// The capture failed (a file fault, the interface gone): exit non-zero. A replay
     /// goes on with the next file after a broken one, so there may be several.
     pub capture_errors: Vec<String>,
-    /// Writing an output failed: exit non-zero.
+    /// Writing an output failed: exit non-zero (already logged when it happened).
     pub output_error: Option<String>,
     /// stdout was closed by its reader: not an error.
     pub broken_pipe: bool,
@@ -164,10 +178,13 @@ pub fn run(
     };
     let (capture_errors, last_stats_line) =
         capture.join().unwrap_or_else(|_| (vec!["capture thread panicked".into()], Snapshot::default()));
-    let (mut output_error, broken_pipe) =
-        writer.join().unwrap_or_else(|_| (Some("writer thread panicked".into()), false));
+    let (mut output_error, broken_pipe) = writer.join().unwrap_or_else(|_| {
+        log::error("the writer thread panicked");
+        (Some("writer thread panicked".into()), false)
+    });
     for thread in family_threads {
         if thread.join().is_err() && output_error.is_none() {
+            log::error("a detector thread panicked");
             output_error = Some("detector thread panicked".into());
         }
     }

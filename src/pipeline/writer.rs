@@ -1,14 +1,29 @@
 //! The writer thread ("fs-write"): formats each batch's records, merges the families'
 //! alerts for the batch and writes both outputs; hands emptied batch vectors back.
+//!
+//! Alerts leave in `TimeGenerated` order. Detectors stamp an alert with the time of its
+//! evidence, and some evidence is old when it is acted on: an enhanced scan alert raised
+//! when an unanswered attempt expires carries that attempt's last packet time (seconds
+//! to minutes back), a Sentinel beaconing alert is raised once every session of its hour
+//! has ended and carries the hour's end (up to the active timeout back). Holding every
+//! alert back until nothing older could still come would delay all alerts by that much,
+//! live. Instead `TimeGenerated` is the capture time at which the alert was raised — as
+//! the README defines it, and as Sentinel stamps a scheduled rule's alerts: the newest
+//! packet time among the events up to the one that raised it (the batch's capture time
+//! for alerts raised when time advanced), never earlier than its evidence's time. That
+//! clock only moves forward, so the output is in order without any holding back, and it
+//! depends only on the events and batch bounds, so a replay stays byte-identical.
 
 use super::family::collect_alerts;
 use super::{Batch, Control, FamilyAlerts, Outputs, ToDetector, BATCH_EVENTS};
 use crate::detect::Alert;
 use crate::flow::FlowEvent;
 use crate::log;
+use crate::output::alert_text;
 use crate::output::records::{write_record, RecordContext};
 use crate::output::sink::SinkError;
 use crate::stats::Stats;
+use crate::time::Timestamp;
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -49,7 +64,11 @@ impl Writers {
         }
         let mut buf = String::new();
         for a in alerts {
-            buf.push_str(&a.to_json(ctx));
+            if self.outputs.alerts_text {
+                buf.push_str(&alert_text::format(a, ctx));
+            } else {
+                buf.push_str(&a.to_json(ctx));
+            }
             buf.push('\n');
         }
         let sink = match self.outputs.alerts.as_mut() {
@@ -101,6 +120,43 @@ impl Writers {
         }
     }
 }
+/// The capture clock of [`writer_thread`]'s alert ordering (see the module comment).
+struct AlertClock {
+    now: Timestamp,
+}
+
+/// The newest packet time an event carries.
+fn event_time(ev: &FlowEvent) -> Timestamp {
+    match ev {
+        FlowEvent::Start(s) => s.ts,
+        FlowEvent::End(r) => r.end,
+    }
+}
+
+impl AlertClock {
+    /// Stamps a batch's merged alerts, each tagged with the index of the event that
+    /// raised it (`events.len()` for alerts raised after the batch, at `batch_now`).
+    fn stamp(&mut self, tagged: Vec<(u32, Alert)>, events: &[FlowEvent], batch_now: Timestamp) -> Vec<Alert> {
+        let mut seen = 0usize;
+        let mut out = Vec::with_capacity(tagged.len());
+        for (at, mut alert) in tagged {
+            let upto = (at as usize).saturating_add(1).min(events.len());
+            while seen < upto {
+                self.now = self.now.max(event_time(&events[seen]));
+                seen += 1;
+            }
+            if at as usize >= events.len() {
+                self.now = self.now.max(batch_now);
+            }
+            self.now = self.now.max(alert.time);
+            alert.time = self.now;
+            out.push(alert);
+        }
+        self.now = self.now.max(batch_now);
+        out
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn writer_thread(
     rx: Receiver<ToDetector>,
@@ -116,7 +172,11 @@ pub(super) fn writer_thread(
     let mut w = Writers { outputs, failed: None, broken_pipe: false };
     let mut rec_buf: Vec<u8> = Vec::with_capacity(512 * 1024);
     let (mut records, mut alert_count) = (0u64, 0u64);
+    let mut clock = AlertClock { now: Timestamp(i64::MIN) };
     let families_gone = |w: &mut Writers| {
+        if w.failed.is_none() {
+            log::error("a detector thread stopped unexpectedly");
+        }
         w.failed.get_or_insert_with(|| "a detector thread stopped unexpectedly".into());
         control.terminate.store(true, Relaxed);
     };
@@ -144,17 +204,21 @@ pub(super) fn writer_thread(
                     records += lines;
                     rec_buf.clear();
                 }
-                let Some((alerts, u)) = collect_alerts(&families) else {
+                let Some((tagged, u)) = collect_alerts(&families) else {
                     families_gone(&mut w);
                     break;
                 };
+                let alerts = clock.stamp(tagged, &batch.events, batch.now);
                 alert_count += alerts.len() as u64;
                 w.write_alerts(&alerts, &ctx, &control);
                 stats.records.store(records, Relaxed);
                 stats.alerts.store(alert_count, Relaxed);
-                stats.tracked_sources.store(u.sources, Relaxed);
-                stats.tracked_series.store(u.series, Relaxed);
-                stats.detector_evictions.store(u.evictions, Relaxed);
+                stats.tracked_sources.store(u.sources(), Relaxed);
+                stats.tracked_series.store(u.series(), Relaxed);
+                stats.detector_evictions.store(u.evictions(), Relaxed);
+                if let Ok(mut tables) = stats.detector_tables.lock() {
+                    *tables = u.tables;
+                }
                 // The families have let go of the batch: hand its vector back for reuse.
                 if let Ok(Batch { mut events, .. }) = Arc::try_unwrap(batch) {
                     if events.capacity() <= 4 * BATCH_EVENTS {
@@ -168,7 +232,12 @@ pub(super) fn writer_thread(
         }
     }
     match collect_alerts(&families) {
-        Some((alerts, _)) => {
+        Some((tagged, u)) => {
+            let alerts = clock.stamp(tagged, &[], Timestamp(i64::MIN));
+            stats.detector_evictions.store(u.evictions(), Relaxed);
+            if let Ok(mut tables) = stats.detector_tables.lock() {
+                *tables = u.tables;
+            }
             alert_count += alerts.len() as u64;
             w.write_alerts(&alerts, &ctx, &control);
         }
@@ -178,4 +247,59 @@ pub(super) fn writer_thread(
     stats.records.store(records, Relaxed);
     stats.alerts.store(alert_count, Relaxed);
     (w.failed, w.broken_pipe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{AlertType, DetectionMode, Severity};
+    use crate::flow::{FirstPacket, SessionStart};
+
+    fn alert(secs: i64, name: &str) -> Alert {
+        Alert {
+            alert_type: AlertType::PortScan,
+            mode: DetectionMode::Enhanced,
+            time: Timestamp::from_secs(secs),
+            name: name.into(),
+            severity: Severity::Low,
+            tactics: &[],
+            techniques: &[],
+            src: "192.0.2.1".parse().unwrap(),
+            dst: None,
+            dport: None,
+            evidence: Default::default(),
+            sessions: Vec::new(),
+        }
+    }
+
+    fn start(secs: i64) -> FlowEvent {
+        FlowEvent::Start(SessionStart {
+            id: 0,
+            ts: Timestamp::from_secs(secs),
+            src: "192.0.2.1".parse().unwrap(),
+            dst: "192.0.2.2".parse().unwrap(),
+            sport: Some(1),
+            dport: Some(2),
+            protocol: 6,
+            segment: 0,
+            first: FirstPacket::default(),
+        })
+    }
+
+    #[test]
+    fn alerts_are_stamped_with_the_capture_time_they_were_raised_at_and_stay_in_order() {
+        let mut clock = AlertClock { now: Timestamp(i64::MIN) };
+        let events = [start(100), start(110), start(120)];
+        // Event 1 raised an alert about evidence at 50 (an expired attempt); event 2 one
+        // at its own time; after the batch (capture time 130), a window close about 0.
+        let tagged = vec![(0, alert(100, "a")), (1, alert(50, "old")), (2, alert(120, "b")), (3, alert(0, "window"))];
+        let out = clock.stamp(tagged, &events, Timestamp::from_secs(130));
+        let times: Vec<i64> = out.iter().map(|a| a.time.0 / 1_000_000_000).collect();
+        assert_eq!(times, [100, 110, 120, 130]);
+        // The next batch's alerts, and those raised at the end, never go back in time.
+        let out = clock.stamp(vec![(0, alert(125, "c"))], &[start(125)], Timestamp::from_secs(140));
+        assert_eq!(out[0].time, Timestamp::from_secs(130));
+        let out = clock.stamp(vec![(0, alert(10, "end"))], &[], Timestamp(i64::MIN));
+        assert_eq!(out[0].time, Timestamp::from_secs(140));
+    }
 }

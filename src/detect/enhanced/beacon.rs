@@ -11,7 +11,9 @@ use super::config::{Allowlist, EnhancedConfig};
 use super::robust::summarize;
 use super::scan::round;
 use crate::detect::alert::SESSION_SAMPLE;
-use crate::detect::{Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, Severity};
+use crate::detect::{
+    Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
+};
 use crate::flow::{FlowEvent, FlowRecord, SessionStart};
 use crate::net::NetSet;
 use crate::time::{Duration, Timestamp};
@@ -314,6 +316,17 @@ impl Detector for BeaconDetector {
     }
 
     fn usage(&self) -> DetectorUsage {
-        DetectorUsage { sources: 0, series: self.series.len() as u64, evictions: self.series.evictions() }
+        DetectorUsage {
+            tables: vec![TableUsage {
+                detector: "enhanced beaconing",
+                table: "series",
+                entries: self.series.len() as u64,
+                cap: Some(self.series.cap() as u64),
+                evictions: self.series.evictions(),
+                setting: Some("enhanced.beacon_max_series"),
+                cost: EvictionCost::Detection,
+                tracks: Tracks::Series,
+            }],
+        }
     }
 }

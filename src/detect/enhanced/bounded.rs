@@ -71,6 +71,9 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
     pub fn len(&self) -> usize {
         self.table.len()
     }
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
     pub fn evictions(&self) -> u64 {
         self.evictions
     }

@@ -14,7 +14,9 @@ use super::probe::{
 };
 use super::small::SmallMap;
 use crate::detect::alert::SESSION_SAMPLE;
-use crate::detect::{Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, Severity};
+use crate::detect::{
+    Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
+};
 use crate::flow::FlowEvent;
 use crate::time::{Duration, Timestamp};
 use serde_json::{Map, Value};
@@ -459,10 +461,35 @@ impl Detector for ScanDetector {
     }
 
     fn usage(&self) -> DetectorUsage {
+        let table = |table, map_len: usize, cap: usize, evictions, cost, tracks| TableUsage {
+            detector: "enhanced port scan",
+            table,
+            entries: map_len as u64,
+            cap: Some(cap as u64),
+            evictions,
+            setting: Some("enhanced.scan_max_sources"),
+            cost,
+            tracks,
+        };
         DetectorUsage {
-            sources: self.sources.len() as u64,
-            series: 0,
-            evictions: self.sources.evictions() + self.alerted.evictions(),
+            tables: vec![
+                table(
+                    "sources",
+                    self.sources.len(),
+                    self.sources.cap(),
+                    self.sources.evictions(),
+                    EvictionCost::Detection,
+                    Tracks::Sources,
+                ),
+                table(
+                    "alerted sources",
+                    self.alerted.len(),
+                    self.alerted.cap(),
+                    self.alerted.evictions(),
+                    EvictionCost::Suppression,
+                    Tracks::Other,
+                ),
+            ],
         }
     }
 }

@@ -214,7 +214,7 @@ fn series_cap_is_respected_under_a_flood() {
     assert!(alerts.is_empty());
     let u = crate::detect::Detector::usage(&det);
     // Some random destinations are multicast/link-local/home and never tracked.
-    assert!(u.series <= 1000 && u.evictions >= 40_000, "{u:?}");
+    assert!(u.series() <= 1000 && u.evictions() >= 40_000, "{u:?}");
 }
 
 #[test]

@@ -303,12 +303,12 @@ fn flood_of_one_million_random_sources_respects_the_cap() {
         };
         det.on_event(&crate::flow::FlowEvent::Start(start), &mut alerts);
         if i % 100_000 == 0 {
-            assert!(det.usage().sources <= 10_000);
+            assert!(det.usage().sources() <= 10_000);
         }
     }
     let u = det.usage();
-    assert!(u.sources <= 10_000, "{u:?}");
-    assert!(u.evictions >= 990_000, "{u:?}");
+    assert!(u.sources() <= 10_000, "{u:?}");
+    assert!(u.evictions() >= 990_000, "{u:?}");
     assert!(alerts.is_empty());
 }
 

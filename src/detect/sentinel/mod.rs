@@ -20,8 +20,9 @@ pub mod portscan;
 use super::{DetectConfig, Detector};
 use crate::time::Timestamp;
 
-/// Memory bounds for the sentinel detectors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Memory bounds for the sentinel detectors (config section `[sentinel]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SentinelLimits {
     /// Most sources the port-scan rule tracks within one 5-minute bin; sources beyond it
     /// are not tracked until the next bin (counted as evictions).
@@ -37,9 +38,21 @@ impl Default for SentinelLimits {
     }
 }
 
-/// The sentinel detectors with default memory bounds.
+impl SentinelLimits {
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, v) in [("portscan_max_sources", self.portscan_max_sources), ("beacon_max_rows", self.beacon_max_rows)]
+        {
+            if v == 0 || v > 50_000_000 {
+                return Err(format!("sentinel.{key} must be between 1 and 50000000, got {v}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The sentinel detectors with the configured memory bounds.
 pub fn detectors(cfg: &DetectConfig) -> Vec<Box<dyn Detector>> {
-    detectors_with(cfg, SentinelLimits::default())
+    detectors_with(cfg, cfg.sentinel)
 }
 
 /// The sentinel detectors with explicit memory bounds.

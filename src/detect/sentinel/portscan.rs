@@ -17,7 +17,9 @@
 
 use super::record_time;
 use crate::detect::alert::SESSION_SAMPLE;
-use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage, Severity};
+use crate::detect::{
+    Alert, AlertType, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
+};
 use crate::flow::{FlowEvent, SessionStart};
 use crate::net::{keyed_map, kusto_ipv4_is_private, KeyedMap};
 use crate::time::{Duration, Timestamp};
@@ -215,7 +217,30 @@ impl Detector for SentinelPortScan {
         self.tracked_ports = 0;
     }
     fn usage(&self) -> DetectorUsage {
-        DetectorUsage { sources: self.sources.len() as u64, series: self.tracked_ports, evictions: self.untracked }
+        let table = |table, entries, cap, evictions, setting, tracks| TableUsage {
+            detector: "sentinel port scan",
+            table,
+            entries,
+            cap,
+            evictions,
+            setting,
+            cost: EvictionCost::Detection,
+            tracks,
+        };
+        DetectorUsage {
+            tables: vec![
+                table(
+                    "sources",
+                    self.sources.len() as u64,
+                    Some(self.max_sources as u64),
+                    self.untracked,
+                    Some("sentinel.portscan_max_sources"),
+                    Tracks::Sources,
+                ),
+                // At most 51 per source: bounded through the sources table.
+                table("ports", self.tracked_ports, None, 0, None, Tracks::Series),
+            ],
+        }
     }
 }
 
@@ -330,11 +355,11 @@ mod tests {
         let mut alerts = Vec::new();
         det.on_event(&start(1, 1_700_000_100.0, "203.0.113.5", Some(1)), &mut alerts);
         det.on_event(&start(2, 1_700_000_101.0, "203.0.113.6", Some(1)), &mut alerts);
-        assert_eq!(det.usage().sources, 1);
-        assert_eq!(det.usage().evictions, 1);
+        assert_eq!(det.usage().sources(), 1);
+        assert_eq!(det.usage().evictions(), 1);
         // The next bin frees the table.
         det.on_time(Timestamp::from_secs(1_700_000_400), &mut alerts);
-        assert_eq!(det.usage().sources, 0);
+        assert_eq!(det.usage().sources(), 0);
     }
 
     #[test]
@@ -353,8 +378,8 @@ mod tests {
                 det.on_event(&start(id, t0 + i as f64 * 1e-3, "203.0.113.66", Some(port)), &mut alerts);
             }
         }
-        assert!(det.usage().sources <= 1000);
-        assert!(det.usage().evictions > 0);
+        assert!(det.usage().sources() <= 1000);
+        assert!(det.usage().evictions() > 0);
         assert_eq!(alerts.len(), 1, "{alerts:?}");
         assert_eq!(alerts[0].src.to_string(), "203.0.113.66");
     }
@@ -376,10 +401,10 @@ mod tests {
             let secs = 1_700_000_000.0 + id as f64 * 0.05 - (rng % 7) as f64 * 5.0;
             det.on_event(&start(id, secs, &src, port), &mut alerts);
             let walked: u64 = det.sources.values().map(|s| s.ports.len() as u64).sum();
-            assert_eq!(det.usage().series, walked, "after event {id}");
+            assert_eq!(det.usage().series(), walked, "after event {id}");
         }
         assert!(!alerts.is_empty() && det.untracked > 0 && det.late_events() > 0);
         det.finish(&mut alerts);
-        assert_eq!(det.usage().series, 0);
+        assert_eq!(det.usage().series(), 0);
     }
 }

@@ -60,7 +60,7 @@ mod wake_ups;
 pub use ip_order::{IpText, V4Text};
 
 use super::record_time;
-use crate::detect::{Alert, Detector, DetectorUsage, Severity};
+use crate::detect::{Alert, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks};
 use crate::flow::FlowEvent;
 use crate::net::{keyed_map, kusto_ipv4_is_private, KeyedMap};
 use crate::time::{Duration, Timestamp, NANOS_PER_SEC};
@@ -222,10 +222,29 @@ impl Detector for SentinelBeaconing {
         self.open.clear();
     }
     fn usage(&self) -> DetectorUsage {
+        let table = |table, entries, cap, evictions, setting, tracks| TableUsage {
+            detector: "sentinel beaconing",
+            table,
+            entries,
+            cap,
+            evictions,
+            setting,
+            cost: EvictionCost::Detection,
+            tracks,
+        };
         DetectorUsage {
-            sources: self.sources.len() as u64,
-            series: self.rows_total as u64,
-            evictions: self.dropped_rows,
+            tables: vec![
+                table(
+                    "rows",
+                    self.rows_total as u64,
+                    Some(self.max_rows as u64),
+                    self.dropped_rows,
+                    Some("sentinel.beacon_max_rows"),
+                    Tracks::Series,
+                ),
+                // Only sources with buffered rows: bounded through the rows table.
+                table("sources", self.sources.len() as u64, None, 0, None, Tracks::Sources),
+            ],
         }
     }
 }

@@ -199,7 +199,7 @@ fn hour_waits_for_open_sessions_and_for_the_next_row() {
     assert_eq!(feed.alerts.len(), 1);
     assert_eq!(feed.alerts[0].evidence["TotalEvents"], 20);
     assert_eq!(feed.alerts[0].time, Timestamp::from_secs(T0 as i64 + 3600));
-    assert_eq!(feed.det.usage().series, 1, "evaluated rows are released");
+    assert_eq!(feed.det.usage().series(), 1, "evaluated rows are released");
     assert!(feed.finish().len() == 1);
 }
 
@@ -208,7 +208,7 @@ fn quiet_source_is_decided_early_when_it_cannot_alert() {
     let mut feed = Feed::new();
     beacon(&mut feed, 5, 60.0, "198.51.100.7");
     feed.det.on_time(Timestamp::from_secs_f64(T0 + 3700.0), &mut feed.alerts);
-    assert_eq!(feed.det.usage().series, 0);
+    assert_eq!(feed.det.usage().series(), 0);
     assert!(feed.finish().is_empty());
 }
 
@@ -217,8 +217,8 @@ fn row_cap_counts_dropped_rows() {
     let mut feed = Feed::new();
     feed.det = SentinelBeaconing::new(3);
     beacon(&mut feed, 5, 60.0, "198.51.100.7");
-    assert_eq!(feed.det.usage().series, 3);
-    assert_eq!(feed.det.usage().evictions, 2);
+    assert_eq!(feed.det.usage().series(), 3);
+    assert_eq!(feed.det.usage().evictions(), 2);
 }
 
 #[test]
@@ -235,8 +235,8 @@ fn flood_of_one_row_sources_does_not_push_out_a_beacon() {
         }
     }
     let usage = feed.det.usage();
-    assert!(usage.series <= 100, "row cap holds: {usage:?}");
-    assert!(usage.evictions >= 900, "flood rows evicted and counted: {usage:?}");
+    assert!(usage.series() <= 100, "row cap holds: {usage:?}");
+    assert!(usage.evictions() >= 900, "flood rows evicted and counted: {usage:?}");
     let alerts = feed.finish();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].src, "192.0.2.10".parse::<IpAddr>().unwrap());
@@ -259,7 +259,7 @@ fn eviction_takes_fewest_rows_then_lowest_address_skipping_stale_entries() {
     }
     row(&mut feed, "192.0.2.40"); // full: the one-row source with the lowest address goes
     assert_eq!((held(&feed, "192.0.2.10"), held(&feed, "192.0.2.5")), (None, Some(2)));
-    assert_eq!(feed.det.usage().evictions, 1);
+    assert_eq!(feed.det.usage().evictions(), 1);
     row(&mut feed, "192.0.2.5"); // may evict sources of up to 3 rows: .20 is the smallest
     assert_eq!(
         (held(&feed, "192.0.2.20"), held(&feed, "192.0.2.40"), held(&feed, "192.0.2.5")),
@@ -268,11 +268,11 @@ fn eviction_takes_fewest_rows_then_lowest_address_skipping_stale_entries() {
     // .40 may only evict sources of up to 2 rows: itself and .5's stale entry do not count.
     row(&mut feed, "192.0.2.40");
     assert_eq!((held(&feed, "192.0.2.40"), held(&feed, "192.0.2.5")), (Some(1), Some(3)));
-    assert_eq!(feed.det.usage().evictions, 3, "two evicted rows and one dropped row");
+    assert_eq!(feed.det.usage().evictions(), 3, "two evicted rows and one dropped row");
     row(&mut feed, "192.0.2.60"); // .40 kept its place in the eviction order
     assert_eq!((held(&feed, "192.0.2.40"), held(&feed, "192.0.2.60")), (None, Some(1)));
-    assert_eq!(feed.det.usage().series, 4);
-    assert_eq!(feed.det.usage().evictions, 4);
+    assert_eq!(feed.det.usage().series(), 4);
+    assert_eq!(feed.det.usage().evictions(), 4);
 }
 
 #[test]
@@ -283,10 +283,10 @@ fn many_rows_then_release_back_to_few_keeps_the_answer() {
     for i in 0..3 {
         feed.session(T0 + 3600.0 + 100.0 * i as f64, "192.0.2.10", "198.51.100.7", Some(443));
     }
-    assert_eq!(feed.det.usage().series, 3, "first hour released");
+    assert_eq!(feed.det.usage().series(), 3, "first hour released");
     feed.det.finish(&mut feed.alerts);
-    assert_eq!(feed.det.usage().series, 0, "every row released at the end");
-    assert_eq!(feed.det.usage().sources, 0);
+    assert_eq!(feed.det.usage().series(), 0, "every row released at the end");
+    assert_eq!(feed.det.usage().sources(), 0);
     assert_eq!(feed.alerts.len(), 1);
     assert_eq!(feed.alerts[0].evidence["TotalEvents"], 40);
 }
