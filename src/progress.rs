@@ -4,11 +4,10 @@
 //! 00:00:12 [======>             ]  35% 1.21 GiB/3.40 GiB 103.2 MiB/s, ETA 21s · 4,120,331 packets, 120,001 sessions, 4 alerts
 //! ```
 //!
-//! Bytes come from [`Stats::input_bytes_read`]/[`Stats::input_bytes_total`] when the
-//! reader fills them; until then (and for readers that do not) from the read offsets of
-//! the input files this process has open (`/proc/self/fdinfo`), against their sizes. A
-//! pipe has no known total: the line then shows bytes or packets done and the rate, no
-//! ETA. Nothing is drawn when stderr is not a terminal or with `-q`; log lines printed
+//! Bytes come from [`Stats::input_bytes_read`]/[`Stats::input_bytes_total`], which the
+//! replay's reader thread fills from its inputs (compressed bytes for a compressed
+//! capture). A pipe has no known total (`input_bytes_total` 0): the line then shows the
+//! bytes read and the rate, no percentage or ETA. Nothing is drawn when stderr is not a terminal or with `-q`; log lines printed
 //! while it shows go above it (see [`suspend`]).
 
 use crate::stats::Stats;
@@ -35,68 +34,12 @@ pub fn suspend<R>(print: impl FnOnce() -> R) -> R {
     }
 }
 
-/// Read offsets of the input files in this process's open descriptors, for readers that
-/// do not report their bytes themselves.
-struct FileOffsets {
-    files: Vec<(PathBuf, u64)>,
-    /// Files seen open before and closed since count as read to their end.
-    finished: Vec<bool>,
-    seen: Vec<bool>,
-}
-
-impl FileOffsets {
-    fn new(inputs: &[PathBuf]) -> FileOffsets {
-        let files: Vec<(PathBuf, u64)> = inputs
-            .iter()
-            .filter_map(|p| {
-                let meta = std::fs::metadata(p).ok().filter(|m| m.is_file())?;
-                Some((std::fs::canonicalize(p).ok()?, meta.len()))
-            })
-            .collect();
-        let n = files.len();
-        FileOffsets { files, finished: vec![false; n], seen: vec![false; n] }
-    }
-
-    /// Total size, when every input is a regular file.
-    fn total(&self, inputs: usize) -> u64 {
-        if self.files.len() == inputs {
-            self.files.iter().map(|f| f.1).sum()
-        } else {
-            0
-        }
-    }
-
-    fn done(&mut self) -> u64 {
-        let mut open = vec![None; self.files.len()];
-        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-            for fd in dir.flatten() {
-                let Ok(target) = std::fs::read_link(fd.path()) else { continue };
-                let Some(i) = self.files.iter().position(|f| f.0 == target) else { continue };
-                let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.file_name().to_string_lossy()));
-                let pos = info.ok().and_then(|t| {
-                    t.lines().find_map(|l| l.strip_prefix("pos:").and_then(|v| v.trim().parse::<u64>().ok()))
-                });
-                if let Some(pos) = pos {
-                    open[i] = Some(open[i].unwrap_or(0).max(pos));
-                }
-            }
-        }
-        let mut sum = 0;
-        for (i, (_, size)) in self.files.iter().enumerate() {
-            match open[i] {
-                Some(pos) => {
-                    self.seen[i] = true;
-                    sum += pos.min(*size);
-                }
-                None if self.seen[i] || self.finished[i] => {
-                    self.finished[i] = true;
-                    sum += size;
-                }
-                None => {}
-            }
-        }
-        sum
-    }
+/// Total size of the inputs when every one is a regular file, else 0 (unknown): the
+/// line's shape until the reader publishes its own counters.
+fn sizes(inputs: &[PathBuf]) -> u64 {
+    let sizes: Option<Vec<u64>> =
+        inputs.iter().map(|p| std::fs::metadata(p).ok().filter(|m| m.is_file()).map(|m| m.len())).collect();
+    sizes.map(|v| v.iter().sum()).unwrap_or(0)
 }
 
 /// A running progress line; [`Progress::finish`] clears it.
@@ -133,10 +76,9 @@ fn counts(stats: &Stats) -> String {
 impl Progress {
     /// Starts the line for a replay of `inputs`, refreshed by a thread ("fs-progress").
     pub fn start(stats: Arc<Stats>, inputs: &[PathBuf]) -> Progress {
-        let mut offsets = FileOffsets::new(inputs);
-        let fallback_total = offsets.total(inputs.len());
-        let bar = ProgressBar::with_draw_target(Some(fallback_total), ProgressDrawTarget::stderr_with_hz(5));
-        bar.set_style(style(fallback_total > 0));
+        let first_total = sizes(inputs);
+        let bar = ProgressBar::with_draw_target(Some(first_total), ProgressDrawTarget::stderr_with_hz(5));
+        bar.set_style(style(first_total > 0));
         bar.set_message(counts(&stats));
         bar.tick();
         if let Ok(mut active) = ACTIVE.lock() {
@@ -148,11 +90,13 @@ impl Progress {
             std::thread::Builder::new()
                 .name("fs-progress".into())
                 .spawn(move || {
-                    let mut known = Some(fallback_total > 0);
+                    let mut known = Some(first_total > 0);
                     while !stop.load(Relaxed) {
-                        let (done, total) = match stats.input_bytes_total.load(Relaxed) {
-                            0 => (offsets.done(), fallback_total),
-                            total => (stats.input_bytes_read.load(Relaxed), total),
+                        let done = stats.input_bytes_read.load(Relaxed);
+                        // Nothing published yet: keep the sizes looked up at the start.
+                        let total = match stats.input_bytes_total.load(Relaxed) {
+                            0 if done == 0 => first_total,
+                            total => total,
                         };
                         if known != Some(total > 0) {
                             known = Some(total > 0);
