@@ -5,7 +5,10 @@
 
 mod common;
 use common::*;
+use std::io::Read;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Runs `flowsentry ARGS` (a shell command line) in a pseudo-terminal; returns what the
 /// terminal received (stdout and stderr together, with escape sequences).
@@ -70,6 +73,47 @@ fn progress_line_at_a_terminal_only() {
     let last_progress = lines.iter().rposition(|l| l.contains("ETA")).unwrap();
     assert!(summary.is_some_and(|s| s > last_progress), "{lines:?}");
 
+    // A pipe: no total, so no percentage or ETA, but the bytes the reader has taken in.
+    // The feeder holds the pipe open after the capture until the terminal has shown a
+    // line with bytes read, so the check does not depend on how fast the replay is.
+    let release = dir.join("release.fifo");
+    assert!(Command::new("mkfifo").arg(&release).status().unwrap().success());
+    let cmd = format!(
+        "{{ cat {}; cat {} >/dev/null; }} | {} replay - --alerts /dev/null",
+        big.display(),
+        release.display(),
+        bin().display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    let seen = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let (mut out, seen) = (child.stdout.take().unwrap(), Arc::clone(&seen));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = out.read(&mut buf) {
+                seen.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let moved = |raw: &str| {
+        visible_lines(raw).into_iter().any(|l| l.contains(" read, ") && !l.contains(" 0 B read") && !l.contains("ETA"))
+    };
+    wait_for("a progress line with bytes read from the pipe", Duration::from_secs(60), || {
+        moved(&seen.lock().unwrap()).then_some(())
+    });
+    std::fs::OpenOptions::new().write(true).open(&release).unwrap(); // opened and closed: EOF
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+    let raw = seen.lock().unwrap().clone();
+    let lines = visible_lines(&raw);
+    let piped: Vec<&String> = lines.iter().filter(|l| l.contains(" read, ")).collect();
+    assert!(piped.iter().all(|l| !l.contains("ETA") && !l.contains('%')), "{piped:?}");
+    assert!(lines.iter().any(|l| l.starts_with("flowsentry: summary: packets read 300000")), "{lines:?}");
+
     // Not a terminal: nothing but the summary on stderr.
     let o = run(&["replay", big.to_str().unwrap(), "--alerts", "/dev/null"]);
     let err = stderr(&o);
@@ -88,7 +132,7 @@ fn alerts_at_a_terminal_are_readable_lines() {
     let expect = [
         ("High enhanced PortScan 198.51.100.10 → 203.0.113.20: Vertical SYN port scan", "1 host × 15 ports"),
         (
-            "Medium sentinel PortScan 198.51.100.10: Port scan detected (ASIM Network Session schema)",
+            "Medium sentinel PortScan 198.51.100.10 → 203.0.113.20: Port scan detected (ASIM Network Session schema)",
             "51 ports in the 5-min bin from ",
         ),
         ("Medium enhanced Beaconing 192.0.2.30 → 203.0.113.20:80: Beaconing every 12s", "every 12.0 s"),
@@ -110,5 +154,11 @@ fn alerts_at_a_terminal_are_readable_lines() {
     assert_eq!(json_tty, piped);
     for (line, json) in lines.iter().zip(&piped) {
         assert!(line.starts_with(json["TimeGenerated"].as_str().unwrap()), "{line} vs {json}");
+        // The pivot to the records: the first NetworkSessionId, and how many more.
+        let ids = json["NetworkSessionIds"].as_array().unwrap();
+        let first = ids[0].as_str().unwrap();
+        let tail =
+            if ids.len() > 1 { format!("[session {first} +{}]", ids.len() - 1) } else { format!("[session {first}]") };
+        assert!(line.ends_with(&tail), "{line}\nexpected it to end with {tail}");
     }
 }

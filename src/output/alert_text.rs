@@ -2,7 +2,7 @@
 //! detection mode, what was found, who did it, and the key evidence —
 //!
 //! ```text
-//! 2026-11-22T07:47:37.946719Z Medium sentinel PortScan 198.51.100.10: Port scan detected (ASIM Network Session schema) — 51 ports in the 5-min bin from 2026-11-22T07:45:00.000000Z (ports 111, 139, 110, 22, 21, 53, 199, 135, …) [session 5d0c3e51a2b47f90-3 +9]
+//! 2026-11-22T07:47:37.946719Z Medium sentinel PortScan 198.51.100.10 → 203.0.113.20: Port scan detected (ASIM Network Session schema) — 51 ports in the 5-min bin from 2026-11-22T07:45:00.000000Z (ports 111, 139, 110, 22, 21, 53, 199, 135, …) [session 7680a05b2ee5c7df-1 +9]
 //! ```
 //!
 //! The line ends with the `NetworkSessionId` of the first session behind the alert (and
