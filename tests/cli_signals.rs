@@ -130,7 +130,7 @@ fn timeout_s_int_interrupts_a_replay_once_and_everything_is_flushed() {
     assert_eq!(lines.len() as u64, records, "{summary}");
     assert_eq!((all.len() - lines.len()) as u64, number("alerts "), "{summary}");
     assert_eq!(records, sessions, "{summary}");
-    let shutdown = lines.iter().filter(|r| r["FlowsentryEndReason"] == "shutdown").count();
+    let shutdown = lines.iter().filter(|r| r["AdditionalFields"]["EndReason"] == "shutdown").count();
     assert!(shutdown > 0, "open sessions are flushed as records ({} records)", lines.len());
     eprintln!("measured: interrupted after {read} of {PACKETS} packets; {records} records, {shutdown} flushed open (pid {fs_pid})");
 }

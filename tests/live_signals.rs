@@ -271,7 +271,7 @@ fn timeout_s_int_stops_a_live_capture_with_a_full_flush() {
     assert!(!text.contains("second interrupt"), "the double delivery forced an exit:\n{text}");
     let r = read_json_lines(&records);
     let flushed: Vec<_> =
-        udp_records_from_client(&r).into_iter().filter(|r| r["FlowsentryEndReason"] == "shutdown").collect();
+        udp_records_from_client(&r).into_iter().filter(|r| r["AdditionalFields"]["EndReason"] == "shutdown").collect();
     assert_eq!(flushed.len(), 4, "open sessions not flushed: {r:?}");
     let last = wait_for("the final stats line", Duration::from_secs(2), || stderr.stats_lines().pop());
     assert_eq!(last["final"], true, "{text}");

@@ -268,7 +268,7 @@ invocation=${P[InvocationID]}
 t=$(now)
 systemctl stop "$TEMPLATE"
 stop_seconds=$(since "$t")
-flushed() { grep -E '"DstPortNumber":5999([^0-9]|$)' "$OUT/records.jsonl" | grep -qF '"FlowsentryEndReason":"shutdown"'; }
+flushed() { grep -E '"DstPortNumber":5999([^0-9]|$)' "$OUT/records.jsonl" | grep -qF '"EndReason":"shutdown"'; }
 final_stats() { journalctl -q -o cat -u "$TEMPLATE" "_SYSTEMD_INVOCATION_ID=$invocation" | grep '"type":"stats"' | grep -qF '"final":true'; }
 until_ok 60 final_stats
 load "$TEMPLATE"
