@@ -2,8 +2,8 @@
 # Installs flowsentry as a systemd service: binary, units (flowsentry.service and the
 # per-interface template flowsentry@.service), system user, example config (never
 # overwriting an existing one), logrotate snippet, the project README, and — when the
-# binary can generate them (`flowsentry completions bash|zsh|fish`, `flowsentry man`) —
-# shell completions and the man page.
+# binary can generate them (`flowsentry completions bash|zsh|fish`, `flowsentry man
+# --out-dir DIR`, else `flowsentry man` on stdout) — shell completions and the man pages.
 #
 #   systemd/install.sh [BINARY]            # default BINARY: target/release/flowsentry
 #   DESTDIR=/tmp/root systemd/install.sh   # stage into a directory tree only
@@ -51,7 +51,24 @@ generated() { # generated TARGET CHECK COMMAND...: install COMMAND's stdout as T
 generated /usr/local/share/bash-completion/completions/flowsentry flowsentry completions bash
 generated /usr/local/share/zsh/site-functions/_flowsentry flowsentry completions zsh
 generated /usr/local/share/fish/vendor_completions.d/flowsentry.fish flowsentry completions fish
-generated /usr/local/share/man/man1/flowsentry.1 '.TH' man
+# Man pages: flowsentry.1 and one per command (flowsentry-replay.1, ...) from `man
+# --out-dir`; a binary that only prints flowsentry.1 on stdout gets that one.
+man_pages() {
+  local dir page n=0
+  dir=$(mktemp -d)
+  if "$binary" man --out-dir "$dir" >/dev/null 2>&1 && grep -qF '.TH' "$dir/flowsentry.1" 2>/dev/null; then
+    for page in "$dir"/*.1; do
+      grep -qF '.TH' "$page" || continue
+      install -D -m 0644 "$page" "$dest/usr/local/share/man/man1/$(basename "$page")"
+      n=$((n + 1))
+    done
+    echo "installed $n man pages into $dest/usr/local/share/man/man1"
+  else
+    generated /usr/local/share/man/man1/flowsentry.1 '.TH' man
+  fi
+  rm -rf "$dir"
+}
+man_pages
 
 # Config: readable by the service's group, writable by root only.
 install -d -m 0750 "$dest/etc/flowsentry"

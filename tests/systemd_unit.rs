@@ -276,6 +276,21 @@ fn install_script_stages_into_destdir_and_keeps_an_edited_config() {
         }
     }
 
+    // Every page `flowsentry man --out-dir` writes (one per command) is installed as made.
+    let pages = scratch("install-man-pages");
+    let made = run(Command::new(env!("CARGO_BIN_EXE_flowsentry")).arg("man").arg("--out-dir").arg(&pages));
+    if made.status.success() {
+        let mut names: Vec<_> = std::fs::read_dir(&pages).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert!(names.len() > 1 && names.iter().any(|n| n == "flowsentry-replay.1"), "{names:?}");
+        for name in &names {
+            let staged = dest.join("usr/local/share/man/man1").join(name);
+            assert_eq!(std::fs::read(&staged).ok(), std::fs::read(pages.join(name)).ok(), "{name:?}");
+            assert_eq!(mode(&staged), 0o644, "{name:?}");
+        }
+    }
+    std::fs::remove_dir_all(&pages).ok();
+
     // A second install keeps the admin's edits and drops the new example beside them.
     let config = dest.join("etc/flowsentry/flowsentry.toml");
     std::fs::write(&config, "[capture]\ninterface = \"edited0\"\n").unwrap();
@@ -300,7 +315,8 @@ fn install_script_stages_into_destdir_and_keeps_an_edited_config() {
 #[test]
 fn install_script_installs_what_the_binary_generates() {
     // A binary that has the subcommands (as `flowsentry completions SHELL` and
-    // `flowsentry man` print their files to stdout), and one whose `man` prints no page.
+    // `flowsentry man` print their files to stdout) but not `man --out-dir`: install.sh
+    // falls back to the one page on stdout; and one whose `man` prints no page.
     let dir = scratch("install-generated");
     let fake = |name: &str, man: &str| {
         let path = dir.join(name);
@@ -381,7 +397,7 @@ fn example_config_parses_and_its_comments_state_the_real_defaults() {
 
     let (with_defaults, count) = uncomment_defaults(&example);
     let defaults: toml::Table = with_defaults.parse().unwrap();
-    for key in ["home_net", "rules", "stats_interval"] {
+    for key in ["home_net", "rules", "community_id_seed", "stats_interval"] {
         assert!(defaults.contains_key(key), "no commented default for {key}");
     }
     for (section, keys) in [
@@ -399,12 +415,13 @@ fn example_config_parses_and_its_comments_state_the_real_defaults() {
             ][..],
         ),
         ("detect", &["suppression"][..]),
+        ("sentinel", &["portscan_max_sources", "beacon_max_rows"][..]),
     ] {
         for key in keys {
             assert!(defaults[section].get(*key).is_some(), "no commented default for {section}.{key}");
         }
     }
-    assert_eq!(count, 14);
+    assert_eq!(count, 17);
 
     let dir = scratch("example");
     let as_shipped = dir.join("as-shipped.toml");
