@@ -58,10 +58,10 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct ReplayArgs {
-    /// Read a capture file (pcap or pcapng; "-" = stdin); repeatable. Same as giving FILE.
+    /// Read a capture (pcap or pcapng, plain or gzip/zstd; a file, a pipe or "-" = stdin); repeatable. Same as giving FILE.
     #[arg(short = 'r', long = "read", value_name = "FILE")]
     pub read: Vec<PathBuf>,
-    /// Capture files to replay (pcap or pcapng; "-" = stdin).
+    /// Captures to replay (pcap or pcapng, plain or gzip/zstd; files, pipes, "-" = stdin), merged by packet time.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Append to existing --records/--alerts files instead of replacing them.
