@@ -99,6 +99,7 @@ pub struct FlowSettings {
     pub other_timeout: Option<f64>,
     pub active_timeout: Option<f64>,
     pub max_flows: Option<usize>,
+    pub exchange_gap: Option<f64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -234,6 +235,12 @@ impl Config {
             }
             flow.max_flows = n;
         }
+        if let Some(v) = f.exchange_gap {
+            if !(v == 0.0 || (0.5..=3600.0).contains(&v)) {
+                return Err(format!("flow.exchange_gap must be 0 (off) or 0.5..3600 seconds, got {v}"));
+            }
+            flow.exchange_gap = Duration::from_secs_f64(v);
+        }
         let bpf = common.bpf.clone().or_else(|| file.bpf.clone()).filter(|s| !s.trim().is_empty());
         Ok(Config {
             source: SourceConfig::Replay { files: Vec::new() },
@@ -338,6 +345,14 @@ mod tests {
                 assert!(!l.promisc);
             }
             other => panic!("{other:?}"),
+        }
+        for (value, gap) in [("2.5", Some(Duration::from_millis(2500))), ("0", Some(Duration(0))), ("-1", None)] {
+            std::fs::write(&path, format!("[flow]\nexchange_gap = {value}\n")).unwrap();
+            match (parse(&["flowsentry", "replay", "-c", p, "x"]), gap) {
+                (Ok(c), Some(gap)) => assert_eq!(c.flow.exchange_gap, gap),
+                (Err(e), None) => assert!(e.contains("exchange_gap"), "{e}"),
+                (other, _) => panic!("exchange_gap = {value}: {other:?}"),
+            }
         }
         std::fs::write(&path, "home_nett = []\n").unwrap();
         let err = parse(&["flowsentry", "replay", "-c", p, "x"]).unwrap_err();

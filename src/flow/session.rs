@@ -2,8 +2,9 @@
 //! handshake/teardown history, and the rules that turn it into a Zeek `conn_state`, an
 //! ASIM `EventResult` and finally a [`FlowRecord`].
 
+use super::exchange::{Block, Exchanges};
 use super::key::{icmp_is_request, FlowKey};
-use super::{ConnState, EndReason, EventResult, FirstPacket, FlowRecord, SessionStart};
+use super::{ConnState, EndReason, EventResult, FirstPacket, FlowRecord, SessionExchange, SessionStart};
 use crate::decode::{proto, tcp_flags, PacketMeta, Transport};
 use crate::time::Timestamp;
 use std::net::IpAddr;
@@ -69,6 +70,8 @@ pub struct Session {
     pub last_icmp_error: Option<(u8, u8)>,
     pub first: FirstPacket,
     pub has_first: bool,
+    /// Pauses and exchanges inside the session; kept across active-timeout segments.
+    pub exchanges: Exchanges,
 }
 
 impl Session {
@@ -103,6 +106,7 @@ impl Session {
             last_icmp_error: None,
             first: FirstPacket::default(),
             has_first: false,
+            exchanges: Exchanges::default(),
         }
     }
 
@@ -176,8 +180,9 @@ impl Session {
         }
     }
 
-    /// Counts an ordinary packet and updates TCP/ICMP history.
-    pub fn count(&mut self, pkt: &PacketMeta, from_init: bool) {
+    /// Counts an ordinary packet and updates TCP/ICMP history. Returns the exchange this
+    /// packet's payload completed, if any (`gap_ms`: the pause length, 0 = not tracked).
+    pub fn count(&mut self, pkt: &PacketMeta, from_init: bool, gap_ms: u32) -> Option<Block> {
         self.span(pkt.ts);
         let len = u64::from(pkt.ip_len);
         if from_init {
@@ -193,10 +198,18 @@ impl Session {
                     self.record_first(pkt, flags, seq, window, payload_len);
                 }
                 self.tcp_flags(flags, from_init);
+                if payload_len > 0 && gap_ms > 0 && flags & tcp_flags::RST == 0 {
+                    // A SYN occupies the first sequence number (TCP Fast Open data follows it).
+                    let data_seq = seq.wrapping_add(u32::from(flags & tcp_flags::SYN != 0));
+                    return self.exchanges.tcp(pkt.ts, from_init, data_seq, payload_len, gap_ms);
+                }
             }
             Transport::Udp { payload_len, .. } => {
                 if from_init && !self.has_first {
                     self.record_first(pkt, 0, 0, 0, payload_len);
+                }
+                if gap_ms > 0 {
+                    return self.exchanges.datagram(pkt.ts, from_init, payload_len, gap_ms);
                 }
             }
             Transport::Icmp { icmp_type, code, .. } => {
@@ -213,6 +226,7 @@ impl Session {
                 }
             }
         }
+        None
     }
 
     /// Counts an ICMP error that quoted this session. It travels opposite to the quoted
@@ -376,6 +390,29 @@ impl Session {
             segment: self.segment,
             first: self.first,
         }
+    }
+
+    /// The exchange event for a finished block of this session.
+    pub fn exchange_event(&self, b: Block) -> SessionExchange {
+        let (sport, dport) = self.ports();
+        SessionExchange {
+            id: self.id,
+            src: self.init_addr,
+            dst: self.resp_addr,
+            sport,
+            dport,
+            protocol: self.key.protocol,
+            start: b.start,
+            end: b.end,
+            src_payload: u64::from(b.src_bytes),
+            dst_payload: u64::from(b.dst_bytes),
+            opening: b.opening,
+        }
+    }
+
+    /// The exchange still open when the session ends, if it is one.
+    pub fn final_exchange(&self) -> Option<SessionExchange> {
+        self.exchanges.finish(self.last).map(|b| self.exchange_event(b))
     }
 
     pub fn record(&self, end_reason: EndReason) -> FlowRecord {

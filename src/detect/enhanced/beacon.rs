@@ -282,6 +282,7 @@ impl Detector for BeaconDetector {
         match event {
             FlowEvent::Start(s) => self.on_start(s, alerts),
             FlowEvent::End(r) => self.on_end(r),
+            FlowEvent::Exchange(_) => {}
         }
     }
 

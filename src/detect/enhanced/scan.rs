@@ -411,6 +411,8 @@ impl Detector for ScanDetector {
                     self.observe(r.src, t, r.end, k, o, tool, alerts);
                 }
             }
+            // Activity inside an established session is not a connection attempt.
+            FlowEvent::Exchange(_) => {}
         }
     }
 
