@@ -357,7 +357,7 @@ fn build_alert(src: IpAddr, st: &SourceState, only: Option<usize>, now: Timestam
     let mut probes: Vec<(&Target, &TargetState)> = st
         .targets
         .iter()
-        .filter(|(_, s)| s.outcome != Outcome::Success && only.is_none_or(|c| s.classes & 1 << c != 0))
+        .filter(|(_, s)| s.outcome != Outcome::Success && only.map_or(true, |c| s.classes & 1 << c != 0))
         .collect();
     probes.sort_by_key(|(t, _)| (t.dst, t.port, t.proto));
     let mut ports_by_dst: BTreeMap<IpAddr, u32> = BTreeMap::new();
