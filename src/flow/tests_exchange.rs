@@ -206,15 +206,16 @@ fn retransmissions_are_not_activity_and_only_new_bytes_count() {
     c.pkts.push(seg(6_100, false, F::PSH | F::ACK, reply_seq, 500));
     // The client's request retransmitted 9 s later: the same.
     c.pkts.push(seg(9_100, true, F::PSH | F::ACK, c.cseq.wrapping_sub(200), 200));
-    // A real check-in at 20 s whose segment overlaps 50 already-sent bytes: 80 are new.
-    c.pkts.push(seg(20_000, true, F::PSH | F::ACK, c.cseq.wrapping_sub(50), 130));
+    // A real check-in at 13 s (under 5 s after the retransmissions, so they must not
+    // count) whose segment overlaps 50 already-sent bytes: 80 are new.
+    c.pkts.push(seg(13_000, true, F::PSH | F::ACK, c.cseq.wrapping_sub(50), 130));
     c.cseq = c.cseq.wrapping_add(80);
-    c.down(20_030, 40);
+    c.down(13_030, 40);
     c.check_in(40_000, 90, 40);
     c.close(41_000);
     assert_eq!(
         summary(&run(&c.pkts)),
-        vec![(100, 130, 200, 500, true), (20_000, 20_030, 80, 40, false), (40_000, 40_030, 90, 40, false)]
+        vec![(100, 130, 200, 500, true), (13_000, 13_030, 80, 40, false), (40_000, 40_030, 90, 40, false)]
     );
 }
 
@@ -320,6 +321,16 @@ fn idle_timeout_and_eviction_report_the_open_exchange_before_the_end() {
         .collect();
     assert_eq!(kinds, ["start", "exchange", "exchange", "exchange", "end", "start"]);
     assert_eq!(summary(&ev).last().unwrap().0, 20_000);
+    // The same when the session is evicted from a full table.
+    let mut tab = FlowTable::new(FlowConfig { max_flows: 1, ..FlowConfig::default() });
+    let mut ev = Vec::new();
+    let mut soon = pkts[3];
+    soon.ts = t(21_000);
+    for p in pkts[..3].iter().chain([&soon]) {
+        tab.ingest_at(p, &mut ev);
+    }
+    assert!(matches!(&ev[4], FlowEvent::End(r) if r.end_reason == EndReason::Evicted));
+    assert!(matches!(&ev[3], FlowEvent::Exchange(x) if x.start == t(20_000)));
 }
 
 #[test]
