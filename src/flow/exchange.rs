@@ -55,7 +55,7 @@ pub struct Block {
 /// Per-session exchange state. `Default` is a session with no payload yet. Fields are
 /// only ever read and written by value (a packed struct's fields have no references).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(packed)]
+#[repr(C, packed)]
 pub struct Exchanges {
     /// TCP: sequence number just past the highest payload byte seen from the initiator
     /// and from the responder.
