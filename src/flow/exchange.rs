@@ -116,26 +116,15 @@ impl Exchanges {
         self.payload(ts, from_init, payload_len, gap_ms)
     }
 
+    #[inline]
     fn payload(&mut self, ts: Timestamp, from_init: bool, bytes: u32, gap_ms: u32) -> Option<Block> {
         let now = ms32(ts);
         if self.flags & ACTIVE == 0 {
-            self.flags |= ACTIVE | OPENING | if from_init { INIT_LED } else { 0 };
-            self.start_ms = now;
-            self.last_ms = now;
-            (self.bytes_init, self.bytes_resp) = if from_init { (bytes, 0) } else { (0, bytes) };
+            self.open(now, from_init, bytes);
             return None;
         }
         let silent = now.wrapping_sub(self.last_ms) as i32;
-        let mut done = None;
-        if silent >= 0 && silent as u32 >= gap_ms {
-            // A pause, ended by this payload: the open block is complete.
-            if self.flags & (OPENING | INIT_LED) != 0 {
-                done = Some(self.block(ts, now));
-            }
-            self.flags = (self.flags & !(OPENING | INIT_LED)) | PAUSED | if from_init { INIT_LED } else { 0 };
-            self.start_ms = now;
-            (self.bytes_init, self.bytes_resp) = (0, 0);
-        }
+        let done = if silent >= 0 && silent as u32 >= gap_ms { self.pause_ended(ts, now, from_init) } else { None };
         if silent > 0 {
             self.last_ms = now;
         }
@@ -144,6 +133,26 @@ impl Exchanges {
         } else {
             self.bytes_resp = self.bytes_resp.saturating_add(bytes);
         }
+        done
+    }
+
+    /// The session's first payload.
+    #[cold]
+    fn open(&mut self, now: u32, from_init: bool, bytes: u32) {
+        self.flags |= ACTIVE | OPENING | if from_init { INIT_LED } else { 0 };
+        self.start_ms = now;
+        self.last_ms = now;
+        (self.bytes_init, self.bytes_resp) = if from_init { (bytes, 0) } else { (0, bytes) };
+    }
+
+    /// A pause, ended by payload at `ts`: the open block is complete (an exchange if it
+    /// is the opening or the initiator began it), and a new one begins.
+    #[cold]
+    fn pause_ended(&mut self, ts: Timestamp, now: u32, from_init: bool) -> Option<Block> {
+        let done = (self.flags & (OPENING | INIT_LED) != 0).then(|| self.block(ts, now));
+        self.flags = (self.flags & !(OPENING | INIT_LED)) | PAUSED | if from_init { INIT_LED } else { 0 };
+        self.start_ms = now;
+        (self.bytes_init, self.bytes_resp) = (0, 0);
         done
     }
 

@@ -180,9 +180,8 @@ impl Session {
         }
     }
 
-    /// Counts an ordinary packet and updates TCP/ICMP history. Returns the exchange this
-    /// packet's payload completed, if any (`gap_ms`: the pause length, 0 = not tracked).
-    pub fn count(&mut self, pkt: &PacketMeta, from_init: bool, gap_ms: u32) -> Option<Block> {
+    /// Counts an ordinary packet and updates TCP/ICMP history.
+    pub fn count(&mut self, pkt: &PacketMeta, from_init: bool) {
         self.span(pkt.ts);
         let len = u64::from(pkt.ip_len);
         if from_init {
@@ -198,18 +197,10 @@ impl Session {
                     self.record_first(pkt, flags, seq, window, payload_len);
                 }
                 self.tcp_flags(flags, from_init);
-                if payload_len > 0 && gap_ms > 0 && flags & tcp_flags::RST == 0 {
-                    // A SYN occupies the first sequence number (TCP Fast Open data follows it).
-                    let data_seq = seq.wrapping_add(u32::from(flags & tcp_flags::SYN != 0));
-                    return self.exchanges.tcp(pkt.ts, from_init, data_seq, payload_len, gap_ms);
-                }
             }
             Transport::Udp { payload_len, .. } => {
                 if from_init && !self.has_first {
                     self.record_first(pkt, 0, 0, 0, payload_len);
-                }
-                if gap_ms > 0 {
-                    return self.exchanges.datagram(pkt.ts, from_init, payload_len, gap_ms);
                 }
             }
             Transport::Icmp { icmp_type, code, .. } => {
@@ -226,7 +217,21 @@ impl Session {
                 }
             }
         }
-        None
+    }
+
+    /// Tracks the packet's payload for exchanges (`gap_ms`: the pause length, > 0);
+    /// returns the exchange it completed, if any.
+    #[inline]
+    pub fn track_exchange(&mut self, pkt: &PacketMeta, from_init: bool, gap_ms: u32) -> Option<Block> {
+        match pkt.transport {
+            Transport::Tcp { flags, seq, payload_len, .. } if payload_len > 0 && flags & tcp_flags::RST == 0 => {
+                // A SYN occupies the first sequence number (TCP Fast Open data follows it).
+                let data_seq = seq.wrapping_add(u32::from(flags & tcp_flags::SYN != 0));
+                self.exchanges.tcp(pkt.ts, from_init, data_seq, payload_len, gap_ms)
+            }
+            Transport::Udp { payload_len, .. } => self.exchanges.datagram(pkt.ts, from_init, payload_len, gap_ms),
+            _ => None,
+        }
     }
 
     /// Counts an ICMP error that quoted this session. It travels opposite to the quoted

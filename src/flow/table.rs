@@ -162,14 +162,15 @@ impl FlowTable {
         };
         let s = &mut self.slots[idx as usize];
         let from_init = s.is_from_initiator(pkt, sport);
-        let exchange = s.count(pkt, from_init, self.exchange_gap_ms);
+        s.count(pkt, from_init);
+        let exchange =
+            if self.exchange_gap_ms > 0 { s.track_exchange(pkt, from_init, self.exchange_gap_ms) } else { None };
         self.relink(idx);
-        let s = &self.slots[idx as usize];
         if announce {
-            out.push(FlowEvent::Start(s.start_event()));
+            out.push(FlowEvent::Start(self.slots[idx as usize].start_event()));
         }
         if let Some(b) = exchange {
-            out.push(FlowEvent::Exchange(s.exchange_event(b)));
+            out.push(FlowEvent::Exchange(self.slots[idx as usize].exchange_event(b)));
         }
     }
 

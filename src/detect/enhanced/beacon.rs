@@ -262,10 +262,16 @@ impl BeaconDetector {
         });
         // Session starts arrive in time order; exchanges of several sessions of one
         // series may not (each is reported when its own session pauses again).
-        let at = series.beats.len() - series.beats.iter().rev().take_while(|b| b.ts > beat.ts).count();
-        let near =
-            |i: usize| series.beats.get(i).is_some_and(|b| b.ts.0.abs_diff(beat.ts.0) < min_gap.0.unsigned_abs());
-        if (at > 0 && near(at - 1)) || near(at) {
+        let near = |b: &Beat| b.ts.0.abs_diff(beat.ts.0) < min_gap.0.unsigned_abs();
+        let (at, collapse) = match series.beats.back() {
+            Some(last) if last.ts > beat.ts => {
+                let at = series.beats.len() - series.beats.iter().rev().take_while(|b| b.ts > beat.ts).count();
+                let neighbours = [at.checked_sub(1), Some(at)];
+                (at, neighbours.into_iter().flatten().any(|i| series.beats.get(i).is_some_and(near)))
+            }
+            last => (series.beats.len(), last.is_some_and(near)),
+        };
+        if collapse {
             series.collapsed += 1;
             return;
         }

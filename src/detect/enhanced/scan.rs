@@ -278,6 +278,7 @@ struct Judge<'a> {
 impl Judge<'_> {
     /// Whether failed / pending targets make a scan: the Threshold Random Walk, or many
     /// unanswered probes of one host (`to_dst`). Returns the log-likelihood ratio.
+    #[inline]
     fn is_scan(&self, failed: u32, succeeded: u32, pending: u32, to_dst: u32) -> Option<f64> {
         let llr = self.weights.llr(failed, succeeded);
         let trw = failed >= self.cfg.scan_min_failed_targets && llr >= self.weights.threshold;
@@ -287,6 +288,7 @@ impl Judge<'_> {
 
     /// Judges the source after an attempt of probe type `class` to `dst`.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn evaluate(
         &self,
         alerted: &mut BoundedMap<ScanKey, Alerted>,
@@ -297,12 +299,30 @@ impl Judge<'_> {
         now: Timestamp,
         alerts: &mut Vec<Alert>,
     ) {
-        let src = key.src;
         let tally = &st.tally;
         let to_dst = tally.probes_per_dst.get(&dst).copied().unwrap_or(0);
-        let Some(llr) = self.is_scan(tally.failed, tally.succeeded, tally.pending, to_dst) else {
-            return;
-        };
+        if let Some(llr) = self.is_scan(tally.failed, tally.succeeded, tally.pending, to_dst) {
+            self.scanner(alerted, key, st, dst, class, now, llr, alerts);
+        }
+    }
+
+    /// The source is a scanner: alert unless this finding (or, for a source already
+    /// alerted, this probe type) was alerted within the suppression period.
+    #[allow(clippy::too_many_arguments)]
+    #[cold]
+    fn scanner(
+        &self,
+        alerted: &mut BoundedMap<ScanKey, Alerted>,
+        key: ScanKey,
+        st: &SourceState,
+        dst: IpAddr,
+        class: usize,
+        now: Timestamp,
+        llr: f64,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let src = key.src;
+        let tally = &st.tally;
         let previous = alerted.get(&key).copied().unwrap_or_default();
         // While the source is alerted for some probe type, only the probes of the type
         // just seen are judged: a new type is a new finding once it alone is a scan.
