@@ -51,12 +51,17 @@ fn three_nmap_stealth_scans_in_a_row_are_three_findings() {
     assert_scans_only_from(&sentinel, "198.51.100.10");
 }
 
-/// Sentinel: no alert, and parity with the reference evaluator over the records.
+/// Sentinel: no alert, and parity with the reference evaluator over the records; for a
+/// capture of one session, exactly one record (exchanges are not records).
 fn sentinel_quiet(name: &str) -> PathBuf {
     let p = capture(name);
     let dir = scratch(&format!("captures-{name}"));
     let alerts = sentinel_parity(&dir, name, &[&p]);
     assert_none(&alerts, &format!("{name}: sentinel"));
+    let records = std::fs::read_to_string(dir.join(format!("{name}.records.jsonl"))).unwrap();
+    if !name.contains("jittered") {
+        assert_eq!(records.lines().count(), 1, "{name}: one session, one record");
+    }
     p
 }
 

@@ -27,6 +27,7 @@
 //! see `exchange.rs`): when a pause ends (after the packet's Start, if it began a new
 //! segment) and, for the exchange still open, just before the session's End.
 
+use super::exchange::Block;
 use super::key::{key_ports, sender_is_initiator, FlowKey};
 use super::session::{Session, TimeoutClass, CLASS_COUNT, NIL};
 use super::{EndReason, FlowConfig, FlowEvent};
@@ -170,8 +171,14 @@ impl FlowTable {
             out.push(FlowEvent::Start(self.slots[idx as usize].start_event()));
         }
         if let Some(b) = exchange {
-            out.push(FlowEvent::Exchange(self.slots[idx as usize].exchange_event(b)));
+            self.report_exchange(idx, b, out);
         }
+    }
+
+    /// Pushes the exchange `b` of session `idx` (rare: once per pause).
+    #[cold]
+    fn report_exchange(&self, idx: u32, b: Block, out: &mut Vec<FlowEvent>) {
+        out.push(FlowEvent::Exchange(self.slots[idx as usize].exchange_event(b)));
     }
 
     /// Advances capture time without a packet (quiet live link): expires idle sessions.

@@ -39,6 +39,7 @@ struct SeriesKey {
 
 /// Three word-sized hasher writes instead of the derived field-by-field hash (hot path).
 impl std::hash::Hash for SeriesKey {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         use crate::flow::key::addr_bits;
         state.write_u128(addr_bits(self.src).0);
@@ -187,6 +188,9 @@ pub struct BeaconDetector {
     allow: Allowlist,
     suppression: Duration,
     series: BoundedMap<SeriesKey, Series>,
+    /// `cfg.beacon_min_gap_secs` and `cfg.beacon_horizon_secs` as durations (per event).
+    min_gap: Duration,
+    horizon: Duration,
     last_sweep: Timestamp,
     /// Scratch buffers for scoring a series (reused, so scoring does not allocate).
     times: Vec<f64>,
@@ -212,6 +216,8 @@ impl BeaconDetector {
             allow: Allowlist::new(&cfg.enhanced).unwrap_or_default(),
             suppression: cfg.suppression,
             series: BoundedMap::new(cfg.enhanced.beacon_max_series),
+            min_gap: Duration::from_secs_f64(cfg.enhanced.beacon_min_gap_secs),
+            horizon: Duration::from_secs(cfg.enhanced.beacon_horizon_secs as i64),
             last_sweep: Timestamp::ZERO,
             times: Vec::new(),
             bytes: Vec::new(),
@@ -249,10 +255,9 @@ impl BeaconDetector {
 
     /// Adds a beat (a session start or an exchange) to its series, scores the series
     /// and alerts; `now` is the capture time the beat is known at.
+    #[inline]
     fn observe(&mut self, key: SeriesKey, beat: Beat, now: Timestamp, alerts: &mut Vec<Alert>) {
-        let history = self.cfg.beacon_history.max(2);
-        let horizon = Duration::from_secs(self.cfg.beacon_horizon_secs as i64);
-        let min_gap = Duration::from_secs_f64(self.cfg.beacon_min_gap_secs);
+        let (history, horizon, min_gap) = (self.cfg.beacon_history.max(2), self.horizon, self.min_gap);
         let series = self.series.touch_or_insert_with(key, || Series {
             beats: Beats::new(),
             first_seen: beat.ts,
@@ -449,7 +454,7 @@ impl Detector for BeaconDetector {
             return;
         }
         self.last_sweep = now;
-        let cutoff = now.saturating_sub(Duration::from_secs(self.cfg.beacon_horizon_secs as i64));
+        let cutoff = now.saturating_sub(self.horizon);
         self.series.retain(|_, s| s.beats.back().is_some_and(|b| b.ts >= cutoff));
     }
 
@@ -461,6 +466,8 @@ impl Detector for BeaconDetector {
         self.allow = Allowlist::new(&cfg.enhanced).unwrap_or_default();
         self.suppression = cfg.suppression;
         self.series.set_cap(self.cfg.beacon_max_series);
+        self.min_gap = Duration::from_secs_f64(self.cfg.beacon_min_gap_secs);
+        self.horizon = Duration::from_secs(self.cfg.beacon_horizon_secs as i64);
     }
 
     fn usage(&self) -> DetectorUsage {

@@ -135,10 +135,11 @@ impl SourceState {
     /// Records an attempt; outcomes only move Pending → Failure → Success.
     #[allow(clippy::too_many_arguments)]
     fn record(&mut self, t: Target, ts: Timestamp, kind: ProbeKind, outcome: Outcome, tool: Option<Tool>, cap: usize) {
+        let class = probe_class(kind);
         self.last_seen = self.last_seen.max(ts);
         if let Some(st) = self.targets.get_mut(&t) {
             st.last_seen = st.last_seen.max(ts);
-            st.classes |= 1 << probe_class(kind);
+            st.classes |= 1 << class;
             let old = st.outcome;
             if outcome > old {
                 st.outcome = outcome;
@@ -154,7 +155,7 @@ impl SourceState {
             self.overflow += 1;
             return;
         }
-        let classes = 1 << probe_class(kind);
+        let classes = 1 << class;
         self.targets.insert_new(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool, classes });
         self.tally.count(&t, outcome, 1);
     }
@@ -162,11 +163,11 @@ impl SourceState {
 
 /// The probe type a finding is about: SYN, connect and half-open probes are one type
 /// (a SYN scan), every other [`ProbeKind`] its own.
-fn probe_class(kind: ProbeKind) -> usize {
-    match kind {
-        ProbeKind::Connect | ProbeKind::HalfOpen => ProbeKind::Syn.index(),
-        k => k.index(),
-    }
+#[inline]
+pub(super) fn probe_class(kind: ProbeKind) -> usize {
+    // Syn, Connect and HalfOpen are the first three kinds (checked by a test).
+    let i = kind.index();
+    i * usize::from(i > ProbeKind::HalfOpen.index())
 }
 
 /// The alerts of one (source, protocol) within the suppression period, per probe type:
@@ -236,9 +237,10 @@ impl ScanDetector {
             st.last_prune = ts;
         }
         st.record(t, ts, kind, o, tool, cap);
+        let class = probe_class(kind);
         // The state just touched is judged in place (no second lookup of the source).
         let judge = Judge { cfg: &self.cfg, weights: &self.weights, allow: &self.allow, suppression: self.suppression };
-        judge.evaluate(&mut self.alerted, key, st, t.dst, probe_class(kind), ts, alerts);
+        judge.evaluate(&mut self.alerted, key, st, t.dst, class, ts, alerts);
     }
 }
 

@@ -420,3 +420,16 @@ fn tcp_then_udp_scan_from_one_source_are_two_findings() {
     let kinds: Vec<&str> = alerts.iter().map(|a| ev_str(a, "ProbeType")).collect();
     assert_eq!(kinds, ["SYN", "UDP"], "{alerts:?}");
 }
+
+#[test]
+fn probe_types_fold_connect_and_half_open_into_syn() {
+    use super::probe::{ProbeKind, PROBE_KINDS};
+    for i in 0..PROBE_KINDS {
+        let k = ProbeKind::from_index(i);
+        let expect = match k {
+            ProbeKind::Syn | ProbeKind::Connect | ProbeKind::HalfOpen => ProbeKind::Syn.index(),
+            k => k.index(),
+        };
+        assert_eq!(super::scan::probe_class(k), expect, "{k:?}");
+    }
+}
