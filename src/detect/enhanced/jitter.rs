@@ -17,7 +17,7 @@
 //! It needs more check-ins than the regular path (`beacon_jitter_min_connections`, 20)
 //! because telling a bounded uniform sleep from a memoryless one takes about that many
 //! gaps. Measured on simulated series (tests_insession.rs): a ±90 % jittered beacon is
-//! found by its 20th check-in about 4 times in 5 and by its 40th 49 times in 50, while
+//! found by its 20th check-in about 4 times in 5 and by its 40th 39 times in 40, while
 //! about 1 % of long Poisson-timed series whose request *and* reply sizes never change
 //! pass by chance (replies that vary do not pass at all).
 
