@@ -73,6 +73,7 @@ fn run_detectors(rules: RuleSet, events: &[FlowEvent]) -> usize {
         now = now.max(match ev {
             FlowEvent::Start(s) => s.ts,
             FlowEvent::End(r) => r.end,
+            FlowEvent::Exchange(x) => x.end,
         });
         set.on_event(ev, &mut alerts);
         if i % 1024 == 1023 {

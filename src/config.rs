@@ -110,6 +110,7 @@ pub struct FlowSettings {
     pub other_timeout: Option<f64>,
     pub active_timeout: Option<f64>,
     pub max_flows: Option<usize>,
+    pub exchange_gap: Option<f64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -276,6 +277,12 @@ impl Config {
             }
             flow.max_flows = n;
         }
+        if let Some(v) = f.exchange_gap {
+            if !(v == 0.0 || (0.5..=3600.0).contains(&v)) {
+                return Err(format!("flow.exchange_gap must be 0 (off) or 0.5..3600 seconds, got {v}"));
+            }
+            flow.exchange_gap = Duration::from_secs_f64(v);
+        }
         let bpf = common.bpf.clone().or_else(|| file.bpf.clone()).filter(|s| !s.trim().is_empty());
         let sensor_ip = match common.sensor_ip.as_deref().or(file.sensor_ip.as_deref()) {
             Some(a) => Some(a.trim().parse().map_err(|_| format!("sensor_ip must be an IP address, got '{a}'"))?),
@@ -404,6 +411,14 @@ mod tests {
         let err = parse(&["flowsentry", "replay", "--sensor-ip", "eth0", "x"]).unwrap_err();
         assert!(err.contains("sensor_ip") && err.contains("eth0"), "{err}");
         assert!(parse(&["flowsentry", "replay", "--community-id-seed", "70000", "x"]).is_err());
+        for (value, gap) in [("2.5", Some(Duration::from_millis(2500))), ("0", Some(Duration(0))), ("-1", None)] {
+            std::fs::write(&path, format!("[flow]\nexchange_gap = {value}\n")).unwrap();
+            match (parse(&["flowsentry", "replay", "-c", p, "x"]), gap) {
+                (Ok(c), Some(gap)) => assert_eq!(c.flow.exchange_gap, gap),
+                (Err(e), None) => assert!(e.contains("exchange_gap"), "{e}"),
+                (other, _) => panic!("exchange_gap = {value}: {other:?}"),
+            }
+        }
         std::fs::write(&path, "home_nett = []\n").unwrap();
         let err = parse(&["flowsentry", "replay", "-c", p, "x"]).unwrap_err();
         assert!(err.contains("home_nett"), "{err}");

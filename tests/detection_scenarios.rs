@@ -29,6 +29,14 @@
 //! | benign_cdn_burst | none | none | sub-second burst is one event |
 //! | benign_internal_polling (10.1.0.30 → 10.1.0.40:8080) | none (also with `--beacon-internal`) | none; Beaconing with `--beacon-internal` | KQL wants a public destination; enhanced scope is home → outside unless asked |
 //! | benign_poisson_visits | none | none | exponential gaps: high MAD, skew |
+//! | beacon_c2_persistent_tcp (10.1.0.24 → 203.0.113.60:4444, one connection) | none (one record) | Beaconing ≈ 15 s inside one session, InSession | exchanges after pauses are scored like sessions |
+//! | beacon_http_keepalive (→ 203.0.113.61:80, one connection) | none | Beaconing ≈ 10 s inside one session | same, ±30 % jitter |
+//! | beacon_udp_fixed_port (10.1.0.26:41414 → 203.0.113.62:4000) | none (one 5-tuple, one record) | Beaconing ≈ 12 s inside one session, Protocol UDP | UDP datagrams after a pause are exchanges |
+//! | beacon_heavy_jitter (→ 203.0.113.63:80, U(0.1, 1.9) × 10 s) | none | Beaconing, Pattern Jittered | gaps too irregular for regularity; persistent, bounded, same sizes |
+//! | benign_keepalive_idle | none | none | keepalive probes carry no new data: no exchange |
+//! | benign_interactive | none | none | human pauses: log-normal, sizes vary |
+//! | benign_bulk_download, benign_video_stream | none | none | never pause |
+//! | benign_tls_sporadic | none | none | memoryless request times |
 
 mod detection_common;
 
@@ -282,6 +290,76 @@ fn poisson_visits_to_one_site_are_not_a_beacon() {
     assert_none(&r.enhanced, "enhanced");
 }
 
+// ---------------------------------------------------------------- long sessions
+
+/// The only enhanced alert is an in-session beacon of this pair; returns it.
+fn assert_in_session_beacon(alerts: &[Value], src: &str, dst: &str, port: u64, proto: &str, interval: f64) -> Value {
+    assert_beacons_only(alerts, src, dst, port);
+    assert_eq!(alerts.len(), 1, "{}", brief(alerts));
+    let a = alerts[0].clone();
+    assert_eq!((a["InSession"].as_bool(), a["Connections"].as_u64()), (Some(true), Some(1)), "{a}");
+    assert!(s(&a, "AlertName").ends_with("inside one session"), "{a}");
+    assert_eq!(s(&a, "Protocol"), proto, "{a}");
+    let got = a["IntervalSeconds"].as_f64().unwrap();
+    assert!((got - interval).abs() <= 0.2 * interval, "interval {got} vs {interval}: {a}");
+    assert!(a["Exchanges"].as_u64().unwrap() >= 8, "{a}");
+    a
+}
+
+#[test]
+fn persistent_tcp_c2_inside_one_connection() {
+    let r = run("beacon_c2_persistent_tcp");
+    assert_none(&r.sentinel, "sentinel: one session is one record");
+    assert_in_session_beacon(&r.enhanced, "10.1.0.24", "203.0.113.60", 4444, "TCP", 15.0);
+    // Scope: with the C2 inside the home network only --beacon-internal scores it.
+    let home = ["--home-net", "10.0.0.0/8,203.0.113.0/24"];
+    assert_none(&replay(&[&r.pcap], "enhanced", &home), "internal destination, default scope");
+    let with: Vec<&str> = home.iter().copied().chain(["--beacon-internal"]).collect();
+    assert_in_session_beacon(&replay(&[&r.pcap], "enhanced", &with), "10.1.0.24", "203.0.113.60", 4444, "TCP", 15.0);
+}
+
+#[test]
+fn http_keepalive_polling_inside_one_connection() {
+    let r = run("beacon_http_keepalive");
+    assert_none(&r.sentinel, "sentinel");
+    assert_in_session_beacon(&r.enhanced, "10.1.0.25", "203.0.113.61", 80, "TCP", 10.0);
+}
+
+#[test]
+fn udp_beacon_from_one_fixed_source_port() {
+    let r = run("beacon_udp_fixed_port");
+    assert_none(&r.sentinel, "sentinel");
+    assert_in_session_beacon(&r.enhanced, "10.1.0.26", "203.0.113.62", 4000, "UDP", 12.0);
+}
+
+#[test]
+fn heavily_jittered_beacon_is_found_on_persistence() {
+    let r = run("beacon_heavy_jitter");
+    assert_none(&r.sentinel, "sentinel: no dominant gap");
+    assert_beacons_only(&r.enhanced, "10.1.0.27", "203.0.113.63", 80);
+    assert_eq!(r.enhanced.len(), 1, "{}", brief(&r.enhanced));
+    let a = &r.enhanced[0];
+    assert_eq!((s(a, "Pattern"), a["InSession"].as_bool()), ("Jittered", Some(false)), "{a}");
+    assert!(a["Persistence"].as_f64().unwrap() >= 0.95, "{a}");
+    assert!((20..=40).contains(&a["Connections"].as_u64().unwrap()), "{a}");
+}
+
+#[test]
+fn benign_long_sessions_are_not_beacons() {
+    for name in [
+        "benign_keepalive_idle",
+        "benign_interactive",
+        "benign_bulk_download",
+        "benign_video_stream",
+        "benign_tls_sporadic",
+    ] {
+        let r = run(name);
+        assert_none(&r.sentinel, &format!("{name}: sentinel"));
+        assert_none(&r.enhanced, &format!("{name}: enhanced"));
+        assert_none(&replay(&[&r.pcap], "enhanced", &["--beacon-internal"]), &format!("{name}: --beacon-internal"));
+    }
+}
+
 /// Every scenario the generator lists is covered above (a new one must get a test).
 #[test]
 fn every_listed_scenario_has_an_expectation() {
@@ -292,9 +370,10 @@ fn every_listed_scenario_has_an_expectation() {
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
         .collect();
     let covered = include_str!("detection_scenarios.rs");
-    assert!(listed.len() >= 23, "{listed:?}");
+    assert!(listed.len() >= 32, "{listed:?}");
     // `mixed` is the benchmark mix; `syn_flood` is covered by tests/robustness_flood.rs.
     for name in listed.iter().filter(|n| !matches!(n.as_str(), "mixed" | "syn_flood")) {
-        assert!(covered.contains(&format!("run(\"{name}\")")), "scenario {name} has no test in detection_scenarios.rs");
+        let named = covered.contains(&format!("run(\"{name}\")")) || covered.contains(&format!("\"{name}\",\n"));
+        assert!(named, "scenario {name} has no test in detection_scenarios.rs");
     }
 }

@@ -50,7 +50,7 @@ fn library_records(path: &Path) -> (Vec<FlowRecord>, Option<String>, u64) {
         .into_iter()
         .filter_map(|e| match e {
             FlowEvent::End(r) => Some(r),
-            FlowEvent::Start(_) => None,
+            FlowEvent::Start(_) | FlowEvent::Exchange(_) => None,
         })
         .collect();
     (recs, error, read)

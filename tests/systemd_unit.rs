@@ -412,6 +412,7 @@ fn example_config_parses_and_its_comments_state_the_real_defaults() {
                 "other_timeout",
                 "active_timeout",
                 "max_flows",
+                "exchange_gap",
             ][..],
         ),
         ("detect", &["suppression"][..]),
@@ -421,7 +422,7 @@ fn example_config_parses_and_its_comments_state_the_real_defaults() {
             assert!(defaults[section].get(*key).is_some(), "no commented default for {section}.{key}");
         }
     }
-    assert_eq!(count, 17);
+    assert_eq!(count, 18);
 
     let dir = scratch("example");
     let as_shipped = dir.join("as-shipped.toml");

@@ -76,6 +76,10 @@ pub fn run_pipeline(source: &mut dyn PacketSource, max_flows: usize) {
                     assert!(open.remove(&r.id).is_some(), "End {} without Start", r.id);
                     assert!(r.start <= r.end, "record ends before it starts");
                 }
+                FlowEvent::Exchange(x) => {
+                    assert!(open.contains_key(&x.id), "Exchange of session {} that is not open", x.id);
+                    assert!(x.start <= x.end, "exchange ends before it starts");
+                }
             }
             detectors.on_event(ev, alerts);
         }

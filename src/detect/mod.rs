@@ -122,7 +122,8 @@ impl DetectorUsage {
 
 /// One detector. Everything it knows comes through these calls, in capture-time order.
 pub trait Detector: Send {
-    /// A session began or ended.
+    /// A session began or ended, or an exchange inside an open session finished
+    /// ([`FlowEvent::Exchange`]: not a record; detectors of records ignore it).
     fn on_event(&mut self, event: &FlowEvent, alerts: &mut Vec<Alert>);
     /// Capture time has reached `now` (called after each batch, and on quiet live links).
     fn on_time(&mut self, now: Timestamp, alerts: &mut Vec<Alert>);

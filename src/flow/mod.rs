@@ -2,13 +2,18 @@
 //! 5-tuple sessions and emits a [`FlowEvent::Start`] when a session (or an active-timeout
 //! segment of one) begins and a [`FlowEvent::End`] record when it ends. Every Start is
 //! matched by exactly one End (FIN/RST, idle or active timeout, eviction, shutdown).
+//! Sessions that stay open and pause also report each [`FlowEvent::Exchange`] that
+//! follows a pause (see [`exchange`]), before their End.
 
+mod exchange;
 pub mod history;
 pub mod key;
 mod session;
 pub mod table;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_exchange;
 
 use crate::time::{Duration, Timestamp};
 use std::net::IpAddr;
@@ -33,6 +38,9 @@ pub struct FlowConfig {
     /// emitted as a record). The default (131072) keeps the whole process under 256 MiB
     /// during a spoofed-source SYN flood together with the detectors' default caps.
     pub max_flows: usize,
+    /// Silence (no new payload either way) that makes a pause inside a session; the
+    /// payload after it is a new exchange ([`FlowEvent::Exchange`]). Zero: not tracked.
+    pub exchange_gap: Duration,
 }
 
 impl Default for FlowConfig {
@@ -46,6 +54,7 @@ impl Default for FlowConfig {
             other_idle: Duration::from_secs(60),
             active_timeout: Duration::from_secs(1800),
             max_flows: 131_072,
+            exchange_gap: Duration::from_secs(5),
         }
     }
 }
@@ -211,9 +220,35 @@ pub struct FlowRecord {
     pub history: history::History,
 }
 
+/// One exchange inside a session that paused: payload that followed at least
+/// [`FlowConfig::exchange_gap`] of silence, up to the next pause (or the session's end).
+/// Not a record: record writers and the Sentinel rules ignore it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionExchange {
+    /// The session segment current when the exchange was reported (the id of its
+    /// Start/End; an exchange straddling an active-timeout split carries the later one).
+    pub id: u64,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+    pub protocol: u8,
+    /// First and last new payload of the exchange (millisecond precision).
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Payload bytes (transport payload, new data only) initiator → responder and back.
+    pub src_payload: u64,
+    pub dst_payload: u64,
+    /// The session's opening activity, reported once the session first paused (the
+    /// exchanges after it each followed a pause).
+    pub opening: bool,
+}
+
 /// What the flow table tells the detector thread.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FlowEvent {
     Start(SessionStart),
     End(FlowRecord),
+    /// Activity inside a session that stays open (reported before the session's End).
+    Exchange(SessionExchange),
 }

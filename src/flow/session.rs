@@ -2,9 +2,10 @@
 //! handshake/teardown history, and the rules that turn it into a Zeek `conn_state`, an
 //! ASIM `EventResult` and finally a [`FlowRecord`].
 
+use super::exchange::{Block, Exchanges};
 use super::history::History;
 use super::key::{icmp_is_request, FlowKey};
-use super::{ConnState, EndReason, EventResult, FirstPacket, FlowRecord, SessionStart};
+use super::{ConnState, EndReason, EventResult, FirstPacket, FlowRecord, SessionExchange, SessionStart};
 use crate::decode::{proto, tcp_flags, PacketMeta, Transport};
 use crate::time::Timestamp;
 use std::net::IpAddr;
@@ -72,6 +73,8 @@ pub struct Session {
     pub has_first: bool,
     /// Zeek-style history; kept across active-timeout segments like the TCP state.
     pub conn_history: History,
+    /// Pauses and exchanges inside the session; kept across active-timeout segments.
+    pub exchanges: Exchanges,
 }
 
 impl Session {
@@ -107,6 +110,7 @@ impl Session {
             first: FirstPacket::default(),
             has_first: false,
             conn_history: History::default(),
+            exchanges: Exchanges::default(),
         }
     }
 
@@ -218,6 +222,21 @@ impl Session {
                     self.record_first(pkt, 0, 0, 0, 0);
                 }
             }
+        }
+    }
+
+    /// Tracks the packet's payload for exchanges (`gap_ms`: the pause length, > 0);
+    /// returns the exchange it completed, if any.
+    #[inline]
+    pub fn track_exchange(&mut self, pkt: &PacketMeta, from_init: bool, gap_ms: u32) -> Option<Block> {
+        match pkt.transport {
+            Transport::Tcp { flags, seq, payload_len, .. } if payload_len > 0 && flags & tcp_flags::RST == 0 => {
+                // A SYN occupies the first sequence number (TCP Fast Open data follows it).
+                let data_seq = seq.wrapping_add(u32::from(flags & tcp_flags::SYN != 0));
+                self.exchanges.tcp(pkt.ts, from_init, data_seq, payload_len, gap_ms)
+            }
+            Transport::Udp { payload_len, .. } => self.exchanges.datagram(pkt.ts, from_init, payload_len, gap_ms),
+            _ => None,
         }
     }
 
@@ -382,6 +401,29 @@ impl Session {
             segment: self.segment,
             first: self.first,
         }
+    }
+
+    /// The exchange event for a finished block of this session.
+    pub fn exchange_event(&self, b: Block) -> SessionExchange {
+        let (sport, dport) = self.ports();
+        SessionExchange {
+            id: self.id,
+            src: self.init_addr,
+            dst: self.resp_addr,
+            sport,
+            dport,
+            protocol: self.key.protocol,
+            start: b.start,
+            end: b.end,
+            src_payload: u64::from(b.src_bytes),
+            dst_payload: u64::from(b.dst_bytes),
+            opening: b.opening,
+        }
+    }
+
+    /// The exchange still open when the session ends, if it is one.
+    pub fn final_exchange(&self) -> Option<SessionExchange> {
+        self.exchanges.finish(self.last).map(|b| self.exchange_event(b))
     }
 
     pub fn record(&self, end_reason: EndReason) -> FlowRecord {

@@ -22,7 +22,12 @@
 //! session is already finished). A bare SYN on a lingering session's tuple ends it at once
 //! and starts a new session (port reuse). Active-timeout segments keep the TCP history of
 //! the session (so a long SF connection stays established) but restart every counter.
+//!
+//! Sessions that pause and resume report their exchanges ([`FlowEvent::Exchange`],
+//! see `exchange.rs`): when a pause ends (after the packet's Start, if it began a new
+//! segment) and, for the exchange still open, just before the session's End.
 
+use super::exchange::Block;
 use super::key::{key_ports, sender_is_initiator, FlowKey};
 use super::session::{Session, TimeoutClass, CLASS_COUNT, NIL};
 use super::{EndReason, FlowConfig, FlowEvent};
@@ -68,6 +73,8 @@ pub struct FlowTable {
     next_deadline: Timestamp,
     started: bool,
     next_id: u64,
+    /// `cfg.exchange_gap` in milliseconds (0: exchanges are not tracked).
+    exchange_gap_ms: u32,
 }
 
 /// A slot's neighbours in its class's idle list (`NIL` at the ends / when unlinked).
@@ -91,6 +98,7 @@ const CLASSES: [TimeoutClass; CLASS_COUNT] = [
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
         let initial = cfg.max_flows.clamp(1, 65_536);
+        let exchange_gap_ms = (cfg.exchange_gap.0.max(0) / 1_000_000).min(i64::from(i32::MAX)) as u32;
         FlowTable {
             cfg,
             counters: FlowCounters::default(),
@@ -105,6 +113,7 @@ impl FlowTable {
             next_deadline: Timestamp::ZERO,
             started: false,
             next_id: 1,
+            exchange_gap_ms,
         }
     }
     pub fn config(&self) -> &FlowConfig {
@@ -155,10 +164,21 @@ impl FlowTable {
         let s = &mut self.slots[idx as usize];
         let from_init = s.is_from_initiator(pkt, sport);
         s.count(pkt, from_init);
+        let exchange =
+            if self.exchange_gap_ms > 0 { s.track_exchange(pkt, from_init, self.exchange_gap_ms) } else { None };
         self.relink(idx);
         if announce {
             out.push(FlowEvent::Start(self.slots[idx as usize].start_event()));
         }
+        if let Some(b) = exchange {
+            self.report_exchange(idx, b, out);
+        }
+    }
+
+    /// Pushes the exchange `b` of session `idx` (rare: once per pause).
+    #[cold]
+    fn report_exchange(&self, idx: u32, b: Block, out: &mut Vec<FlowEvent>) {
+        out.push(FlowEvent::Exchange(self.slots[idx as usize].exchange_event(b)));
     }
 
     /// Advances capture time without a packet (quiet live link): expires idle sessions.
@@ -315,6 +335,9 @@ impl FlowTable {
     fn end(&mut self, idx: u32, reason: EndReason, out: &mut Vec<FlowEvent>) {
         self.unlink(idx);
         let s = &mut self.slots[idx as usize];
+        if let Some(x) = s.final_exchange() {
+            out.push(FlowEvent::Exchange(x));
+        }
         out.push(FlowEvent::End(s.record(reason)));
         s.live = false;
         let hash = self.hasher.hash_one(s.key);

@@ -436,6 +436,10 @@ mod prop {
                         bytes += r.src_bytes + r.dst_bytes;
                         prop_assert!(r.start <= r.end);
                     }
+                    FlowEvent::Exchange(x) => {
+                        prop_assert_eq!(open.get(&x.id), Some(&true), "Exchange of a session not open");
+                        prop_assert!(x.start <= x.end);
+                    }
                 }
             }
             prop_assert!(open.is_empty());

@@ -153,6 +153,8 @@ pub struct ChainCounts {
     pub decoded: u64,
     pub skipped: u64,
     pub records: u64,
+    /// Exchanges reported inside sessions (FlowEvent::Exchange).
+    pub exchanges: u64,
     pub capture_errors: u64,
 }
 
@@ -182,6 +184,11 @@ pub fn run_chain(source: &mut dyn PacketSource, max_flows: usize) -> ChainCounts
                         assert!(open.remove(&r.id), "End {} without Start", r.id);
                         assert!(r.start <= r.end, "record ends before it starts: {r:?}");
                         c.records += 1;
+                    }
+                    FlowEvent::Exchange(x) => {
+                        assert!(open.contains(&x.id), "Exchange of session {} that is not open", x.id);
+                        assert!(x.start <= x.end, "exchange ends before it starts: {x:?}");
+                        c.exchanges += 1;
                     }
                 }
                 det.on_event(ev, alerts);

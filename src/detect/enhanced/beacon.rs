@@ -4,17 +4,27 @@
 //! gaps (small MAD relative to the median, Bowley skew near 0), consistent request
 //! sizes, and enough check-ins. Jitter up to ~50 % (Cobalt Strike) still scores high,
 //! exponential (Poisson) gaps and bursts do not. Sub-second bursts are collapsed.
+//! Heavier jitter (up to ±90 %) is scored on persistence, bounded gaps and sizes
+//! instead (see `jitter.rs`).
+//!
+//! Each series has a sibling made of the exchanges inside sessions that stay open
+//! ([`FlowEvent::Exchange`]): a check-in every 20 s over one TCP connection, one
+//! HTTP/1.1 keep-alive connection or one UDP 5-tuple is scored exactly like 20 s
+//! connections, on the exchanges' start times and payload bytes. Its alerts say
+//! `InSession` and name the sessions; a finding alerted by one sibling is not alerted
+//! again by the other within the suppression period.
 
 use super::beats::Beats;
 use super::bounded::BoundedMap;
 use super::config::{Allowlist, EnhancedConfig};
+use super::jitter::{self, gap_shape, size_consistency};
 use super::robust::summarize;
 use super::scan::round;
 use crate::detect::alert::SESSION_SAMPLE;
 use crate::detect::{
     Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
 };
-use crate::flow::{FlowEvent, FlowRecord, SessionStart};
+use crate::flow::{FlowEvent, FlowRecord, SessionExchange, SessionStart};
 use crate::net::NetSet;
 use crate::time::{Duration, Timestamp};
 use serde_json::Map;
@@ -26,15 +36,18 @@ struct SeriesKey {
     dst: IpAddr,
     dport: u16,
     proto: u8,
+    /// The sibling series of exchanges inside sessions.
+    inside: bool,
 }
 
 /// Three word-sized hasher writes instead of the derived field-by-field hash (hot path).
 impl std::hash::Hash for SeriesKey {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         use crate::flow::key::addr_bits;
         state.write_u128(addr_bits(self.src).0);
         state.write_u128(addr_bits(self.dst).0);
-        let families = u32::from(self.src.is_ipv6()) | u32::from(self.dst.is_ipv6()) << 1;
+        let families = u32::from(self.src.is_ipv6()) | u32::from(self.dst.is_ipv6()) << 1 | u32::from(self.inside) << 2;
         state.write_u32(u32::from(self.dport) | u32::from(self.proto) << 16 | families << 24);
     }
 }
@@ -42,9 +55,10 @@ impl std::hash::Hash for SeriesKey {
 #[derive(Clone, Copy, Debug)]
 struct Beat {
     ts: Timestamp,
-    /// The session's flow-table id, for the alert's sample.
+    /// The session's flow-table id (for an exchange: the session it happened in).
     id: u64,
-    /// Byte counts once the session's End record arrived.
+    /// Byte counts once the session's End record arrived (IP bytes); an exchange's
+    /// payload bytes.
     bytes: Option<(u64, u64)>,
 }
 
@@ -56,6 +70,24 @@ struct Series {
     connections: u64,
     collapsed: u64,
     alerted_at: Option<Timestamp>,
+}
+
+/// Which evidence made the score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pattern {
+    /// Regular gaps (robust MAD/median, skew, coverage).
+    Regular,
+    /// Heavy jitter: persistence, bounded gaps and consistent sizes.
+    Jittered,
+}
+
+impl Pattern {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pattern::Regular => "Regular",
+            Pattern::Jittered => "Jittered",
+        }
+    }
 }
 
 /// Scores of one series at one moment.
@@ -71,6 +103,13 @@ pub struct BeaconScore {
     pub skew: f64,
     pub mean_src_bytes: f64,
     pub mean_dst_bytes: f64,
+    pub pattern: Pattern,
+    /// Share of bins (two mean gaps wide) across the span holding a check-in.
+    pub persistence: f64,
+    /// Longest gap over the mean gap.
+    pub max_gap_ratio: f64,
+    /// Coefficient of variation of the gaps.
+    pub gap_cv: f64,
 }
 
 /// Scores start times (seconds) and per-session (src, dst) bytes; `None` when the
@@ -94,16 +133,19 @@ pub fn score_series(times: &[f64], bytes: &[(u64, u64)], cfg: &EnhancedConfig) -
     // Coverage: a beacon's regular gaps fill its whole span (n·median ≈ span); bursts
     // separated by long pauses have small "regular" gaps covering little of the span.
     let coverage = (gaps.len() as f64 * g.median / span.max(f64::MIN_POSITIVE)).min(1.0);
-    let timing = (0.75 * regularity + 0.25 * skew_score) * (coverage / 0.6).min(1.0);
+    // Dispersion: exponential (Poisson) gaps have a coefficient of variation near 1, a
+    // beacon's stay well under 0.6 even with a few missed check-ins; a small Poisson
+    // sample can still look regular to the robust statistics above.
+    let shape = gap_shape(times, &gaps);
+    let dispersion = ((1.0 - shape.cv) / 0.4).clamp(0.0, 1.0);
+    let timing = (0.75 * regularity + 0.25 * skew_score) * (coverage / 0.6).min(1.0) * dispersion;
     // Confidence grows with the number of gaps; full at 24 (RITA also rewards count).
     let count = (gaps.len() as f64 / 24.0).min(1.0);
     let (bytes_score, mean_src, mean_dst) = if bytes.len() >= 3 {
         let src: Vec<f64> = bytes.iter().map(|b| b.0 as f64).collect();
         let dst: Vec<f64> = bytes.iter().map(|b| b.1 as f64).collect();
         let s = summarize(&src);
-        let dispersion = if s.median > 0.0 { s.mad / s.median } else { 0.0 };
-        let consistency = (1.0 - dispersion / 0.5).clamp(0.0, 1.0);
-        let score = 0.7 * consistency + 0.3 * (1.0 - s.bowley.abs());
+        let score = 0.7 * size_consistency(&src) + 0.3 * (1.0 - s.bowley.abs());
         (Some(score), s.mean, summarize(&dst).mean)
     } else {
         (None, 0.0, 0.0)
@@ -112,7 +154,7 @@ pub fn score_series(times: &[f64], bytes: &[(u64, u64)], cfg: &EnhancedConfig) -
         Some(b) => 0.65 * timing + 0.15 * count + 0.2 * b,
         None => (0.65 * timing + 0.15 * count) / 0.8,
     };
-    Some(BeaconScore {
+    let regular = BeaconScore {
         score: score.clamp(0.0, 1.0),
         timing,
         bytes: bytes_score,
@@ -122,7 +164,22 @@ pub fn score_series(times: &[f64], bytes: &[(u64, u64)], cfg: &EnhancedConfig) -
         skew: g.bowley,
         mean_src_bytes: mean_src,
         mean_dst_bytes: mean_dst,
-    })
+        pattern: Pattern::Regular,
+        persistence: shape.persistence,
+        max_gap_ratio: shape.max_ratio,
+        gap_cv: shape.cv,
+    };
+    // Regular timing wins ties: the jittered path is only for what it cannot explain.
+    match jitter::score(&shape, gaps.len(), bytes, cfg) {
+        Some(j) if j.score > regular.score => Some(BeaconScore {
+            score: j.score,
+            timing: j.timing,
+            bytes: Some(j.sizes),
+            pattern: Pattern::Jittered,
+            ..regular
+        }),
+        _ => Some(regular),
+    }
 }
 
 pub struct BeaconDetector {
@@ -131,6 +188,9 @@ pub struct BeaconDetector {
     allow: Allowlist,
     suppression: Duration,
     series: BoundedMap<SeriesKey, Series>,
+    /// `cfg.beacon_min_gap_secs` and `cfg.beacon_horizon_secs` as durations (per event).
+    min_gap: Duration,
+    horizon: Duration,
     last_sweep: Timestamp,
     /// Scratch buffers for scoring a series (reused, so scoring does not allocate).
     times: Vec<f64>,
@@ -156,6 +216,8 @@ impl BeaconDetector {
             allow: Allowlist::new(&cfg.enhanced).unwrap_or_default(),
             suppression: cfg.suppression,
             series: BoundedMap::new(cfg.enhanced.beacon_max_series),
+            min_gap: Duration::from_secs_f64(cfg.enhanced.beacon_min_gap_secs),
+            horizon: Duration::from_secs(cfg.enhanced.beacon_horizon_secs as i64),
             last_sweep: Timestamp::ZERO,
             times: Vec::new(),
             bytes: Vec::new(),
@@ -170,51 +232,77 @@ impl BeaconDetector {
             && !self.allow.pair_allowed(src, dst)
     }
 
-    fn key(src: IpAddr, dst: IpAddr, dport: Option<u16>, proto: u8) -> SeriesKey {
-        SeriesKey { src, dst, dport: dport.unwrap_or(0), proto }
+    fn key(src: IpAddr, dst: IpAddr, dport: Option<u16>, proto: u8, inside: bool) -> SeriesKey {
+        SeriesKey { src, dst, dport: dport.unwrap_or(0), proto, inside }
     }
 
     fn on_start(&mut self, s: &SessionStart, alerts: &mut Vec<Alert>) {
         if s.segment != 0 || !self.in_scope(s.src, s.dst, s.dport.unwrap_or(0)) {
             return;
         }
-        let key = Self::key(s.src, s.dst, s.dport, s.protocol);
-        let history = self.cfg.beacon_history.max(2);
-        let horizon = Duration::from_secs(self.cfg.beacon_horizon_secs as i64);
-        let min_gap = Duration::from_secs_f64(self.cfg.beacon_min_gap_secs);
+        let key = Self::key(s.src, s.dst, s.dport, s.protocol, false);
+        self.observe(key, Beat { ts: s.ts, id: s.id, bytes: None }, s.ts, alerts);
+    }
+
+    fn on_exchange(&mut self, x: &SessionExchange, alerts: &mut Vec<Alert>) {
+        if !self.cfg.beacon_in_session || !self.in_scope(x.src, x.dst, x.dport.unwrap_or(0)) {
+            return;
+        }
+        let key = Self::key(x.src, x.dst, x.dport, x.protocol, true);
+        let beat = Beat { ts: x.start, id: x.id, bytes: Some((x.src_payload, x.dst_payload)) };
+        self.observe(key, beat, x.end, alerts);
+    }
+
+    /// Adds a beat (a session start or an exchange) to its series, scores the series
+    /// and alerts; `now` is the capture time the beat is known at.
+    #[inline]
+    fn observe(&mut self, key: SeriesKey, beat: Beat, now: Timestamp, alerts: &mut Vec<Alert>) {
+        let (history, horizon, min_gap) = (self.cfg.beacon_history.max(2), self.horizon, self.min_gap);
         let series = self.series.touch_or_insert_with(key, || Series {
             beats: Beats::new(),
-            first_seen: s.ts,
+            first_seen: beat.ts,
             connections: 0,
             collapsed: 0,
             alerted_at: None,
         });
-        if let Some(last) = series.beats.back() {
-            if s.ts.since(last.ts) < min_gap {
-                series.collapsed += 1;
-                return;
+        // Session starts arrive in time order; exchanges of several sessions of one
+        // series may not (each is reported when its own session pauses again).
+        let near = |b: &Beat| b.ts.0.abs_diff(beat.ts.0) < min_gap.0.unsigned_abs();
+        let (at, collapse) = match series.beats.back() {
+            Some(last) if last.ts > beat.ts => {
+                let at = series.beats.len() - series.beats.iter().rev().take_while(|b| b.ts > beat.ts).count();
+                let neighbours = [at.checked_sub(1), Some(at)];
+                (at, neighbours.into_iter().flatten().any(|i| series.beats.get(i).is_some_and(near)))
             }
+            last => (series.beats.len(), last.is_some_and(near)),
+        };
+        if collapse {
+            series.collapsed += 1;
+            return;
         }
-        let cutoff = s.ts.saturating_sub(horizon);
+        let cutoff = beat.ts.saturating_sub(horizon);
+        let mut at = at;
         while series.beats.front().is_some_and(|b| b.ts < cutoff) {
             series.beats.pop_front();
+            at = at.saturating_sub(1);
         }
-        if series.beats.is_empty() {
-            series.first_seen = s.ts;
+        if series.beats.is_empty() || beat.ts < series.first_seen {
+            series.first_seen = beat.ts;
         }
         while series.beats.len() >= history {
             series.beats.pop_front();
+            at = at.saturating_sub(1);
         }
-        series.beats.push_back(Beat { ts: s.ts, id: s.id, bytes: None });
+        series.beats.insert(at, beat);
         series.connections += 1;
-        if series.alerted_at.is_some_and(|at| s.ts.since(at) < self.suppression) {
+        if series.alerted_at.is_some_and(|at| now.since(at) < self.suppression) {
             return;
         }
         // score_series judges nothing below beacon_min_connections sessions: skip the copies.
         if series.beats.len() < self.cfg.beacon_min_connections {
             return;
         }
-        let first = series.beats.front().map_or(s.ts, |b| b.ts);
+        let first = series.beats.front().map_or(beat.ts, |b| b.ts);
         self.times.clear();
         self.times.extend(series.beats.iter().map(|b| b.ts.since(first).as_secs_f64()));
         self.bytes.clear();
@@ -225,55 +313,120 @@ impl BeaconDetector {
         if sc.score < self.cfg.beacon_threshold {
             return;
         }
-        series.alerted_at = Some(s.ts);
-        let mut ev = Map::new();
-        ev.insert("Score".into(), round(sc.score, 3).into());
-        ev.insert("TimingScore".into(), round(sc.timing, 3).into());
-        if let Some(b) = sc.bytes {
-            ev.insert("BytesScore".into(), round(b, 3).into());
+        let found = Finding::of(series, sc);
+        // A finding its sibling series (sessions / exchanges of the same pair) alerted
+        // within the suppression period is the same finding.
+        let sibling = SeriesKey { inside: !key.inside, ..key };
+        if self.series.get(&sibling).and_then(|s| s.alerted_at).is_some_and(|at| now.since(at) < self.suppression) {
+            return;
         }
-        ev.insert("IntervalSeconds".into(), round(sc.interval, 3).into());
-        ev.insert("JitterSeconds".into(), round(sc.jitter, 3).into());
-        ev.insert("JitterPercent".into(), round(100.0 * sc.jitter / sc.interval, 1).into());
-        ev.insert("Skew".into(), round(sc.skew, 3).into());
-        ev.insert("Connections".into(), series.connections.into());
-        ev.insert("CollapsedBursts".into(), series.collapsed.into());
-        ev.insert("FirstSeen".into(), series.first_seen.rfc3339().into());
-        ev.insert("LastSeen".into(), s.ts.rfc3339().into());
-        ev.insert("MeanSrcBytes".into(), round(sc.mean_src_bytes, 1).into());
-        ev.insert("MeanDstBytes".into(), round(sc.mean_dst_bytes, 1).into());
-        ev.insert("Protocol".into(), protocol_name(s.protocol).into());
-        alerts.push(Alert {
-            alert_type: AlertType::Beaconing,
-            mode: DetectionMode::Enhanced,
-            time: s.ts,
-            name: format!("Beaconing every {:.0}s", sc.interval),
-            severity: if sc.score >= 0.9 { Severity::High } else { Severity::Medium },
-            tactics: &["CommandAndControl"],
-            techniques: &["T1071", "T1571"],
-            src: s.src,
-            dst: Some(s.dst),
-            dport: s.dport,
-            evidence: ev,
-            // The latest sessions of the series (the ones just scored).
-            sessions: series
-                .beats
-                .iter()
-                .skip(series.beats.len().saturating_sub(SESSION_SAMPLE))
-                .map(|b| b.id)
-                .collect(),
-        });
+        if let Some(series) = self.series.touch(&key) {
+            series.alerted_at = Some(now);
+        }
+        alerts.push(found.alert(&key, now));
     }
 
     fn on_end(&mut self, r: &FlowRecord) {
         if r.segment != 0 {
             return;
         }
-        let key = Self::key(r.src, r.dst, r.dport, r.protocol);
+        let key = Self::key(r.src, r.dst, r.dport, r.protocol, false);
         if let Some(series) = self.series.touch(&key) {
             if let Some(beat) = series.beats.iter_mut().rev().find(|b| b.ts == r.start) {
                 beat.bytes = Some((r.src_bytes, r.dst_bytes));
             }
+        }
+    }
+}
+
+/// What an alert reports about a series that scored above the threshold.
+struct Finding {
+    score: BeaconScore,
+    connections: u64,
+    collapsed: u64,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    /// Distinct sessions behind the scored beats, latest last (at most [`SESSION_SAMPLE`],
+    /// the alerts' bounded sample of `NetworkSessionIds`).
+    sessions: Vec<u64>,
+    /// Distinct sessions among the scored beats.
+    distinct_sessions: usize,
+}
+
+impl Finding {
+    fn of(series: &Series, score: BeaconScore) -> Self {
+        let mut ids: Vec<u64> = series.beats.iter().map(|b| b.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let distinct_sessions = ids.len();
+        let mut sessions: Vec<u64> = Vec::with_capacity(SESSION_SAMPLE.min(distinct_sessions));
+        for b in series.beats.iter().rev() {
+            if sessions.len() == SESSION_SAMPLE {
+                break;
+            }
+            if !sessions.contains(&b.id) {
+                sessions.push(b.id);
+            }
+        }
+        sessions.reverse();
+        Finding {
+            score,
+            connections: series.connections,
+            collapsed: series.collapsed,
+            first_seen: series.first_seen,
+            last_seen: series.beats.back().map_or(series.first_seen, |b| b.ts),
+            sessions,
+            distinct_sessions,
+        }
+    }
+
+    fn alert(self, key: &SeriesKey, now: Timestamp) -> Alert {
+        let sc = &self.score;
+        let mut ev = Map::new();
+        ev.insert("Score".into(), round(sc.score, 3).into());
+        ev.insert("TimingScore".into(), round(sc.timing, 3).into());
+        if let Some(b) = sc.bytes {
+            ev.insert("BytesScore".into(), round(b, 3).into());
+        }
+        ev.insert("Pattern".into(), sc.pattern.as_str().into());
+        ev.insert("IntervalSeconds".into(), round(sc.interval, 3).into());
+        ev.insert("JitterSeconds".into(), round(sc.jitter, 3).into());
+        ev.insert("JitterPercent".into(), round(100.0 * sc.jitter / sc.interval, 1).into());
+        ev.insert("Skew".into(), round(sc.skew, 3).into());
+        ev.insert("Persistence".into(), round(sc.persistence, 3).into());
+        ev.insert("MaxGapRatio".into(), round(sc.max_gap_ratio, 3).into());
+        ev.insert("GapCV".into(), round(sc.gap_cv, 3).into());
+        ev.insert("InSession".into(), key.inside.into());
+        if key.inside {
+            ev.insert("Exchanges".into(), self.connections.into());
+            ev.insert("Connections".into(), self.distinct_sessions.into());
+        } else {
+            ev.insert("Connections".into(), self.connections.into());
+        }
+        ev.insert("CollapsedBursts".into(), self.collapsed.into());
+        ev.insert("FirstSeen".into(), self.first_seen.rfc3339().into());
+        ev.insert("LastSeen".into(), self.last_seen.rfc3339().into());
+        ev.insert("MeanSrcBytes".into(), round(sc.mean_src_bytes, 1).into());
+        ev.insert("MeanDstBytes".into(), round(sc.mean_dst_bytes, 1).into());
+        ev.insert("Protocol".into(), protocol_name(key.proto).into());
+        let name = match (key.inside, self.distinct_sessions) {
+            (false, _) => format!("Beaconing every {:.0}s", sc.interval),
+            (true, 1) => format!("Beaconing every {:.0}s inside one session", sc.interval),
+            (true, n) => format!("Beaconing every {:.0}s inside {n} sessions", sc.interval),
+        };
+        Alert {
+            alert_type: AlertType::Beaconing,
+            mode: DetectionMode::Enhanced,
+            time: now,
+            name,
+            severity: if sc.score >= 0.9 { Severity::High } else { Severity::Medium },
+            tactics: &["CommandAndControl"],
+            techniques: &["T1071", "T1571"],
+            src: key.src,
+            dst: Some(key.dst),
+            dport: (key.proto == 6 || key.proto == 17).then_some(key.dport),
+            evidence: ev,
+            sessions: self.sessions,
         }
     }
 }
@@ -293,6 +446,7 @@ impl Detector for BeaconDetector {
         match event {
             FlowEvent::Start(s) => self.on_start(s, alerts),
             FlowEvent::End(r) => self.on_end(r),
+            FlowEvent::Exchange(x) => self.on_exchange(x, alerts),
         }
     }
 
@@ -301,7 +455,7 @@ impl Detector for BeaconDetector {
             return;
         }
         self.last_sweep = now;
-        let cutoff = now.saturating_sub(Duration::from_secs(self.cfg.beacon_horizon_secs as i64));
+        let cutoff = now.saturating_sub(self.horizon);
         self.series.retain(|_, s| s.beats.back().is_some_and(|b| b.ts >= cutoff));
     }
 
@@ -313,6 +467,8 @@ impl Detector for BeaconDetector {
         self.allow = Allowlist::new(&cfg.enhanced).unwrap_or_default();
         self.suppression = cfg.suppression;
         self.series.set_cap(self.cfg.beacon_max_series);
+        self.min_gap = Duration::from_secs_f64(self.cfg.beacon_min_gap_secs);
+        self.horizon = Duration::from_secs(self.cfg.beacon_horizon_secs as i64);
     }
 
     fn usage(&self) -> DetectorUsage {

@@ -71,6 +71,36 @@ impl<T> Beats<T> {
         }
     }
 
+    /// Inserts `beat` at `index` (0 = front; `len()` = back).
+    pub fn insert(&mut self, index: usize, beat: T) {
+        if index >= self.len() {
+            self.push_back(beat);
+            return;
+        }
+        match std::mem::replace(self, Beats::Empty) {
+            Beats::Empty => *self = Beats::One(beat),
+            Beats::One(first) => {
+                let mut r = VecDeque::with_capacity(4);
+                r.push_back(beat);
+                r.push_back(first);
+                *self = Beats::Ring(r);
+            }
+            Beats::Ring(mut r) => {
+                r.insert(index, beat);
+                *self = Beats::Ring(r);
+            }
+        }
+    }
+
+    /// The element at `index` (0 = front).
+    pub fn get(&self, index: usize) -> Option<&T> {
+        match self {
+            Beats::Empty => None,
+            Beats::One(b) => (index == 0).then_some(b),
+            Beats::Ring(r) => r.get(index),
+        }
+    }
+
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
         let (one, ring) = match self {
             Beats::Empty => (None, None),
@@ -114,5 +144,15 @@ mod tests {
         }
         assert_eq!((b.len(), b.front(), b.back()), (3, Some(&2), Some(&4)));
         assert_eq!(b.iter().copied().collect::<Vec<_>>(), vec![2, 30, 4]);
+        b.insert(1, 25);
+        b.insert(0, 1);
+        b.insert(9, 5);
+        assert_eq!(b.iter().copied().collect::<Vec<_>>(), vec![1, 2, 25, 30, 4, 5]);
+        assert_eq!((b.get(2), b.get(6)), (Some(&25), None));
+        let mut one = Beats::new();
+        one.insert(0, 7);
+        one.insert(0, 6);
+        assert_eq!(one.iter().copied().collect::<Vec<_>>(), vec![6, 7]);
+        assert_eq!(one.get(1), Some(&7));
     }
 }

@@ -105,6 +105,7 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
         self.values[id as usize].as_mut().expect("a mapped id has a value")
     }
     /// The entry for `key` if present; marks it most recently used.
+    #[inline(always)]
     pub fn touch(&mut self, key: &K) -> Option<&mut V> {
         self.clock += 1;
         let hash = self.hasher.hash_one(key);

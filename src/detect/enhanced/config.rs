@@ -68,6 +68,13 @@ pub struct EnhancedConfig {
     pub beacon_max_series: usize,
     /// Destination ports never scored for beaconing (default: NTP, which polls by design).
     pub beacon_allow_ports: Vec<u16>,
+    /// Also score the exchanges inside sessions that stay open (check-ins over one TCP
+    /// connection, HTTP keep-alive, one UDP 5-tuple), as a sibling series of each pair.
+    /// The pause that separates exchanges is `[flow] exchange_gap`.
+    pub beacon_in_session: bool,
+    /// Fewest check-ins before a series may be scored on the heavy-jitter path
+    /// (persistence, bounded gaps, consistent sizes) instead of gap regularity; 0 = off.
+    pub beacon_jitter_min_connections: usize,
 
     // ---- allowlists (both detectors) ----
     /// Sources (CIDRs) never alerted: authorised vulnerability scanners, monitoring.
@@ -105,6 +112,8 @@ impl Default for EnhancedConfig {
             beacon_jitter_tolerance: 0.4,
             beacon_max_series: 32_768,
             beacon_allow_ports: vec![123],
+            beacon_in_session: true,
+            beacon_jitter_min_connections: 20,
             allow_src: Vec::new(),
             allow_dst: Vec::new(),
             allow_pairs: Vec::new(),
@@ -160,6 +169,14 @@ impl EnhancedConfig {
             return Err(format!(
                 "enhanced.beacon_history = {} must be at least beacon_min_connections = {}",
                 self.beacon_history, self.beacon_min_connections
+            ));
+        }
+        let jitter_min = self.beacon_jitter_min_connections;
+        if jitter_min != 0 && !(self.beacon_min_connections..=self.beacon_history).contains(&jitter_min) {
+            return Err(format!(
+                "enhanced.beacon_jitter_min_connections = {jitter_min} must be 0 (off) or between \
+                 beacon_min_connections = {} and beacon_history = {}",
+                self.beacon_min_connections, self.beacon_history
             ));
         }
         if self.beacon_max_interval_secs <= self.beacon_min_interval_secs {
@@ -231,5 +248,9 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("allow_pairs"));
         let bad = EnhancedConfig { scan_trw_benign_success: 1.5, ..EnhancedConfig::default() };
         assert!(bad.validate().unwrap_err().contains("scan_trw_benign_success"));
+        let bad = EnhancedConfig { beacon_jitter_min_connections: 65, ..EnhancedConfig::default() };
+        assert!(bad.validate().unwrap_err().contains("beacon_jitter_min_connections = 65"));
+        let off = EnhancedConfig { beacon_jitter_min_connections: 0, beacon_in_session: false, ..Default::default() };
+        off.validate().unwrap();
     }
 }

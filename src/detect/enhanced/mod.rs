@@ -7,6 +7,7 @@ mod beacon;
 mod beats;
 mod bounded;
 mod config;
+mod jitter;
 mod probe;
 mod robust;
 mod scan;
@@ -16,9 +17,11 @@ mod testkit;
 #[cfg(test)]
 mod tests_beacon;
 #[cfg(test)]
+mod tests_insession;
+#[cfg(test)]
 mod tests_scan;
 
-pub use beacon::{score_series, BeaconDetector, BeaconScore};
+pub use beacon::{score_series, BeaconDetector, BeaconScore, Pattern};
 pub use config::{Allowlist, EnhancedConfig};
 pub use probe::{ProbeKind, Tool};
 pub use scan::ScanDetector;

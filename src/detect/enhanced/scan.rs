@@ -6,6 +6,10 @@
 //! quiet while a scanner is named after a handful of probes. Stealth and fingerprinted
 //! probes fail at Start, and many pending probes of one host alert at once, so alerts
 //! need not wait for idle timeouts.
+//!
+//! A finding is a (source, protocol, probe type): once a source is alerted for a SYN
+//! scan, an XMAS (or FIN, NULL, ACK) scan it runs within the suppression period is a
+//! finding of its own, alerted as soon as the probes of that type alone make a scan.
 
 use super::bounded::BoundedMap;
 use super::config::{Allowlist, EnhancedConfig};
@@ -66,6 +70,8 @@ struct TargetState {
     tool: Option<Tool>,
     /// The flow-table id of the session that first contacted the target.
     session: u64,
+    /// Bit per probe type ([`probe_class`]) that reached this target.
+    classes: u16,
 }
 
 /// Targets kept inline per source before a hash map is allocated (most sources of a
@@ -143,9 +149,11 @@ impl SourceState {
         cap: usize,
         session: u64,
     ) {
+        let class = probe_class(kind);
         self.last_seen = self.last_seen.max(ts);
         if let Some(st) = self.targets.get_mut(&t) {
             st.last_seen = st.last_seen.max(ts);
+            st.classes |= 1 << class;
             let old = st.outcome;
             if outcome > old {
                 st.outcome = outcome;
@@ -161,8 +169,33 @@ impl SourceState {
             self.overflow += 1;
             return;
         }
-        self.targets.insert_new(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool, session });
+        let classes = 1 << class;
+        self.targets
+            .insert_new(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool, session, classes });
         self.tally.count(&t, outcome, 1);
+    }
+}
+
+/// The probe type a finding is about: SYN, connect and half-open probes are one type
+/// (a SYN scan), every other [`ProbeKind`] its own.
+#[inline]
+pub(super) fn probe_class(kind: ProbeKind) -> usize {
+    // Syn, Connect and HalfOpen are the first three kinds (checked by a test).
+    let i = kind.index();
+    i * usize::from(i > ProbeKind::HalfOpen.index())
+}
+
+/// The alerts of one (source, protocol) within the suppression period, per probe type:
+/// when it was alerted and how many failed + pending targets it had then.
+#[derive(Clone, Copy, Default)]
+struct Alerted {
+    by_class: [Option<(Timestamp, u32)>; PROBE_KINDS],
+}
+
+impl Alerted {
+    /// Whether any probe type is still within its suppression period at `now`.
+    fn any_recent(&self, now: Timestamp, suppression: Duration) -> bool {
+        self.by_class.iter().flatten().any(|(at, _)| now.since(*at) < suppression)
     }
 }
 
@@ -172,8 +205,8 @@ pub struct ScanDetector {
     allow: Allowlist,
     suppression: Duration,
     sources: BoundedMap<ScanKey, SourceState>,
-    /// (Source, protocol) → (time of last alert, failed targets then).
-    alerted: BoundedMap<ScanKey, (Timestamp, u32)>,
+    /// (Source, protocol) → its alerts per probe type.
+    alerted: BoundedMap<ScanKey, Alerted>,
     last_sweep: Timestamp,
 }
 
@@ -220,9 +253,10 @@ impl ScanDetector {
             st.last_prune = ts;
         }
         st.record(t, ts, kind, o, tool, cap, session);
+        let class = probe_class(kind);
         // The state just touched is judged in place (no second lookup of the source).
         let judge = Judge { cfg: &self.cfg, weights: &self.weights, allow: &self.allow, suppression: self.suppression };
-        judge.evaluate(&mut self.alerted, key, st, t.dst, ts, alerts);
+        judge.evaluate(&mut self.alerted, key, st, t.dst, class, ts, alerts);
     }
 }
 
@@ -260,46 +294,109 @@ struct Judge<'a> {
 }
 
 impl Judge<'_> {
+    /// Whether failed / pending targets make a scan: the Threshold Random Walk, or many
+    /// unanswered probes of one host (`to_dst`). Returns the log-likelihood ratio.
+    #[inline]
+    fn is_scan(&self, failed: u32, succeeded: u32, pending: u32, to_dst: u32) -> Option<f64> {
+        let llr = self.weights.llr(failed, succeeded);
+        let trw = failed >= self.cfg.scan_min_failed_targets && llr >= self.weights.threshold;
+        let fast = to_dst >= self.cfg.scan_fast_vertical_ports && llr + pending as f64 * 0.5 >= self.weights.threshold;
+        (trw || fast).then_some(llr)
+    }
+
+    /// Judges the source after an attempt of probe type `class` to `dst`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn evaluate(
         &self,
-        alerted: &mut BoundedMap<ScanKey, (Timestamp, u32)>,
+        alerted: &mut BoundedMap<ScanKey, Alerted>,
         key: ScanKey,
         st: &SourceState,
         dst: IpAddr,
+        class: usize,
         now: Timestamp,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let tally = &st.tally;
+        let to_dst = tally.probes_per_dst.get(&dst).copied().unwrap_or(0);
+        if let Some(llr) = self.is_scan(tally.failed, tally.succeeded, tally.pending, to_dst) {
+            self.scanner(alerted, key, st, dst, class, now, llr, alerts);
+        }
+    }
+
+    /// The source is a scanner: alert unless this finding (or, for a source already
+    /// alerted, this probe type) was alerted within the suppression period.
+    #[allow(clippy::too_many_arguments)]
+    #[cold]
+    fn scanner(
+        &self,
+        alerted: &mut BoundedMap<ScanKey, Alerted>,
+        key: ScanKey,
+        st: &SourceState,
+        dst: IpAddr,
+        class: usize,
+        now: Timestamp,
+        llr: f64,
         alerts: &mut Vec<Alert>,
     ) {
         let src = key.src;
         let tally = &st.tally;
-        let llr = self.weights.llr(tally.failed, tally.succeeded);
-        let trw = tally.failed >= self.cfg.scan_min_failed_targets && llr >= self.weights.threshold;
-        let fast = tally.probes_per_dst.get(&dst).copied().unwrap_or(0) >= self.cfg.scan_fast_vertical_ports
-            && llr + tally.pending as f64 * 0.5 >= self.weights.threshold;
-        if !(trw || fast) {
-            return;
-        }
-        let evidence_size = tally.failed + tally.pending;
-        if let Some(&(at, size)) = alerted.get(&key) {
-            let suppressed = now.since(at) < self.suppression;
-            let escalated = self.cfg.scan_escalation_factor > 0
-                && evidence_size >= size.saturating_mul(self.cfg.scan_escalation_factor);
-            if suppressed && !escalated {
-                return;
+        let previous = alerted.get(&key).copied().unwrap_or_default();
+        // While the source is alerted for some probe type, only the probes of the type
+        // just seen are judged: a new type is a new finding once it alone is a scan.
+        let only = if previous.any_recent(now, self.suppression) {
+            if let Some((at, size)) = previous.by_class[class] {
+                let escalated = self.cfg.scan_escalation_factor > 0
+                    && tally.failed + tally.pending >= size.saturating_mul(self.cfg.scan_escalation_factor);
+                if now.since(at) < self.suppression && !escalated {
+                    return;
+                }
             }
-        }
+            Some(class)
+        } else {
+            None
+        };
         if self.allow.src_allowed(src) {
             return;
         }
-        let alert = build_alert(src, st, now, llr);
-        *alerted.touch_or_insert_with(key, || (now, evidence_size)) = (now, evidence_size);
+        let (llr, evidence_size) = match only {
+            None => (llr, tally.failed + tally.pending),
+            Some(class) => {
+                let (mut failed, mut pending, mut to_dst) = (0, 0, 0);
+                for (t, s) in st.targets.iter().filter(|(_, s)| s.classes & 1 << class != 0) {
+                    match s.outcome {
+                        Outcome::Failure => failed += 1,
+                        Outcome::Pending => pending += 1,
+                        Outcome::Success => continue,
+                    }
+                    to_dst += u32::from(t.dst == dst);
+                }
+                match self.is_scan(failed, tally.succeeded, pending, to_dst) {
+                    Some(llr) => (llr, failed + pending),
+                    None => return,
+                }
+            }
+        };
+        let (alert, reported) = build_alert(src, st, only, now, llr);
+        let entry = alerted.touch_or_insert_with(key, Alerted::default);
+        if only.is_none() {
+            // A new suppression period for the source: earlier types are forgotten.
+            *entry = Alerted::default();
+        }
+        entry.by_class[reported] = Some((now, evidence_size));
         alerts.push(alert);
     }
 }
 
-fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert {
+/// The alert for a source's scan; with `only`, for its probes of that type alone.
+/// Also returns the probe type it reports.
+fn build_alert(src: IpAddr, st: &SourceState, only: Option<usize>, now: Timestamp, llr: f64) -> (Alert, usize) {
     // Scan targets are those not (yet) successful; sorted for deterministic output.
-    let mut probes: Vec<(&Target, &TargetState)> =
-        st.targets.iter().filter(|(_, s)| s.outcome != Outcome::Success).collect();
+    let mut probes: Vec<(&Target, &TargetState)> = st
+        .targets
+        .iter()
+        .filter(|(_, s)| s.outcome != Outcome::Success && only.map_or(true, |c| s.classes & 1 << c != 0))
+        .collect();
     probes.sort_by_key(|(t, _)| (t.dst, t.port, t.proto));
     let mut ports_by_dst: BTreeMap<IpAddr, u32> = BTreeMap::new();
     let mut dsts_by_port: BTreeMap<u16, u32> = BTreeMap::new();
@@ -338,10 +435,14 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
     kinds[ProbeKind::Syn.index()] += kinds[ProbeKind::HalfOpen.index()] + kinds[ProbeKind::Connect.index()];
     kinds[ProbeKind::HalfOpen.index()] = 0;
     kinds[ProbeKind::Connect.index()] = 0;
-    let probe_kind = (0..PROBE_KINDS)
-        .max_by_key(|&i| (kinds[i], std::cmp::Reverse(i)))
-        .map(ProbeKind::from_index)
-        .unwrap_or(ProbeKind::Syn);
+    let probe_kind = match only {
+        // A finding for one probe type: the targets may have seen other types first.
+        Some(class) => ProbeKind::from_index(class),
+        None => (0..PROBE_KINDS)
+            .max_by_key(|&i| (kinds[i], std::cmp::Reverse(i)))
+            .map(ProbeKind::from_index)
+            .unwrap_or(ProbeKind::Syn),
+    };
     let probe_kind = if connect && probe_kind == ProbeKind::Syn { ProbeKind::Connect } else { probe_kind };
     let tool = (0..TOOLS)
         .filter(|&i| tools[i] * 2 >= n)
@@ -354,8 +455,16 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
     sessions.truncate(SESSION_SAMPLE);
     let ports: BTreeSet<u16> = dsts_by_port.keys().copied().collect();
     let tally = &st.tally;
-    let resolved = tally.failed + tally.succeeded;
-    let failure_ratio = if resolved == 0 { 1.0 } else { tally.failed as f64 / resolved as f64 };
+    // A finding for one probe type counts that type's targets (and the source's successes).
+    let (failed, pending, overflow) = match only {
+        None => (tally.failed, tally.pending, st.overflow),
+        Some(_) => {
+            let failed = probes.iter().filter(|(_, s)| s.outcome == Outcome::Failure).count() as u32;
+            (failed, probes.len() as u32 - failed, 0)
+        }
+    };
+    let resolved = failed + tally.succeeded;
+    let failure_ratio = if resolved == 0 { 1.0 } else { failed as f64 / resolved as f64 };
 
     let mut ev = Map::new();
     ev.insert("ScanType".into(), scan_type.into());
@@ -370,19 +479,16 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
     );
     ev.insert("PortCount".into(), ports.len().into());
     ev.insert("PortsSample".into(), ports.iter().take(50).map(|p| Value::from(*p)).collect::<Vec<_>>().into());
-    ev.insert(
-        "Attempts".into(),
-        (tally.failed as u64 + tally.succeeded as u64 + tally.pending as u64 + st.overflow).into(),
-    );
-    ev.insert("Failures".into(), tally.failed.into());
-    ev.insert("Pending".into(), tally.pending.into());
+    ev.insert("Attempts".into(), (failed as u64 + tally.succeeded as u64 + pending as u64 + overflow).into());
+    ev.insert("Failures".into(), failed.into());
+    ev.insert("Pending".into(), pending.into());
     ev.insert("FailureRatio".into(), round(failure_ratio, 3).into());
     ev.insert("FirstSeen".into(), first_seen.rfc3339().into());
     ev.insert("WindowSeconds".into(), round(now.since(first_seen).as_secs_f64(), 3).into());
     ev.insert("Score".into(), round(llr, 2).into());
 
     let stealthy = probe_kind.is_stealth();
-    Alert {
+    let alert = Alert {
         alert_type: AlertType::PortScan,
         mode: DetectionMode::Enhanced,
         time: now,
@@ -399,7 +505,8 @@ fn build_alert(src: IpAddr, st: &SourceState, now: Timestamp, llr: f64) -> Alert
         dport: (scan_type == "Horizontal").then_some(top_port),
         evidence: ev,
         sessions,
-    }
+    };
+    (alert, probe_class(probe_kind))
 }
 
 pub(crate) fn round(x: f64, digits: i32) -> f64 {
@@ -434,6 +541,8 @@ impl Detector for ScanDetector {
                     self.observe(r.id, r.src, t, r.end, k, o, tool, alerts);
                 }
             }
+            // Activity inside an established session is not a connection attempt.
+            FlowEvent::Exchange(_) => {}
         }
     }
 
@@ -446,7 +555,7 @@ impl Detector for ScanDetector {
         let cutoff = now.saturating_sub(window);
         self.sources.retain(|_, st| st.last_seen >= cutoff);
         let suppression = self.suppression;
-        self.alerted.retain(|_, (at, _)| now.since(*at) < suppression);
+        self.alerted.retain(|_, a| a.any_recent(now, suppression));
     }
 
     fn finish(&mut self, _alerts: &mut Vec<Alert>) {}

@@ -2,7 +2,9 @@
 //! short descriptions of sessions into time-ordered Start/End event streams.
 
 use crate::detect::{Alert, DetectConfig, Detector};
-use crate::flow::{ConnState, EndReason, EventResult, FirstPacket, FlowEvent, FlowRecord, SessionStart};
+use crate::flow::{
+    ConnState, EndReason, EventResult, FirstPacket, FlowEvent, FlowRecord, SessionExchange, SessionStart,
+};
 use crate::net::NetSet;
 use crate::time::{Duration, Timestamp};
 use std::net::IpAddr;
@@ -71,7 +73,7 @@ pub enum Fate {
 }
 
 /// Accumulates sessions and yields their events in capture-time order.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Feed {
     events: Vec<(Timestamp, u64, FlowEvent)>,
     next_id: u64,
@@ -220,6 +222,96 @@ impl Feed {
             payload_len: 0,
         };
         self.session_with(t, src, dst, sport, dport, fate, first);
+    }
+
+    /// One long session that checks in at `times` (seconds): its Start just before the
+    /// first check-in, one exchange per check-in with `sizes[i]` payload bytes each way
+    /// (lasting `dur` seconds), each reported — as the flow table does — when the next
+    /// one begins, the last just before the End. Returns the session's id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn long_session(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        sport: u16,
+        dport: u16,
+        udp: bool,
+        times: &[f64],
+        sizes: &[(u64, u64)],
+        dur: f64,
+    ) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        let proto = if udp { 17 } else { 6 };
+        let at = Timestamp::from_secs_f64;
+        let start = at(times[0] - 0.05);
+        let end = at(times[times.len() - 1] + dur + 1.0);
+        let first = FirstPacket {
+            tcp_flags: if udp { 0 } else { SYN },
+            ttl: 64,
+            ip_id: 1,
+            tcp_window: 64240,
+            tcp_seq: 1,
+            payload_len: 0,
+        };
+        let s = SessionStart {
+            id,
+            ts: start,
+            src,
+            dst,
+            sport: Some(sport),
+            dport: Some(dport),
+            protocol: proto,
+            segment: 0,
+            first,
+        };
+        self.events.push((start, 2 * id, FlowEvent::Start(s)));
+        for (i, t) in times.iter().enumerate() {
+            let (up, down) = sizes[i % sizes.len()];
+            let x = SessionExchange {
+                id,
+                src,
+                dst,
+                sport: Some(sport),
+                dport: Some(dport),
+                protocol: proto,
+                start: at(*t),
+                end: at(t + dur),
+                src_payload: up,
+                dst_payload: down,
+                opening: i == 0,
+            };
+            let reported = times.get(i + 1).map_or(end, |next| at(*next));
+            self.events.push((reported, 2 * id, FlowEvent::Exchange(x)));
+        }
+        let rec = FlowRecord {
+            id,
+            segment: 0,
+            start,
+            end,
+            src,
+            dst,
+            sport: Some(sport),
+            dport: Some(dport),
+            protocol: proto,
+            src_bytes: sizes.iter().map(|s| s.0).sum(),
+            dst_bytes: sizes.iter().map(|s| s.1).sum(),
+            src_packets: times.len() as u64,
+            dst_packets: times.len() as u64,
+            icmp_type: None,
+            icmp_code: None,
+            vlan: None,
+            conn_state: if udp { ConnState::SF } else { ConnState::S1 },
+            result: EventResult::Success,
+            end_reason: EndReason::Shutdown,
+            src_tcp_flags: if udp { 0 } else { SYN | ACK | PSH },
+            dst_tcp_flags: if udp { 0 } else { SYN | ACK | PSH },
+            icmp_errors: 0,
+            last_icmp_error: None,
+            first,
+        };
+        self.events.push((end, 2 * id + 1, FlowEvent::End(rec)));
+        id
     }
 
     /// Runs the events through `det` in time order, calling `on_time` before each.

@@ -245,3 +245,23 @@ fn the_alert_samples_the_latest_sessions_of_the_series() {
     let n = crate::detect::alert::SESSION_SAMPLE as u64;
     assert_eq!(last.sessions, (31 - n..=30).collect::<Vec<u64>>());
 }
+
+fn beacon_that_misses_check_ins_is_still_caught() {
+    // A 60 s ±10 % beacon that misses one check-in in ten (a doubled gap) and is silent
+    // for five periods once (the laptop slept): robust statistics look past the outliers.
+    for seed in 0..20 {
+        let mut rng = SplitMix64(700 + seed);
+        let mut times = Vec::new();
+        let mut t = 0.0;
+        while t < 7200.0 {
+            if rng.unit() >= 0.1 {
+                times.push(t);
+            }
+            t += if (2400.0..2460.0).contains(&t) { 300.0 } else { 60.0 * rng.uniform(0.9, 1.1) };
+        }
+        let alerts = beacon(&config(), series(&times, 443, false));
+        assert_eq!(alerts.len(), 2, "seed {seed}: one alert per hour");
+        assert!((ev_f64(&alerts[0], "IntervalSeconds") - 60.0).abs() < 8.0, "seed {seed}: {:?}", alerts[0]);
+        assert!(alerts[0].time.as_secs_f64() < 1800.0, "seed {seed}: raised only at {}", alerts[0].time.as_secs_f64());
+    }
+}

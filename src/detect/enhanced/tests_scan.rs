@@ -385,3 +385,66 @@ fn the_alert_samples_the_earliest_probes_sessions() {
     let n = crate::detect::alert::SESSION_SAMPLE as u64;
     assert_eq!(alerts[0].sessions, (2..2 + n).collect::<Vec<u64>>());
 }
+
+/// `n` probes of `flags` from `src` to ports 1..=n of `dst`, starting at `t0`, 10 ms apart.
+fn probes(f: &mut Feed, t0: f64, src: IpAddr, dst: IpAddr, flags: u8, n: u16) {
+    for p in 1..=n {
+        let first = FirstPacket { tcp_flags: flags, ttl: 50, ip_id: p, tcp_window: 65535, tcp_seq: 0, payload_len: 0 };
+        let t = t0 + p as f64 * 0.01;
+        if flags == SYN {
+            f.session_with(t, src, dst, 33000, p, Fate::Rej, first);
+        } else {
+            f.session_with(t, src, dst, 33000, p, Fate::Stealth { flags, closed: true }, first);
+        }
+    }
+}
+
+#[test]
+fn a_second_scan_type_within_the_suppression_period_is_its_own_finding() {
+    let (src, dst) = (ip("198.51.100.9"), ip("192.0.2.20"));
+    let mut f = Feed::new();
+    probes(&mut f, 10.0, src, dst, SYN, 200);
+    probes(&mut f, 300.0, src, dst, FIN | PSH | URG, 200);
+    probes(&mut f, 900.0, src, dst, FIN, 100);
+    // The same types again, well within the hour: already reported.
+    probes(&mut f, 1500.0, src, ip("192.0.2.21"), SYN, 200);
+    probes(&mut f, 2000.0, src, ip("192.0.2.21"), FIN | PSH | URG, 200);
+    let alerts = scan(&config(), f);
+    let kinds: Vec<&str> = alerts.iter().map(|a| ev_str(a, "ProbeType")).collect();
+    assert_eq!(kinds, ["SYN", "XMAS", "FIN"], "{alerts:?}");
+    // Each finding counts its own probes, and alerts soon after its type starts.
+    let xmas = &alerts[1];
+    assert_eq!((ev_str(xmas, "ScanType"), xmas.dst), ("Vertical", Some(dst)));
+    // Counted: the targets the XMAS probes reached so far, not the SYN scan's 200.
+    assert!((15.0..=60.0).contains(&ev_f64(xmas, "Failures")), "{}", xmas.to_json());
+    assert!(xmas.time.as_secs_f64() < 300.0 + 0.01 * 20.0, "XMAS alerted late at {}", xmas.time);
+    assert_eq!(xmas.severity, "High");
+    assert!(alerts[2].time.as_secs_f64() < 900.0 + 0.01 * 20.0);
+}
+
+#[test]
+fn tcp_then_udp_scan_from_one_source_are_two_findings() {
+    let (src, dst) = (ip("198.51.100.9"), ip("192.0.2.20"));
+    let mut f = Feed::new();
+    probes(&mut f, 10.0, src, dst, SYN, 200);
+    for p in 1..=200u16 {
+        let udp = Fate::Udp { answered: false, unreachable: true, src_bytes: 0, dst_bytes: 0 };
+        f.session(100.0 + p as f64 * 0.01, src, dst, 33001, p, udp);
+    }
+    let alerts = scan(&config(), f);
+    let kinds: Vec<&str> = alerts.iter().map(|a| ev_str(a, "ProbeType")).collect();
+    assert_eq!(kinds, ["SYN", "UDP"], "{alerts:?}");
+}
+
+#[test]
+fn probe_types_fold_connect_and_half_open_into_syn() {
+    use super::probe::{ProbeKind, PROBE_KINDS};
+    for i in 0..PROBE_KINDS {
+        let k = ProbeKind::from_index(i);
+        let expect = match k {
+            ProbeKind::Syn | ProbeKind::Connect | ProbeKind::HalfOpen => ProbeKind::Syn.index(),
+            k => k.index(),
+        };
+        assert_eq!(super::scan::probe_class(k), expect, "{k:?}");
+    }
+}

@@ -13,6 +13,7 @@
 
 mod beacons;
 mod benign;
+mod long_sessions;
 mod scans;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -23,6 +24,7 @@ use crate::time::{Duration, Timestamp};
 
 pub use beacons::*;
 pub use benign::*;
+pub use long_sessions::*;
 pub use scans::*;
 
 /// Default capture start: 2024-05-01T12:00:00Z (aligned to 5-minute bins).
@@ -170,6 +172,51 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "benign_poisson_visits",
         summary: "Poisson visits (mean 120 s) to 192.0.2.80:443 for 4 h",
         build: benign_poisson_visits,
+    },
+    Scenario {
+        name: "beacon_c2_persistent_tcp",
+        summary: "10.1.0.24 -> 203.0.113.60:4444 check-ins every 15 s +-15 % over one TCP connection",
+        build: beacon_c2_persistent_tcp,
+    },
+    Scenario {
+        name: "beacon_http_keepalive",
+        summary: "10.1.0.25 -> 203.0.113.61:80 POST every 10 s +-30 % on one keep-alive connection",
+        build: beacon_http_keepalive,
+    },
+    Scenario {
+        name: "beacon_udp_fixed_port",
+        summary: "10.1.0.26:41414 -> 203.0.113.62:4000 every 12 s from one source port",
+        build: beacon_udp_fixed_port,
+    },
+    Scenario {
+        name: "beacon_heavy_jitter",
+        summary: "10.1.0.27 -> 203.0.113.63:80 new connection every U(0.1, 1.9) x 10 s",
+        build: beacon_heavy_jitter,
+    },
+    Scenario {
+        name: "benign_keepalive_idle",
+        summary: "idle TCP connection kept up by keepalive probes every 5 s for 5 min",
+        build: benign_keepalive_idle,
+    },
+    Scenario {
+        name: "benign_interactive",
+        summary: "interactive session, one segment per keystroke, log-normal think times",
+        build: benign_interactive,
+    },
+    Scenario {
+        name: "benign_bulk_download",
+        summary: "5.6 MB download at 160 kbit/s over 5 minutes",
+        build: benign_bulk_download,
+    },
+    Scenario {
+        name: "benign_video_stream",
+        summary: "UDP video stream, 25 packets/s for 5 minutes",
+        build: benign_video_stream,
+    },
+    Scenario {
+        name: "benign_tls_sporadic",
+        summary: "one TLS session with requests at exponential gaps (mean 20 s)",
+        build: benign_tls_sporadic,
     },
 ];
 

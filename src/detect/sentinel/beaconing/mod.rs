@@ -207,6 +207,8 @@ impl Detector for SentinelBeaconing {
                 }
             }
             FlowEvent::End(rec) => self.add_row(rec),
+            // Not a record: the KQL never sees activity inside a session.
+            FlowEvent::Exchange(_) => {}
         }
     }
     fn on_time(&mut self, now: Timestamp, alerts: &mut Vec<Alert>) {

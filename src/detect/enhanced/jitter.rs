@@ -1,0 +1,150 @@
+//! Heavily jittered beacons: check-ins whose sleep is drawn uniformly from a wide
+//! range, e.g. [0.1 P, 1.9 P] (Empire's and Cobalt Strike's jitter settings near 90 %).
+//! Their gaps are too irregular for the gap-regularity score (MAD/median ≈ 0.45), so
+//! this scorer looks at what such a beacon still cannot hide, after RITA's histogram
+//! and duration scores:
+//!
+//! - **persistence**: cut the series' span into bins two mean gaps wide; a beacon whose
+//!   sleep never exceeds twice its mean has a check-in in every bin, while Poisson-timed
+//!   visits leave about one bin in seven empty and bursty browsing most of them;
+//! - **bounded gap range**: the longest gap stays under ~2 mean gaps (uniform jitter is
+//!   bounded), where exponential gaps reach 3–5 mean gaps within 20 draws;
+//! - **dispersion**: the gaps' coefficient of variation is ~0.52 for uniform ±90 %
+//!   jitter and ~1 for Poisson, more for human or bursty activity;
+//! - **size consistency** both ways: the same check-in and the same (empty) tasking
+//!   reply every time. This path needs it; regular timing alone does not.
+//!
+//! It needs more check-ins than the regular path (`beacon_jitter_min_connections`, 20)
+//! because telling a bounded uniform sleep from a memoryless one takes about that many
+//! gaps. Measured on simulated series (tests_insession.rs): a ±90 % jittered beacon is
+//! found by its 20th check-in about 4 times in 5 and by its 40th 39 times in 40, while
+//! about 1 % of long Poisson-timed series whose request *and* reply sizes never change
+//! pass by chance (replies that vary do not pass at all).
+
+use super::config::EnhancedConfig;
+use super::robust::summarize;
+
+/// Timing and size evidence of the jittered-beacon path.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Jittered {
+    /// Overall score (0..1), comparable with the regular path's.
+    pub score: f64,
+    /// Timing sub-score (persistence × bounded range × dispersion).
+    pub timing: f64,
+    /// Size consistency of the worse direction (0..1).
+    pub sizes: f64,
+}
+
+/// Shape of a series' gaps, computed for every scored series (also reported).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GapShape {
+    /// Mean gap (span / gaps).
+    pub mean: f64,
+    /// Coefficient of variation of the gaps.
+    pub cv: f64,
+    /// Longest gap over the mean gap.
+    pub max_ratio: f64,
+    /// Share of the bins (two mean gaps wide) across the span that hold a check-in.
+    pub persistence: f64,
+}
+
+/// Gap shape of sorted start `times` (at least two).
+pub fn gap_shape(times: &[f64], gaps: &[f64]) -> GapShape {
+    let span = times[times.len() - 1] - times[0];
+    let mean = (span / gaps.len() as f64).max(f64::MIN_POSITIVE);
+    let var = gaps.iter().map(|g| (g - mean) * (g - mean)).sum::<f64>() / gaps.len() as f64;
+    let max = gaps.iter().copied().fold(0.0, f64::max);
+    let width = 2.0 * mean;
+    let bins = ((span / width).ceil() as usize).max(1);
+    let (mut occupied, mut last_bin) = (0usize, usize::MAX);
+    for t in times {
+        let bin = (((t - times[0]) / width) as usize).min(bins - 1);
+        if bin != last_bin {
+            occupied += 1;
+            last_bin = bin;
+        }
+    }
+    GapShape { mean, cv: var.sqrt() / mean, max_ratio: max / mean, persistence: occupied as f64 / bins as f64 }
+}
+
+/// 1 at or below `good`, 0 at or above `bad`, linear between.
+fn falling(x: f64, good: f64, bad: f64) -> f64 {
+    ((bad - x) / (bad - good)).clamp(0.0, 1.0)
+}
+
+/// 0 at or below `bad`, 1 at or above `good`, linear between.
+fn rising(x: f64, bad: f64, good: f64) -> f64 {
+    ((x - bad) / (good - bad)).clamp(0.0, 1.0)
+}
+
+/// How consistent a list of sizes is: 1 when the median absolute deviation is 0, 0 when
+/// it reaches half the median.
+pub fn size_consistency(sizes: &[f64]) -> f64 {
+    let s = summarize(sizes);
+    let dispersion = if s.median > 0.0 { s.mad / s.median } else { 0.0 };
+    (1.0 - dispersion / 0.5).clamp(0.0, 1.0)
+}
+
+/// Scores a series on the jittered path; `None` when it is not eligible (too few
+/// check-ins, or fewer than three with sizes).
+///
+/// The timing score is 1 while the longest gap stays within 2.0 mean gaps and the gaps'
+/// coefficient of variation within 0.58 (uniform ±90 % jitter: ≤ 1.9 and 0.52), falls to
+/// 0 at 2.15 and 0.66, and needs the series present in at least 95 % of its bins. The
+/// bounds widen slowly with the number of gaps (by 0.01 and 0.002 per gap beyond 19, at
+/// most 40), as chance agreement of memoryless gaps becomes rarer. The score is the timing
+/// score capped by size consistency (0.6 + 0.4 × the worse direction's consistency), so
+/// replies that vary like web content never pass.
+pub fn score(shape: &GapShape, gaps: usize, bytes: &[(u64, u64)], cfg: &EnhancedConfig) -> Option<Jittered> {
+    let min = cfg.beacon_jitter_min_connections;
+    if min == 0 || gaps + 1 < min || bytes.len() < 3 {
+        return None;
+    }
+    let up: Vec<f64> = bytes.iter().map(|b| b.0 as f64).collect();
+    let down: Vec<f64> = bytes.iter().map(|b| b.1 as f64).collect();
+    let sizes = size_consistency(&up).min(size_consistency(&down));
+    let extra = gaps.saturating_sub(19).min(40) as f64;
+    let (max_ok, cv_ok) = (2.0 + 0.01 * extra, 0.58 + 0.002 * extra);
+    let timing = rising(shape.persistence, 0.75, 0.95)
+        * falling(shape.max_ratio, max_ok, max_ok + 0.15)
+        * falling(shape.cv, cv_ok, cv_ok + 0.08);
+    Some(Jittered { score: timing.min(0.6 + 0.4 * sizes), timing, sizes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape_of(times: &[f64]) -> GapShape {
+        let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        gap_shape(times, &gaps)
+    }
+
+    #[test]
+    fn persistence_counts_bins_two_mean_gaps_wide() {
+        let steady: Vec<f64> = (0..21).map(|i| i as f64 * 10.0).collect();
+        let s = shape_of(&steady);
+        assert_eq!((s.mean, s.cv, s.max_ratio, s.persistence), (10.0, 0.0, 1.0, 1.0));
+        // Two bursts at both ends of the span: the bins in between are empty.
+        let mut bursts: Vec<f64> = (0..10).map(|i| i as f64).collect();
+        bursts.extend((0..10).map(|i| 190.0 + i as f64));
+        let b = shape_of(&bursts);
+        assert!(b.persistence < 0.25 && b.max_ratio > 10.0, "{b:?}");
+    }
+
+    #[test]
+    fn needs_enough_check_ins_and_sizes() {
+        let cfg = EnhancedConfig::default();
+        let shape = shape_of(&(0..30).map(|i| i as f64 * 10.0).collect::<Vec<_>>());
+        let sizes = vec![(300, 40); 30];
+        assert!(score(&shape, 18, &sizes, &cfg).is_none(), "19 check-ins");
+        assert!(score(&shape, 29, &sizes[..2], &cfg).is_none(), "two sizes");
+        let j = score(&shape, 29, &sizes, &cfg).unwrap();
+        assert_eq!((j.timing, j.sizes, j.score), (1.0, 1.0, 1.0));
+        let off = EnhancedConfig { beacon_jitter_min_connections: 0, ..EnhancedConfig::default() };
+        assert!(score(&shape, 29, &sizes, &off).is_none());
+        // Replies that vary wildly: the sizes fail the path even with perfect timing.
+        let varied: Vec<(u64, u64)> = (0..30).map(|i| (300, 500 + (i * 7919 % 60_000))).collect();
+        assert!(score(&shape, 29, &varied, &cfg).unwrap().score < 0.8);
+    }
+}
