@@ -125,11 +125,13 @@ struct AlertClock {
     now: Timestamp,
 }
 
-/// The newest packet time an event carries.
+/// The newest packet time an event carries (an exchange is reported once it is over:
+/// its last payload).
 fn event_time(ev: &FlowEvent) -> Timestamp {
     match ev {
         FlowEvent::Start(s) => s.ts,
         FlowEvent::End(r) => r.end,
+        FlowEvent::Exchange(x) => x.end,
     }
 }
 

@@ -308,6 +308,7 @@ impl Feed {
             dst_tcp_flags: if udp { 0 } else { SYN | ACK | PSH },
             icmp_errors: 0,
             last_icmp_error: None,
+            history: Default::default(),
             first,
         };
         self.events.push((end, 2 * id + 1, FlowEvent::End(rec)));
@@ -325,6 +326,12 @@ impl Feed {
         det.finish(&mut alerts);
         alerts
     }
+}
+
+/// The alert's JSON line (for assertion messages), with a test sensor's context.
+pub fn json(a: &Alert) -> String {
+    let device = crate::output::records::Device { name: "test".into(), ip: None, interface: None };
+    a.to_json(&crate::output::records::RecordContext::new(device, NetSet::default_home(), 0, None))
 }
 
 pub fn ev_str<'a>(a: &'a Alert, key: &str) -> &'a str {

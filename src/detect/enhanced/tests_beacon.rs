@@ -246,6 +246,7 @@ fn the_alert_samples_the_latest_sessions_of_the_series() {
     assert_eq!(last.sessions, (31 - n..=30).collect::<Vec<u64>>());
 }
 
+#[test]
 fn beacon_that_misses_check_ins_is_still_caught() {
     // A 60 s ±10 % beacon that misses one check-in in ten (a doubled gap) and is silent
     // for five periods once (the laptop slept): robust statistics look past the outliers.

@@ -39,11 +39,11 @@ fn one_session(times: &[f64], dport: u16, udp: bool) -> (Feed, u64) {
 }
 
 fn assert_in_session(a: &Alert, interval: f64, tol: f64, sessions: &[u64]) {
-    assert_eq!((a.src, a.dst), (ip(HOST), Some(ip(C2))), "{}", a.to_json());
-    assert_eq!(a.evidence["InSession"], true, "{}", a.to_json());
-    assert_eq!(a.sessions, sessions, "{}", a.to_json());
+    assert_eq!((a.src, a.dst), (ip(HOST), Some(ip(C2))), "{}", json(a));
+    assert_eq!(a.evidence["InSession"], true, "{}", json(a));
+    assert_eq!(a.sessions, sessions, "{}", json(a));
     let got = ev_f64(a, "IntervalSeconds");
-    assert!((got - interval).abs() <= tol, "interval {got} vs {interval}: {}", a.to_json());
+    assert!((got - interval).abs() <= tol, "interval {got} vs {interval}: {}", json(a));
     assert!(ev_f64(a, "Score") >= 0.8);
 }
 
@@ -62,7 +62,7 @@ fn persistent_tcp_c2_checking_in_every_15s_over_one_connection_is_caught() {
         assert_eq!((ev_f64(a, "Connections"), ev_str(a, "Pattern")), (1.0, "Regular"));
         assert!(ev_f64(a, "Exchanges") >= 8.0);
         // Payload bytes per exchange, not the session's byte counts.
-        assert!((70.0..75.0).contains(&ev_f64(a, "MeanSrcBytes")), "{}", a.to_json());
+        assert!((70.0..75.0).contains(&ev_f64(a, "MeanSrcBytes")), "{}", json(a));
     }
 }
 
@@ -253,9 +253,9 @@ fn heavily_jittered_beacons_are_caught_on_persistence() {
             caught += 1;
             by_20 += usize::from(ev_f64(a, "Connections") <= 20.0);
             if ev_str(a, "Pattern") == "Jittered" {
-                assert!((6.0..=14.0).contains(&ev_f64(a, "IntervalSeconds")), "{}", a.to_json());
-                assert!(ev_f64(a, "Persistence") >= 0.95, "{}", a.to_json());
-                assert!(ev_f64(a, "MaxGapRatio") < 2.25 && ev_f64(a, "GapCV") < 0.7, "{}", a.to_json());
+                assert!((6.0..=14.0).contains(&ev_f64(a, "IntervalSeconds")), "{}", json(a));
+                assert!(ev_f64(a, "Persistence") >= 0.95, "{}", json(a));
+                assert!(ev_f64(a, "MaxGapRatio") < 2.25 && ev_f64(a, "GapCV") < 0.7, "{}", json(a));
             }
         }
     }

@@ -416,7 +416,7 @@ fn a_second_scan_type_within_the_suppression_period_is_its_own_finding() {
     let xmas = &alerts[1];
     assert_eq!((ev_str(xmas, "ScanType"), xmas.dst), ("Vertical", Some(dst)));
     // Counted: the targets the XMAS probes reached so far, not the SYN scan's 200.
-    assert!((15.0..=60.0).contains(&ev_f64(xmas, "Failures")), "{}", xmas.to_json());
+    assert!((15.0..=60.0).contains(&ev_f64(xmas, "Failures")), "{}", json(xmas));
     assert!(xmas.time.as_secs_f64() < 300.0 + 0.01 * 20.0, "XMAS alerted late at {}", xmas.time);
     assert_eq!(xmas.severity, "High");
     assert!(alerts[2].time.as_secs_f64() < 900.0 + 0.01 * 20.0);
