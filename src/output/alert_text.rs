@@ -74,7 +74,21 @@ fn evidence(a: &Alert) -> String {
                 let jitter = num(a, "JitterPercent").map(|j| format!(" ±{j}%")).unwrap_or_default();
                 format!("every {i} s{jitter}")
             }));
-            add(num(a, "Connections").map(|c| format!("{c} connections")));
+            if a.evidence.get("InSession").and_then(Value::as_bool) == Some(true) {
+                // Check-ins are exchanges inside sessions that stay open.
+                add(num(a, "Exchanges").map(|x| {
+                    let sessions = num(a, "Connections")
+                        .map(|c| format!(" in {c} {}", if c == "1" { "session" } else { "sessions" }))
+                        .unwrap_or_default();
+                    format!("{x} exchanges{sessions}")
+                }));
+            } else {
+                add(num(a, "Connections").map(|c| format!("{c} connections")));
+            }
+            if num(a, "Pattern").as_deref() == Some("Jittered") {
+                let persistence = num(a, "Persistence").map(|p| format!(", persistence {p}")).unwrap_or_default();
+                add(Some(format!("jittered{persistence}")));
+            }
             add(num(a, "Protocol"));
             add(num(a, "Score").map(|s| format!("score {s}")));
         }
@@ -170,6 +184,24 @@ mod tests {
         let line = format(&a, &ctx());
         assert!(line.contains("198.51.100.10 → [2001:db8::20]:443: Beaconing every 12s"), "{line}");
         assert!(line.ends_with("— every 12.0 s ±1.5%, 40 connections, TCP, score 0.97"), "{line}");
+        // Inside sessions: exchanges and sessions; the heavy-jitter path says so.
+        a.evidence = json!({"IntervalSeconds": 16.1, "JitterPercent": 2.9, "InSession": true, "Exchanges": 10,
+            "Connections": 1, "Pattern": "Regular", "Protocol": "TCP", "Score": 0.861})
+        .as_object()
+        .unwrap()
+        .clone();
+        let line = format(&a, &ctx());
+        assert!(line.ends_with("— every 16.1 s ±2.9%, 10 exchanges in 1 session, TCP, score 0.861"), "{line}");
+        a.evidence = json!({"IntervalSeconds": 10.0, "Connections": 25, "Pattern": "Jittered", "Persistence": 0.96,
+            "Protocol": "TCP", "Score": 0.82})
+        .as_object()
+        .unwrap()
+        .clone();
+        let line = format(&a, &ctx());
+        assert!(
+            line.ends_with("— every 10.0 s, 25 connections, jittered, persistence 0.96, TCP, score 0.82"),
+            "{line}"
+        );
         // Missing evidence is left out, never printed as "null".
         a.evidence.clear();
         let line = format(&a, &ctx());
