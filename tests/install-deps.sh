@@ -2,11 +2,15 @@
 # Installs the Debian/Ubuntu packages flowsentry needs, only those missing.
 #   tests/install-deps.sh build   # libpcap headers to build and run flowsentry
 #   tests/install-deps.sh test    # plus the real tools the test suite drives
+#   tests/install-deps.sh bench   # plus what benches/ compares with and generates with
 set -euo pipefail
 what=${1:-build}
 pkgs=(libpcap-dev pkg-config)
-if [ "$what" = test ]; then
+if [ "$what" = test ] || [ "$what" = bench ]; then
   pkgs+=(tcpdump tshark nmap tcpreplay iproute2 curl python3 softflowd argus-client systemd logrotate procps iputils-ping util-linux time wireshark-common hyperfine)
+fi
+if [ "$what" = bench ]; then
+  pkgs+=(argus-server netsniff-ng linux-perf valgrind)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
