@@ -25,6 +25,10 @@ pub enum Command {
         /// Capture files (pcap or pcapng), read one after another.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Print a JSON stats line on stderr every N seconds of capture time (packet
+        /// timestamps), e.g. to follow memory over a long capture [default: none].
+        #[arg(long, value_name = "SECS")]
+        stats_interval: Option<u64>,
         #[command(flatten)]
         common: CommonArgs,
     },

@@ -52,7 +52,8 @@ pub struct Config {
     pub flow: FlowConfig,
     pub detect: DetectConfig,
     pub sensor_name: String,
-    /// Periodic stats lines (live); None = only on SIGUSR1.
+    /// Periodic stats lines (live: wall-clock time; replay: capture time); None = only
+    /// on SIGUSR1 (live) or none (replay).
     pub stats_interval: Option<std::time::Duration>,
     pub user: Option<String>,
     pub config_file: Option<PathBuf>,
@@ -151,7 +152,7 @@ pub fn host_name() -> String {
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config, String> {
         let (source_kind, common, live_flags) = match cli.command {
-            Command::Replay { files, common } => (Some(files), common, None),
+            Command::Replay { files, stats_interval, common } => (Some((files, stats_interval)), common, None),
             Command::Live { interface, snaplen, buffer_size, no_promisc, user, stats_interval, common } => {
                 (None, common, Some((interface, snaplen, buffer_size, no_promisc, user, stats_interval)))
             }
@@ -162,7 +163,10 @@ impl Config {
         };
         let mut cfg = Self::merge(&common, &file)?;
         match (source_kind, live_flags) {
-            (Some(files), _) => cfg.source = SourceConfig::Replay { files },
+            (Some((files, every)), _) => {
+                cfg.source = SourceConfig::Replay { files };
+                cfg.stats_interval = every.filter(|&e| e > 0).map(std::time::Duration::from_secs);
+            }
             (None, Some((interface, snaplen, buffer_size, no_promisc, user, stats_interval))) => {
                 let interface = interface.or_else(|| file.capture.interface.clone()).ok_or_else(|| {
                     "live capture needs an interface: --interface IFACE (or capture.interface in the config file)"

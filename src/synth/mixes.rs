@@ -421,3 +421,7 @@ pub fn write_bulk<W: Write>(ctx: &ScenarioCtx, p: &MixParams, out: &mut PcapWrit
     let stream = write_sessions(&mut mix, &mut tr, ctx.start, p.session_rate, p.packets, out)?;
     Ok(MixReport { stream, external_sources: 0 })
 }
+
+#[cfg(test)]
+#[path = "mixes_tests.rs"]
+mod tests;
