@@ -59,6 +59,10 @@ struct Args {
     /// external sources (default per mix, see --list).
     #[arg(long)]
     hosts: Option<u32>,
+    /// short, hosts, bulk: stop at this many seconds of traffic (before --packets if
+    /// that comes first; give a large --packets to make a capture of a given length).
+    #[arg(long = "duration")]
+    duration: Option<f64>,
 }
 
 /// The streaming benchmark mixes: name, default session rate, default hosts, summary.
@@ -133,12 +137,16 @@ fn run(args: &Args) -> Result<(), String> {
     } else if let Some(&(_, default_rate, default_hosts, _)) = mix {
         let (packets, session_rate, hosts) =
             (args.packets, args.session_rate.unwrap_or(default_rate), args.hosts.unwrap_or(default_hosts));
+        if args.duration.is_some_and(|d| !(d > 0.0 && d.is_finite())) || (args.duration.is_some() && name == "mixed") {
+            return Err("--duration must be a positive number of seconds (mixes short, hosts, bulk)".into());
+        }
+        let duration_secs = args.duration;
         let report = match name {
             "mixed" => write_mixed(&ctx, &MixedParams { packets, session_rate, hosts }, &mut w)
                 .map(|stream| MixReport { stream, external_sources: 0 }),
-            "short" => write_short(&ctx, &MixParams { packets, session_rate, hosts }, &mut w),
-            "hosts" => write_hosts(&ctx, &MixParams { packets, session_rate, hosts }, &mut w),
-            _ => write_bulk(&ctx, &MixParams { packets, session_rate, hosts }, &mut w),
+            "short" => write_short(&ctx, &MixParams { packets, session_rate, hosts, duration_secs }, &mut w),
+            "hosts" => write_hosts(&ctx, &MixParams { packets, session_rate, hosts, duration_secs }, &mut w),
+            _ => write_bulk(&ctx, &MixParams { packets, session_rate, hosts, duration_secs }, &mut w),
         }
         .map_err(|e| format!("{path}: {e}"))?;
         let bytes = w.record_bytes();

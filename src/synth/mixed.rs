@@ -11,7 +11,7 @@ use super::pcap_writer::PcapWriter;
 use super::scenarios::{public_host, v4, ScenarioCtx};
 use super::session::{PortState, ScanKind, ScannerStyle, Trace};
 pub use super::stream::MixedStats;
-use super::stream::{check_rate, write_sessions, Resumes, SessionMix, Started};
+use super::stream::{check_rate, write_sessions, Limit, Resumes, SessionMix, Started};
 use crate::time::{Duration, Timestamp};
 
 /// Knobs of the benchmark mix.
@@ -52,7 +52,14 @@ pub fn write_mixed<W: Write>(
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "--hosts must be at least 1"));
     }
     let mut tr = Trace::with_rng(ctx.rng("mixed"));
-    write_sessions(&mut Mixed { hosts: params.hosts }, &mut tr, ctx.start, params.session_rate, params.packets, out)
+    write_sessions(
+        &mut Mixed { hosts: params.hosts },
+        &mut tr,
+        ctx.start,
+        params.session_rate,
+        Limit::packets(params.packets),
+        out,
+    )
 }
 
 /// The mix's recipe: every session is short, so nothing is ever resumed.

@@ -26,7 +26,7 @@ use super::packet::{flags, Packet, TcpSpec, Transport};
 use super::pcap_writer::PcapWriter;
 use super::scenarios::{v4, ScenarioCtx};
 use super::session::{PortState, ScanKind, ScannerStyle, TcpConn, Trace, LOCAL_TTL, MSS, REMOTE_TTL};
-use super::stream::{write_sessions, MixedStats, Resumes, SessionMix, Started};
+use super::stream::{write_sessions, Limit, MixedStats, Resumes, SessionMix, Started};
 use crate::time::{Duration, Timestamp};
 
 /// Common knobs of the mixes: packets to write, new sessions per second (Poisson) and
@@ -36,6 +36,14 @@ pub struct MixParams {
     pub packets: u64,
     pub session_rate: f64,
     pub hosts: u32,
+    /// Stop earlier, at this many seconds of traffic (long-run captures).
+    pub duration_secs: Option<f64>,
+}
+
+impl MixParams {
+    fn limit(&self, ctx: &ScenarioCtx) -> Limit {
+        Limit { packets: self.packets, until: self.duration_secs.map(|s| ctx.at(s)) }
+    }
 }
 
 /// What a mix produced: the stream's counters plus the distinct external sources seen.
@@ -168,7 +176,8 @@ impl SessionMix for Short {
 pub fn write_short<W: Write>(ctx: &ScenarioCtx, p: &MixParams, out: &mut PcapWriter<W>) -> io::Result<MixReport> {
     check_hosts(p.hosts)?;
     let mut tr = Trace::with_rng(ctx.rng("short"));
-    let stream = write_sessions(&mut Short { clients: p.hosts }, &mut tr, ctx.start, p.session_rate, p.packets, out)?;
+    let stream =
+        write_sessions(&mut Short { clients: p.hosts }, &mut tr, ctx.start, p.session_rate, p.limit(ctx), out)?;
     Ok(MixReport { stream, external_sources: 0 })
 }
 
@@ -315,7 +324,7 @@ pub fn write_hosts<W: Write>(ctx: &ScenarioCtx, p: &MixParams, out: &mut PcapWri
     check_hosts(p.hosts)?;
     let mut tr = Trace::with_rng(ctx.rng("hosts"));
     let mut mix = Hosts { sources: p.hosts, primed: false, seen: HashSet::new() };
-    let stream = write_sessions(&mut mix, &mut tr, ctx.start, p.session_rate, p.packets, out)?;
+    let stream = write_sessions(&mut mix, &mut tr, ctx.start, p.session_rate, p.limit(ctx), out)?;
     Ok(MixReport { stream, external_sources: mix.seen.len() as u64 })
 }
 
@@ -418,7 +427,7 @@ pub fn write_bulk<W: Write>(ctx: &ScenarioCtx, p: &MixParams, out: &mut PcapWrit
     check_hosts(p.hosts)?;
     let mut tr = Trace::with_rng(ctx.rng("bulk"));
     let mut mix = Bulk { hosts: p.hosts, flows: Vec::new(), free: Vec::new() };
-    let stream = write_sessions(&mut mix, &mut tr, ctx.start, p.session_rate, p.packets, out)?;
+    let stream = write_sessions(&mut mix, &mut tr, ctx.start, p.session_rate, p.limit(ctx), out)?;
     Ok(MixReport { stream, external_sources: 0 })
 }
 

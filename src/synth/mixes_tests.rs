@@ -85,7 +85,7 @@ fn external_addresses_are_distinct_public_and_spread() {
 
 #[test]
 fn short_mix_has_small_sessions_small_frames_dns_and_scans() {
-    let p = MixParams { packets: 300_000, session_rate: 5000.0, hosts: 50_000 };
+    let p = MixParams { packets: 300_000, session_rate: 5000.0, hosts: 50_000, duration_secs: None };
     let (report, seen, bytes) = generate(write_short, p, 3);
     let per_session = p.packets as f64 / report.stream.sessions as f64;
     assert!((6.0..7.0).contains(&per_session), "{per_session:.2} packets per session");
@@ -108,7 +108,7 @@ fn short_mix_has_small_sessions_small_frames_dns_and_scans() {
 
 #[test]
 fn hosts_mix_has_many_external_sources_and_the_planted_scanner_and_beacons() {
-    let p = MixParams { packets: 300_000, session_rate: 20.0, hosts: 1_000_000 };
+    let p = MixParams { packets: 300_000, session_rate: 20.0, hosts: 1_000_000, duration_secs: None };
     let (report, seen, _) = generate(write_hosts, p, 4);
     let sources: HashSet<IpAddr> = seen.iter().filter(|s| !is_internal(s.src)).map(|s| s.src).collect();
     // Every external source counted by the generator shows up; most draws are new hosts.
@@ -144,7 +144,7 @@ fn hosts_mix_has_many_external_sources_and_the_planted_scanner_and_beacons() {
 
 #[test]
 fn bulk_mix_few_transfers_carry_most_packets() {
-    let p = MixParams { packets: 300_000, session_rate: 300.0, hosts: 20_000 };
+    let p = MixParams { packets: 300_000, session_rate: 300.0, hosts: 20_000, duration_secs: None };
     let (report, seen, _) = generate(write_bulk, p, 5);
     let mut per_flow: HashMap<(IpAddr, u16, IpAddr, u16), u64> = HashMap::new();
     for s in &seen {
@@ -170,8 +170,19 @@ fn bulk_mix_few_transfers_carry_most_packets() {
 fn mixes_reject_bad_parameters() {
     let ctx = ScenarioCtx::default();
     let mut w = PcapWriter::new(Vec::new(), TsResolution::Micro).unwrap();
-    let p = MixParams { packets: 10, session_rate: 0.0, hosts: 10 };
+    let p = MixParams { packets: 10, session_rate: 0.0, hosts: 10, duration_secs: None };
     assert!(write_short(&ctx, &p, &mut w).unwrap_err().to_string().contains("--session-rate"));
     let p = MixParams { packets: 10, session_rate: 10.0, hosts: 0 };
     assert!(write_hosts(&ctx, &p, &mut w).unwrap_err().to_string().contains("--hosts"));
+}
+
+#[test]
+fn duration_limits_a_mix_to_that_much_traffic() {
+    let ctx = ScenarioCtx::new(6, DEFAULT_START_SECS);
+    let p = MixParams { packets: u64::MAX, session_rate: 50.0, hosts: 1000, duration_secs: Some(120.0) };
+    let mut w = PcapWriter::new(Vec::new(), TsResolution::Nano).unwrap();
+    let r = write_hosts(&ctx, &p, &mut w).unwrap();
+    let span = r.stream.last_ts.since(ctx.start).as_secs_f64();
+    assert!((119.0..=120.0).contains(&span), "{span} s");
+    assert!(r.stream.packets > 20_000, "{} packets", r.stream.packets);
 }

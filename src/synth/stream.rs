@@ -128,15 +128,29 @@ pub fn check_rate(rate: f64) -> io::Result<()> {
     Ok(())
 }
 
+/// When a stream stops: after `packets` packets, or before the first packet later than
+/// `until`, whichever comes first.
+#[derive(Clone, Copy, Debug)]
+pub struct Limit {
+    pub packets: u64,
+    pub until: Option<Timestamp>,
+}
+
+impl Limit {
+    pub fn packets(packets: u64) -> Self {
+        Limit { packets, until: None }
+    }
+}
+
 /// Runs `mix` with sessions starting at `session_rate` per second (Poisson, first one at
-/// `start`) until `packets` packets are written. `tr` supplies the random numbers (its
-/// packet list must be empty).
+/// `start`) until `limit`. `tr` supplies the random numbers (its packet list must be
+/// empty).
 pub fn write_sessions<W: Write, M: SessionMix>(
     mix: &mut M,
     tr: &mut Trace,
     start: Timestamp,
     session_rate: f64,
-    packets: u64,
+    limit: Limit,
     out: &mut PcapWriter<W>,
 ) -> io::Result<MixedStats> {
     check_rate(session_rate)?;
@@ -145,12 +159,16 @@ pub fn write_sessions<W: Write, M: SessionMix>(
     let mut stats = MixedStats::default();
     let mean_gap_ns = 1e9 / session_rate;
     let mut next_start = start;
-    while stats.packets < packets {
+    let until = limit.until.unwrap_or(Timestamp(i64::MAX));
+    while stats.packets < limit.packets {
         let ready = heap.heap.peek().is_some_and(|Reverse(p)| p.ts <= next_start);
         if ready {
             let Reverse(p) = heap.heap.pop().expect("peeked");
             match p.item {
                 Item::Packet(pkt) => {
+                    if p.ts > until {
+                        break;
+                    }
                     heap.packets -= 1;
                     if stats.packets == 0 {
                         stats.first_ts = p.ts;
