@@ -36,6 +36,11 @@ struct Args {
     /// Truncate stored frames to this many bytes (original length is kept).
     #[arg(long, default_value_t = 65535)]
     snaplen: u32,
+    /// Write every IPv4 packet as IPv6 between documentation addresses (a.b.c.d becomes
+    /// 2001:db8:aabb:ccdd::1; 10.0.0.0/8 becomes 2001:db8:a00::/40), for captures sent
+    /// through a test network (benches/ceiling.sh).
+    #[arg(long = "documentation-only")]
+    documentation_only: bool,
     /// List the scenarios and exit.
     #[arg(long)]
     list: bool,
@@ -118,6 +123,9 @@ fn run(args: &Args) -> Result<(), String> {
     };
     let res = if args.nanos { TsResolution::Nano } else { TsResolution::Micro };
     let mut w = PcapWriter::with_snaplen(sink, res, args.snaplen).map_err(|e| format!("{path}: {e}"))?;
+    if args.documentation_only {
+        w = w.documentation_only();
+    }
     let ctx = ScenarioCtx::new(args.seed, args.start);
     let began = Instant::now();
     if name == "syn_flood" {

@@ -172,7 +172,7 @@ fn mixes_reject_bad_parameters() {
     let mut w = PcapWriter::new(Vec::new(), TsResolution::Micro).unwrap();
     let p = MixParams { packets: 10, session_rate: 0.0, hosts: 10, duration_secs: None };
     assert!(write_short(&ctx, &p, &mut w).unwrap_err().to_string().contains("--session-rate"));
-    let p = MixParams { packets: 10, session_rate: 10.0, hosts: 0 };
+    let p = MixParams { packets: 10, session_rate: 10.0, hosts: 0, duration_secs: None };
     assert!(write_hosts(&ctx, &p, &mut w).unwrap_err().to_string().contains("--hosts"));
 }
 
@@ -185,4 +185,28 @@ fn duration_limits_a_mix_to_that_much_traffic() {
     let span = r.stream.last_ts.since(ctx.start).as_secs_f64();
     assert!((119.0..=120.0).contains(&span), "{span} s");
     assert!(r.stream.packets > 20_000, "{} packets", r.stream.packets);
+}
+
+#[test]
+fn documentation_only_writes_every_address_inside_2001_db8() {
+    let ctx = ScenarioCtx::new(7, DEFAULT_START_SECS);
+    let p = MixParams { packets: 20_000, session_rate: 5000.0, hosts: 1000, duration_secs: None };
+    let mut w = PcapWriter::new(Vec::new(), TsResolution::Nano).unwrap().documentation_only();
+    write_short(&ctx, &p, &mut w).unwrap();
+    let bytes = w.finish().unwrap();
+    let rd = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) as usize;
+    let (mut off, mut n, mut internal) = (24, 0, 0);
+    while off < bytes.len() {
+        let len = rd(off + 8);
+        let s = SlicedPacket::from_ethernet(&bytes[off + 16..off + 16 + len]).unwrap();
+        let Some(NetSlice::Ipv6(ip)) = &s.net else { panic!("frame {n} is not IPv6") };
+        for a in [ip.header().source_addr(), ip.header().destination_addr()] {
+            assert_eq!(a.segments()[..2], [0x2001, 0xdb8], "{a}");
+            internal += (a.segments()[2] >> 8 == 0x0a) as usize; // was 10.0.0.0/8
+        }
+        off += 16 + len;
+        n += 1;
+    }
+    assert_eq!(n, 20_000);
+    assert!(internal >= n, "every packet has one side in the mapped 10/8");
 }
