@@ -14,6 +14,7 @@
 //! source's current one is ignored and counted as late; sources are dropped when capture
 //! time leaves their bin, and at most `max_sources` are tracked per bin.
 
+use super::ports::PortList;
 use super::record_time;
 use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage};
 use crate::flow::FlowEvent;
@@ -39,7 +40,7 @@ pub fn source_qualifies(src: IpAddr) -> bool {
 struct SourceBin {
     bin: Timestamp,
     /// Distinct ports in first-seen order; emptied once the alert is raised.
-    ports: Vec<u16>,
+    ports: PortList,
     alerted: bool,
 }
 
@@ -130,14 +131,14 @@ impl SentinelPortScan {
             self.untracked += 1;
             return;
         }
-        let state = self.sources.entry(src).or_insert(SourceBin { bin, ports: Vec::new(), alerted: false });
+        let state = self.sources.entry(src).or_insert(SourceBin { bin, ports: PortList::default(), alerted: false });
         if bin < state.bin {
             self.late += 1;
             return;
         }
         if bin > state.bin {
             self.tracked_ports -= state.ports.len() as u64;
-            *state = SourceBin { bin, ports: Vec::new(), alerted: false };
+            *state = SourceBin { bin, ports: PortList::default(), alerted: false };
         }
         let Some(port) = dport else { return };
         if state.alerted || state.ports.contains(&port) {
@@ -147,7 +148,7 @@ impl SentinelPortScan {
         self.tracked_ports += 1;
         if state.ports.len() > PORT_SCAN_THRESHOLD {
             state.alerted = true;
-            let ports = std::mem::take(&mut state.ports);
+            let ports = state.ports.take();
             self.tracked_ports -= ports.len() as u64;
             let mut evidence = Map::new();
             evidence.insert("WindowStart".into(), Value::String(bin.rfc3339()));
