@@ -1,9 +1,12 @@
 //! Microbenchmarks of the hot paths, with plain timing loops (`harness = false`, no extra
-//! dependency): decode, flow table, detectors, record formatting. Input is the synthetic
-//! benchmark mix generated in memory, so runs are reproducible anywhere.
+//! dependency): decode, flow table, detectors, record formatting, on benchmark mixes a, b
+//! and c generated in memory (so runs are reproducible anywhere); then the detector-table
+//! churn ("thrash") comparison on mixes b and c, whose sources far outnumber the default
+//! tables: each family with its default tables against tables big enough.
 //!
-//!   cargo bench --bench micro                 # 300 k packets
-//!   MICRO_PACKETS=1000000 cargo bench --bench micro
+//!   cargo bench --bench micro                 # 300 k packets per mix, 1 M for the churn
+//!   MICRO_PACKETS=1000000 MICRO_MIXES="a b" MICRO_THRASH_MIXES=c MICRO_THRASH_PACKETS=2000000 \
+//!       cargo bench --bench micro
 //!
 //! Each stage runs 5 times over the same input; the median time per item is printed.
 
@@ -14,18 +17,38 @@ use flowsentry::detect::{DetectConfig, DetectorSet, RuleSet};
 use flowsentry::flow::{FlowConfig, FlowEvent, FlowTable};
 use flowsentry::net::NetSet;
 use flowsentry::output::records::{write_record, Device, RecordContext};
-use flowsentry::synth::{write_mixed, MixedParams, PcapWriter, ScenarioCtx, TsResolution};
+use flowsentry::synth::{
+    write_hosts, write_mixed, write_short, MixParams, MixedParams, PcapWriter, ScenarioCtx, TsResolution,
+};
 use flowsentry::time::Timestamp;
 use std::hint::black_box;
 use std::time::Instant;
 
 const REPEATS: usize = 5;
 
-/// Generates the mix and splits the in-memory pcap (nanosecond, little endian) into frames.
-fn frames(packets: u64) -> Vec<(Timestamp, Vec<u8>)> {
+/// Generates mix `mix` (as benches/run.sh does) and splits the in-memory pcap
+/// (nanosecond, little endian) into frames.
+fn frames(mix: &str, packets: u64) -> Vec<(Timestamp, Vec<u8>)> {
     let mut w = PcapWriter::new(Vec::new(), TsResolution::Nano).expect("pcap writer");
-    let params = MixedParams { packets, session_rate: 12_500.0, hosts: 50_000 };
-    write_mixed(&ScenarioCtx::new(1, 1_700_000_000), &params, &mut w).expect("generate mix");
+    let ctx = ScenarioCtx::new(1, 1_700_000_000);
+    match mix {
+        "a" => {
+            let params = MixedParams { packets, session_rate: 12_500.0, hosts: 50_000 };
+            write_mixed(&ctx, &params, &mut w).map(|_| ())
+        }
+        "b" => {
+            write_short(&ctx, &MixParams { packets, session_rate: 5000.0, hosts: 50_000, duration_secs: None }, &mut w)
+                .map(|_| ())
+        }
+        "c" => write_hosts(
+            &ctx,
+            &MixParams { packets, session_rate: 110.0, hosts: 1_000_000, duration_secs: None },
+            &mut w,
+        )
+        .map(|_| ()),
+        other => panic!("MICRO_MIXES: unknown mix {other} (a, b or c)"),
+    }
+    .expect("generate mix");
     let pcap = w.finish().expect("finish pcap");
     let mut out = Vec::with_capacity(packets as usize);
     let mut at = 24;
@@ -65,8 +88,12 @@ fn flow_events(metas: &[PacketMeta]) -> Vec<FlowEvent> {
 }
 
 fn run_detectors(rules: RuleSet, events: &[FlowEvent]) -> usize {
-    let cfg = DetectConfig { rules, ..DetectConfig::default() };
-    let mut set = DetectorSet::new(&cfg);
+    run_detectors_with(&DetectConfig { rules, ..DetectConfig::default() }, events).0
+}
+
+/// Runs the detectors of `cfg` over `events`; returns (alerts, detector evictions).
+fn run_detectors_with(cfg: &DetectConfig, events: &[FlowEvent]) -> (usize, u64) {
+    let mut set = DetectorSet::new(cfg);
     let mut alerts = Vec::new();
     let mut now = Timestamp::ZERO;
     for (i, ev) in events.iter().enumerate() {
@@ -81,14 +108,37 @@ fn run_detectors(rules: RuleSet, events: &[FlowEvent]) -> usize {
         }
     }
     set.finish(&mut alerts);
-    alerts.len()
+    (alerts.len(), set.usage().evictions)
+}
+
+fn decoded(frames: &[(Timestamp, Vec<u8>)]) -> Vec<PacketMeta> {
+    frames
+        .iter()
+        .filter_map(|(ts, data)| {
+            let f = Frame { link: LinkType::Ethernet, ts: *ts, wire_len: data.len() as u32, data };
+            decode(LinkType::Ethernet, &f).ok()
+        })
+        .collect()
 }
 
 fn main() {
-    let packets: u64 = std::env::var("MICRO_PACKETS").ok().and_then(|v| v.parse().ok()).unwrap_or(300_000);
+    let env = |k: &str| std::env::var(k).ok();
+    let packets: u64 = env("MICRO_PACKETS").and_then(|v| v.parse().ok()).unwrap_or(300_000);
+    let thrash_packets: u64 = env("MICRO_THRASH_PACKETS").and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let mixes = env("MICRO_MIXES").unwrap_or_else(|| "a b c".into());
+    for mix in mixes.split_whitespace() {
+        stages(mix, packets);
+    }
+    for mix in env("MICRO_THRASH_MIXES").unwrap_or_else(|| "b c".into()).split_whitespace() {
+        thrash(mix, thrash_packets);
+    }
+}
+
+/// Every stage on one mix.
+fn stages(mix: &str, packets: u64) {
     let t = Instant::now();
-    let frames = frames(packets);
-    println!("input: {} frames of the benchmark mix, generated in {:.2} s", frames.len(), t.elapsed().as_secs_f64());
+    let frames = frames(mix, packets);
+    println!("\n== mix {mix}: {} frames, generated in {:.2} s", frames.len(), t.elapsed().as_secs_f64());
 
     bench("decode (Ethernet)", frames.len(), || {
         for (ts, data) in &frames {
@@ -96,13 +146,7 @@ fn main() {
             let _ = black_box(decode(LinkType::Ethernet, &f));
         }
     });
-    let metas: Vec<PacketMeta> = frames
-        .iter()
-        .filter_map(|(ts, data)| {
-            let f = Frame { link: LinkType::Ethernet, ts: *ts, wire_len: data.len() as u32, data };
-            decode(LinkType::Ethernet, &f).ok()
-        })
-        .collect();
+    let metas = decoded(&frames);
 
     bench("flow table ingest", metas.len(), || {
         let mut table = FlowTable::new(FlowConfig::default());
@@ -145,4 +189,34 @@ fn main() {
             }
         }
     });
+}
+
+/// Detector-table churn: each family on a mix with its default tables (mixes b and c
+/// have more sources than the default tables hold) and with enhanced tables big enough
+/// for the whole population; the cost per event of the first over the second.
+fn thrash(mix: &str, packets: u64) {
+    let frames = frames(mix, packets);
+    let events = flow_events(&decoded(&frames));
+    drop(frames);
+    println!("\n== table churn: mix {mix}, {packets} packets, {} flow events", events.len());
+    let mut big = DetectConfig::default();
+    big.enhanced.scan_max_sources = 4_000_000;
+    big.enhanced.beacon_max_series = 4_000_000;
+    for (family, rules) in [("enhanced", RuleSet::Enhanced), ("sentinel", RuleSet::Sentinel)] {
+        let small = DetectConfig { rules, ..DetectConfig::default() };
+        let big = DetectConfig { rules, ..big.clone() };
+        let (alerts_s, ev_s) = run_detectors_with(&small, &events);
+        let (alerts_b, ev_b) = run_detectors_with(&big, &events);
+        let ns_small = bench(&format!("{family}: default tables"), events.len(), || {
+            black_box(run_detectors_with(&small, &events));
+        });
+        let ns_big = bench(&format!("{family}: tables >= population"), events.len(), || {
+            black_box(run_detectors_with(&big, &events));
+        });
+        println!(
+            "{family}: default tables {ns_small:.0} ns/event ({ev_s} evictions, {alerts_s} alerts), big tables \
+             {ns_big:.0} ns/event ({ev_b} evictions, {alerts_b} alerts): churn costs {:.2}x",
+            ns_small / ns_big
+        );
+    }
 }

@@ -67,6 +67,10 @@ pub struct ReplayArgs {
     /// Append to existing --records/--alerts files instead of replacing them.
     #[arg(long)]
     pub append: bool,
+    /// Print a JSON stats line on stderr every N seconds of capture time (packet
+    /// timestamps), e.g. to follow memory over a long capture [default: none].
+    #[arg(long, value_name = "SECS")]
+    pub stats_interval: Option<u64>,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -56,7 +56,8 @@ pub struct Config {
     pub sensor_ip: Option<std::net::IpAddr>,
     /// Seed of the records' Community ID (`--community-id-seed`, `community_id_seed`).
     pub community_id_seed: u16,
-    /// Periodic stats lines (live); None = only on SIGUSR1.
+    /// Periodic stats lines (live: wall-clock time; replay: capture time); None = only
+    /// on SIGUSR1 (live) or none (replay).
     pub stats_interval: Option<std::time::Duration>,
     pub user: Option<String>,
     pub config_file: Option<PathBuf>,
@@ -199,6 +200,9 @@ impl Config {
         let mut cfg = Self::merge(&args.common, &file)?;
         cfg.source = SourceConfig::Replay { files };
         cfg.append = args.append;
+        // Stats lines in capture time only when asked for (0: none); the config file's
+        // stats_interval is the live service's.
+        cfg.stats_interval = args.stats_interval.filter(|&e| e > 0).map(std::time::Duration::from_secs);
         Ok(cfg)
     }
 

@@ -2,10 +2,11 @@
 # Installs the Debian/Ubuntu packages flowsentry needs, only those missing.
 #   tests/install-deps.sh build   # libpcap headers to build and run flowsentry
 #   tests/install-deps.sh test    # plus the real tools the test suite drives
+#   tests/install-deps.sh bench   # plus what benches/ compares with and generates with
 set -euo pipefail
 what=${1:-build}
 pkgs=(libpcap-dev pkg-config)
-if [ "$what" = test ]; then
+if [ "$what" = test ] || [ "$what" = bench ]; then
   pkgs+=(tcpdump tshark nmap tcpreplay iproute2 curl python3 softflowd argus-client systemd logrotate procps iputils-ping util-linux time wireshark-common hyperfine)
   # tests/sentinel_deploy.rs: the analytic rule YAML
   pkgs+=(python3-yaml)
@@ -15,6 +16,9 @@ if [ "$what" = test ]; then
   pkgs+=(qemu-system-x86 mmdebstrap e2fsprogs)
   # tests/replay_inputs.rs: compressed captures made by the real tools
   pkgs+=(gzip zstd)
+fi
+if [ "$what" = bench ]; then
+  pkgs+=(argus-server netsniff-ng linux-perf valgrind)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

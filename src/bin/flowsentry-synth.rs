@@ -11,15 +11,15 @@ use clap::Parser;
 use flowsentry::synth::flood::flood_mixed_in;
 use flowsentry::synth::scenarios::DEFAULT_START_SECS;
 use flowsentry::synth::{
-    find_scenario, write_mixed, write_syn_flood, FloodParams, MixedParams, PcapWriter, ScenarioCtx, TsResolution,
-    SCENARIOS,
+    find_scenario, write_bulk, write_hosts, write_mixed, write_short, write_syn_flood, FloodParams, MixParams,
+    MixReport, MixedParams, PcapWriter, ScenarioCtx, TsResolution, SCENARIOS,
 };
 
 /// Write a synthetic pcap for a named scenario (see --list).
 #[derive(Parser, Debug)]
 #[command(name = "flowsentry-synth", version)]
 struct Args {
-    /// Scenario name (`mixed` for the benchmark mix).
+    /// Scenario name, or a benchmark mix (`mixed`, `short`, `hosts`, `bulk`, `syn_flood`).
     scenario: Option<String>,
     /// Output pcap file (`-` for stdout).
     #[arg(short = 'o', long = "output")]
@@ -36,6 +36,11 @@ struct Args {
     /// Truncate stored frames to this many bytes (original length is kept).
     #[arg(long, default_value_t = 65535)]
     snaplen: u32,
+    /// Write every IPv4 packet as IPv6 between documentation addresses (a.b.c.d becomes
+    /// 2001:db8:aabb:ccdd::1; 10.0.0.0/8 becomes 2001:db8:a00::/40), for captures sent
+    /// through a test network (benches/ceiling.sh).
+    #[arg(long = "documentation-only")]
+    documentation_only: bool,
     /// List the scenarios and exit.
     #[arg(long)]
     list: bool,
@@ -49,16 +54,34 @@ struct Args {
     /// syn_flood: leave out the hidden scanner and beacon (their hosts are 10/8).
     #[arg(long = "flood-only")]
     flood_only: bool,
-    /// mixed, syn_flood: stop after this many packets (flood SYNs for syn_flood).
+    /// Benchmark mixes: stop after this many packets (flood SYNs for syn_flood).
     #[arg(long, default_value_t = 1_000_000)]
     packets: u64,
-    /// mixed: new sessions per second.
-    #[arg(long = "session-rate", default_value_t = 2000.0)]
-    session_rate: f64,
-    /// mixed: number of distinct internal hosts.
-    #[arg(long, default_value_t = 20_000)]
-    hosts: u32,
+    /// mixed, short, hosts, bulk: new sessions per second (default per mix, see --list).
+    #[arg(long = "session-rate")]
+    session_rate: Option<f64>,
+    /// mixed, bulk: internal hosts; short: internal clients; hosts: the population of
+    /// external sources (default per mix, see --list).
+    #[arg(long)]
+    hosts: Option<u32>,
+    /// short, hosts, bulk: stop at this many seconds of traffic (before --packets if
+    /// that comes first; give a large --packets to make a capture of a given length).
+    #[arg(long = "duration")]
+    duration: Option<f64>,
 }
+
+/// The streaming benchmark mixes: name, default session rate, default hosts, summary.
+const MIXES: &[(&str, f64, u32, &str)] = &[
+    ("mixed", 2000.0, 20_000, "benchmark mix (a): web, DNS, inbound, long sessions, a few scans"),
+    ("short", 5000.0, 50_000, "mix (b): short sessions, small frames, DNS pairs, SYN scans; --hosts clients"),
+    (
+        "hosts",
+        110.0,
+        1_000_000,
+        "mix (c): services + scanning radiation from --hosts sources, planted scanner and beacons",
+    ),
+    ("bulk", 300.0, 20_000, "mix (d): a few long bulk downloads carry most packets, over mix (a)"),
+];
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -67,7 +90,9 @@ fn main() -> ExitCode {
         for s in SCENARIOS {
             let _ = writeln!(out, "{:<26} {}", s.name, s.summary);
         }
-        let _ = writeln!(out, "{:<26} benchmark mix: --packets N --session-rate R --hosts H", "mixed");
+        for (name, rate, hosts, summary) in MIXES {
+            let _ = writeln!(out, "{name:<26} {summary} (--packets N, --session-rate {rate}, --hosts {hosts})");
+        }
         let _ = writeln!(
             out,
             "{:<26} spoofed SYN flood (--packets N --flood-rate R) hiding public_syn_scan and beacon_60s_exact",
@@ -87,7 +112,8 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), String> {
     let name = args.scenario.as_deref().ok_or("no scenario given (try --list)")?;
     let path = args.output.as_deref().ok_or("no output file given (-o FILE)")?;
-    if name != "mixed" && name != "syn_flood" && find_scenario(name).is_none() {
+    let mix = MIXES.iter().find(|m| m.0 == name);
+    if mix.is_none() && name != "syn_flood" && find_scenario(name).is_none() {
         return Err(format!("unknown scenario `{name}` (try --list)"));
     }
     let sink: Box<dyn Write> = if path == "-" {
@@ -97,6 +123,9 @@ fn run(args: &Args) -> Result<(), String> {
     };
     let res = if args.nanos { TsResolution::Nano } else { TsResolution::Micro };
     let mut w = PcapWriter::with_snaplen(sink, res, args.snaplen).map_err(|e| format!("{path}: {e}"))?;
+    if args.documentation_only {
+        w = w.documentation_only();
+    }
     let ctx = ScenarioCtx::new(args.seed, args.start);
     let began = Instant::now();
     if name == "syn_flood" {
@@ -113,14 +142,32 @@ fn run(args: &Args) -> Result<(), String> {
         let n = write_syn_flood(&ctx, &params, &hidden, &mut w).map_err(|e| format!("{path}: {e}"))?;
         w.finish().map_err(|e| format!("{path}: {e}"))?;
         eprintln!("syn_flood: {n} packets written to {path} in {:.2} s", began.elapsed().as_secs_f64());
-    } else if name == "mixed" {
-        let params = MixedParams { packets: args.packets, session_rate: args.session_rate, hosts: args.hosts };
-        let stats = write_mixed(&ctx, &params, &mut w).map_err(|e| format!("{path}: {e}"))?;
+    } else if let Some(&(_, default_rate, default_hosts, _)) = mix {
+        let (packets, session_rate, hosts) =
+            (args.packets, args.session_rate.unwrap_or(default_rate), args.hosts.unwrap_or(default_hosts));
+        if args.duration.is_some_and(|d| !(d > 0.0 && d.is_finite())) || (args.duration.is_some() && name == "mixed") {
+            return Err("--duration must be a positive number of seconds (mixes short, hosts, bulk)".into());
+        }
+        let duration_secs = args.duration;
+        let report = match name {
+            "mixed" => write_mixed(&ctx, &MixedParams { packets, session_rate, hosts }, &mut w)
+                .map(|stream| MixReport { stream, external_sources: 0 }),
+            "short" => write_short(&ctx, &MixParams { packets, session_rate, hosts, duration_secs }, &mut w),
+            "hosts" => write_hosts(&ctx, &MixParams { packets, session_rate, hosts, duration_secs }, &mut w),
+            _ => write_bulk(&ctx, &MixParams { packets, session_rate, hosts, duration_secs }, &mut w),
+        }
+        .map_err(|e| format!("{path}: {e}"))?;
         let bytes = w.record_bytes();
         w.finish().map_err(|e| format!("{path}: {e}"))?;
         let secs = began.elapsed().as_secs_f64();
+        let stats = report.stream;
+        let sources = if name == "hosts" {
+            format!(", {} distinct external sources", report.external_sources)
+        } else {
+            String::new()
+        };
         eprintln!(
-            "mixed: {} packets, {} sessions ({} scans), {:.1} s of traffic, {} MB, peak {} pending, written in {:.2} s ({:.2} Mpps)",
+            "{name}: {} packets, {} sessions ({} scans){sources}, {:.1} s of traffic, {} MB, peak {} pending, written in {:.2} s ({:.2} Mpps)",
             stats.packets,
             stats.sessions,
             stats.scans,

@@ -126,6 +126,7 @@ pub(super) fn capture_thread(
     let mut errors = Vec::new();
     let mut warned_backwards = false;
     let mut counts = PacketCounts::default();
+    let mut replay_stats = ReplayStats::new(live, cfg.stats_interval);
     loop {
         if control.terminate.load(Relaxed) {
             let active = table.counters().active;
@@ -193,6 +194,14 @@ pub(super) fn capture_thread(
                 ));
             }
             table.ingest_at(&meta, &mut batch.events);
+            if table.now() >= replay_stats.next {
+                replay_stats.due(table.now(), || {
+                    publish_flow_counters(&table, &counts, &stats);
+                    let snap = stats.snapshot();
+                    log::data(&stats_line(&snap, &prev_snapshot, false, table.now()));
+                    prev_snapshot = snap;
+                });
+            }
         }
         batch.packets += 1;
         if live {
@@ -217,6 +226,61 @@ pub(super) fn capture_thread(
     }
     batch.flush(&txs, table.now(), &stats);
     (errors, prev_snapshot)
+}
+
+/// Periodic stats lines of a replay, in capture time: one each time packet time crosses
+/// a multiple of the interval (so the lines of a replay are the same on every run).
+struct ReplayStats {
+    every: Option<Duration>,
+    /// Capture time of the next line (MAX: none; MIN: not yet placed).
+    next: Timestamp,
+}
+
+impl ReplayStats {
+    fn new(live: bool, every: Option<std::time::Duration>) -> Self {
+        let every = every.filter(|_| !live).map(|d| Duration(d.as_nanos().clamp(1, i64::MAX as u128) as i64));
+        ReplayStats { every, next: if every.is_some() { Timestamp(i64::MIN) } else { Timestamp(i64::MAX) } }
+    }
+
+    /// Capture time reached `now` (≥ `self.next`): calls `print` unless this is the
+    /// first packet, and moves `next` to the following multiple of the interval.
+    fn due(&mut self, now: Timestamp, print: impl FnOnce()) {
+        let Some(every) = self.every else { return };
+        if self.next != Timestamp(i64::MIN) {
+            print();
+        }
+        self.next = now.bin_start(every).saturating_add(every);
+    }
+}
+
+/// A stats line: the counters, plus the capture time reached (replay) and the process's
+/// memory (resident and peak resident set, from /proc/self/status), so memory can be
+/// followed against capture time.
+fn stats_line(snap: &Snapshot, prev: &Snapshot, live: bool, capture_time: Timestamp) -> String {
+    let mut line = snap.to_json(prev, live);
+    if line.ends_with('}') {
+        line.pop();
+        if !live {
+            line.push_str(&format!(",\"capture_time\":\"{}\"", capture_time.rfc3339()));
+        }
+        let (rss, peak) = process_memory();
+        line.push_str(&format!(",\"rss_bytes\":{rss},\"peak_rss_bytes\":{peak}}}"));
+    }
+    line
+}
+
+/// (VmRSS, VmHWM) of this process in bytes; zeros where /proc is not available.
+fn process_memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (kib("VmRSS:"), kib("VmHWM:"))
 }
 
 fn store_kernel_stats(stats: &Stats, k: crate::capture::CaptureStats) {
@@ -245,13 +309,14 @@ fn housekeeping(
         }
         send(txs, ToDetector::Reopen, stats);
     }
-    let periodic = cfg.stats_interval.is_some_and(|every| last_stats.elapsed() >= every);
+    // Replays print their periodic lines in capture time (ReplayStats), not here.
+    let periodic = source.is_live() && cfg.stats_interval.is_some_and(|every| last_stats.elapsed() >= every);
     if periodic || control.stats_now.swap(false, Relaxed) {
         if let Some(k) = source.stats() {
             store_kernel_stats(stats, k);
         }
         let snap = stats.snapshot();
-        log::data(&snap.to_json(prev, source.is_live()));
+        log::data(&stats_line(&snap, prev, source.is_live(), crate::time::Timestamp(0)));
         *prev = snap;
         *last_stats = Instant::now();
     }

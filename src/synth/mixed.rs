@@ -1,19 +1,17 @@
 //! The streaming benchmark mix: sessions start as a Poisson process at a given rate among
 //! many hosts (mostly 8-packet TCP sessions, DNS-like UDP exchanges, some inbound and
-//! long sessions, rejected/unanswered attempts and the occasional port scan). Packets of
-//! all active sessions wait in a min-heap keyed by (timestamp, insertion order) and are
-//! written as soon as no session yet to start can precede them, so memory stays bounded
-//! by the active sessions however many packets are generated.
+//! long sessions, rejected/unanswered attempts and the occasional port scan), streamed by
+//! [`super::stream`] so memory stays bounded by the active sessions. This is mix (a) of
+//! `benches/run.sh`; the other mixes are in [`super::mixes`].
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
-use super::packet::Packet;
 use super::pcap_writer::PcapWriter;
 use super::scenarios::{public_host, v4, ScenarioCtx};
 use super::session::{PortState, ScanKind, ScannerStyle, Trace};
+pub use super::stream::MixedStats;
+use super::stream::{check_rate, write_sessions, Limit, Resumes, SessionMix, Started};
 use crate::time::{Duration, Timestamp};
 
 /// Knobs of the benchmark mix.
@@ -33,44 +31,9 @@ impl Default for MixedParams {
     }
 }
 
-/// What [`write_mixed`] produced.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MixedStats {
-    pub packets: u64,
-    pub sessions: u64,
-    pub scans: u64,
-    pub first_ts: Timestamp,
-    pub last_ts: Timestamp,
-    /// Largest number of packets waiting in the heap at once.
-    pub peak_pending: usize,
-}
-
-struct Pending {
-    ts: Timestamp,
-    order: u64,
-    pkt: Packet,
-}
-
-impl PartialEq for Pending {
-    fn eq(&self, other: &Self) -> bool {
-        (self.ts, self.order) == (other.ts, other.order)
-    }
-}
-impl Eq for Pending {}
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Pending {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.ts, self.order).cmp(&(other.ts, other.order))
-    }
-}
-
 /// Internal host number `i` (0-based) inside 10.1.0.0/12-ish space: 10.(1 + i/65536).x.y,
 /// skipping .0 and .255 host bytes.
-fn internal_host(i: u32, port: u16) -> SocketAddr {
+pub(crate) fn internal_host(i: u32, port: u16) -> SocketAddr {
     let n = i % (1 << 22);
     let hi = (n / (254 * 256)) as u8;
     let mid = ((n / 254) % 256) as u8;
@@ -84,51 +47,44 @@ pub fn write_mixed<W: Write>(
     params: &MixedParams,
     out: &mut PcapWriter<W>,
 ) -> io::Result<MixedStats> {
-    if params.session_rate <= 0.0 || !params.session_rate.is_finite() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("--session-rate must be a positive number, got {}", params.session_rate),
-        ));
-    }
+    check_rate(params.session_rate)?;
     if params.hosts == 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "--hosts must be at least 1"));
     }
     let mut tr = Trace::with_rng(ctx.rng("mixed"));
-    let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::with_capacity(1 << 16);
-    let mut order = 0u64;
-    let mut stats = MixedStats::default();
-    let mean_gap_ns = 1e9 / params.session_rate;
-    let mut next_start = ctx.start;
-    while stats.packets < params.packets {
-        let ready = heap.peek().is_some_and(|Reverse(p)| p.ts <= next_start);
-        if ready {
-            let Reverse(p) = heap.pop().expect("peeked");
-            if stats.packets == 0 {
-                stats.first_ts = p.ts;
-            }
-            out.write_packet(&p.pkt)?;
-            stats.packets += 1;
-            stats.last_ts = p.ts;
-            continue;
+    write_sessions(
+        &mut Mixed { hosts: params.hosts },
+        &mut tr,
+        ctx.start,
+        params.session_rate,
+        Limit::packets(params.packets),
+        out,
+    )
+}
+
+/// The mix's recipe: every session is short, so nothing is ever resumed.
+struct Mixed {
+    hosts: u32,
+}
+
+impl SessionMix for Mixed {
+    fn start(&mut self, tr: &mut Trace, t: Timestamp, _: &mut Resumes) -> Started {
+        if one_session(tr, self.hosts, t) {
+            Started::Scan
+        } else {
+            Started::Session
         }
-        let scan = one_session(&mut tr, params, next_start);
-        stats.sessions += 1;
-        stats.scans += scan as u64;
-        for pkt in tr.packets.drain(..) {
-            heap.push(Reverse(Pending { ts: pkt.ts, order, pkt }));
-            order += 1;
-        }
-        stats.peak_pending = stats.peak_pending.max(heap.len());
-        let gap = tr.rng.exp(mean_gap_ns).max(1.0) as i64;
-        next_start = Timestamp(next_start.0 + gap);
     }
-    Ok(stats)
+
+    fn resume(&mut self, _: &mut Trace, _: u32, _: Timestamp, _: &mut Resumes) {
+        unreachable!("the benchmark mix has no long sessions to resume")
+    }
 }
 
 /// Appends one session starting at `t` to `tr.packets`; returns true if it was a scan.
-fn one_session(tr: &mut Trace, params: &MixedParams, t: Timestamp) -> bool {
+pub(crate) fn one_session(tr: &mut Trace, hosts: u32, t: Timestamp) -> bool {
     let rng = &mut tr.rng;
-    let host = internal_host(rng.below(params.hosts as u64) as u32, rng.ephemeral_port());
+    let host = internal_host(rng.below(hosts as u64) as u32, rng.ephemeral_port());
     let rtt = Duration(rng.range(5_000_000, 90_000_000) as i64);
     let pick = rng.below(10_000);
     match pick {

@@ -2,6 +2,7 @@
 //! `io::Write` through a `BufWriter`, encoding [`Packet`]s into one reused frame buffer.
 
 use std::io::{self, BufWriter, Write};
+use std::net::{IpAddr, Ipv6Addr};
 
 use super::packet::{encode_frame, Packet};
 use crate::time::{Timestamp, NANOS_PER_SEC};
@@ -35,6 +36,23 @@ pub struct PcapWriter<W: Write> {
     frame: Vec<u8>,
     packets: u64,
     bytes: u64,
+    /// Rewrites every packet's addresses before encoding (see [`Self::documentation_only`]).
+    map: Option<fn(IpAddr) -> IpAddr>,
+}
+
+/// The IPv6 documentation address standing in for `ip` (2001:db8::/32): IPv4 a.b.c.d
+/// becomes 2001:db8:aabb:ccdd::1 (so 10.0.0.0/8 becomes 2001:db8:a00::/40); IPv6
+/// addresses are kept.
+pub fn documentation_v6(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let [a, b, c, d] = a.octets();
+            let hi = u16::from_be_bytes([a, b]);
+            let lo = u16::from_be_bytes([c, d]);
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, hi, lo, 0, 0, 0, 1))
+        }
+        v6 => v6,
+    }
 }
 
 impl<W: Write> PcapWriter<W> {
@@ -58,7 +76,15 @@ impl<W: Write> PcapWriter<W> {
         hdr[16..20].copy_from_slice(&snaplen.to_le_bytes());
         hdr[20..24].copy_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
         out.write_all(&hdr)?;
-        Ok(PcapWriter { out, resolution, snaplen, frame: Vec::with_capacity(2048), packets: 0, bytes: 0 })
+        Ok(PcapWriter { out, resolution, snaplen, frame: Vec::with_capacity(2048), packets: 0, bytes: 0, map: None })
+    }
+
+    /// Writes every IPv4 packet as IPv6 between documentation addresses
+    /// ([`documentation_v6`]), so a generated capture can be sent through a test network
+    /// that must only carry documentation addresses (the live benchmarks).
+    pub fn documentation_only(mut self) -> Self {
+        self.map = Some(documentation_v6);
+        self
     }
 
     /// Writes one raw frame captured at `ts`.
@@ -94,7 +120,10 @@ impl<W: Write> PcapWriter<W> {
     /// Encodes and writes one packet.
     pub fn write_packet(&mut self, pkt: &Packet) -> io::Result<()> {
         let mut frame = std::mem::take(&mut self.frame);
-        encode_frame(pkt, &mut frame);
+        match self.map {
+            Some(map) => encode_frame(&Packet { src: map(pkt.src), dst: map(pkt.dst), ..*pkt }, &mut frame),
+            None => encode_frame(pkt, &mut frame),
+        }
         let r = self.write_frame(pkt.ts, &frame);
         self.frame = frame;
         r

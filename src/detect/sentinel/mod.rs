@@ -15,6 +15,7 @@
 //! and bins then match what the KQL sees in our records.
 
 pub mod beaconing;
+mod ports;
 pub mod portscan;
 
 use super::{DetectConfig, Detector};

@@ -15,6 +15,7 @@
 //! source's current one is ignored and counted as late; sources are dropped when capture
 //! time leaves their bin, and at most `max_sources` are tracked per bin.
 
+use super::ports::PortList;
 use super::record_time;
 use crate::detect::alert::SESSION_SAMPLE;
 use crate::detect::{
@@ -43,7 +44,7 @@ pub fn source_qualifies(src: IpAddr) -> bool {
 struct SourceBin {
     bin: Timestamp,
     /// Distinct ports in first-seen order; emptied once the alert is raised.
-    ports: Vec<u16>,
+    ports: PortList,
     /// The session that brought the first port, inline (a one-port source allocates
     /// nothing more), and those that brought the next ones, up to the alert's sample.
     first_session: u64,
@@ -55,7 +56,7 @@ struct SourceBin {
 
 impl SourceBin {
     fn new(bin: Timestamp) -> Self {
-        SourceBin { bin, ports: Vec::new(), first_session: 0, more_sessions: Vec::new(), target: None, alerted: false }
+        SourceBin { bin, ports: PortList::default(), first_session: 0, more_sessions: Vec::new(), target: None, alerted: false }
     }
 }
 
@@ -175,7 +176,7 @@ impl SentinelPortScan {
         self.tracked_ports += 1;
         if state.ports.len() > PORT_SCAN_THRESHOLD {
             state.alerted = true;
-            let ports = std::mem::take(&mut state.ports);
+            let ports = state.ports.take();
             self.tracked_ports -= ports.len() as u64;
             let mut sessions = Vec::with_capacity(SESSION_SAMPLE);
             sessions.push(state.first_session);
