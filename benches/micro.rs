@@ -108,7 +108,7 @@ fn run_detectors_with(cfg: &DetectConfig, events: &[FlowEvent]) -> (usize, u64) 
         }
     }
     set.finish(&mut alerts);
-    (alerts.len(), set.usage().evictions)
+    (alerts.len(), set.usage().evictions())
 }
 
 fn decoded(frames: &[(Timestamp, Vec<u8>)]) -> Vec<PacketMeta> {

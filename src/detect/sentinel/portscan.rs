@@ -56,7 +56,14 @@ struct SourceBin {
 
 impl SourceBin {
     fn new(bin: Timestamp) -> Self {
-        SourceBin { bin, ports: PortList::default(), first_session: 0, more_sessions: Vec::new(), target: None, alerted: false }
+        SourceBin {
+            bin,
+            ports: PortList::default(),
+            first_session: 0,
+            more_sessions: Vec::new(),
+            target: None,
+            alerted: false,
+        }
     }
 }
 
