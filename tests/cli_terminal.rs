@@ -14,9 +14,17 @@ use std::time::Duration;
 /// terminal received (stdout and stderr together, with escape sequences).
 fn in_pty(args: &str) -> String {
     let cmd = format!("{} {args}", bin().display());
-    let o = Command::new("script").args(["-qfec", &cmd, "/dev/null"]).output().expect("script (util-linux)");
+    let o = pty_script(&cmd).output().expect("script (util-linux)");
     assert!(o.status.success(), "{cmd}: exit {:?}\n{}", o.status, String::from_utf8_lossy(&o.stdout));
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `script` running `cmd` in a pseudo-terminal, with the same shell (/bin/sh) and
+/// terminal type wherever the test runs: CI has neither SHELL nor a useful TERM.
+fn pty_script(cmd: &str) -> Command {
+    let mut c = Command::new("script");
+    c.args(["-qfec", cmd, "/dev/null"]).env("SHELL", "/bin/sh").env("TERM", "xterm");
+    c
 }
 
 /// The terminal's lines with escape sequences and carriage-return redraws removed.
@@ -76,19 +84,17 @@ fn progress_line_at_a_terminal_only() {
     // A pipe: no total, so no percentage or ETA, but the bytes the reader has taken in.
     // The feeder holds the pipe open after the capture until the terminal has shown a
     // line with bytes read, so the check does not depend on how fast the replay is.
+    // (The waiting `cat` keeps the pipe as its stdout: a shell that execs the group's
+    // last command would otherwise close the pipe's only write end before the release.)
     let release = dir.join("release.fifo");
     assert!(Command::new("mkfifo").arg(&release).status().unwrap().success());
     let cmd = format!(
-        "{{ cat {}; cat {} >/dev/null; }} | {} replay - --alerts /dev/null",
+        "{{ cat {}; cat {}; }} | {} replay - --alerts /dev/null",
         big.display(),
         release.display(),
         bin().display()
     );
-    let mut child = Command::new("script")
-        .args(["-qfec", &cmd, "/dev/null"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("script (util-linux)");
+    let mut child = pty_script(&cmd).stdout(std::process::Stdio::piped()).spawn().expect("script (util-linux)");
     let seen = Arc::new(Mutex::new(String::new()));
     let reader = {
         let (mut out, seen) = (child.stdout.take().unwrap(), Arc::clone(&seen));
