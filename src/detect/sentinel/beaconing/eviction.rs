@@ -6,6 +6,7 @@ use super::ip_order::OrdIp;
 use super::SentinelBeaconing;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use hashbrown::hash_map::Entry;
 use std::net::IpAddr;
 
 /// Every buffered source by rows held, lowest address first within a count: the eviction
@@ -77,14 +78,17 @@ impl SentinelBeaconing {
         let mut skipped_self = None;
         while freed < goal {
             let Some((count, ip)) = self.by_size.pop_at_most(limit) else { break };
-            if !self.sources.get(&ip).is_some_and(|s| s.count == count) {
+            // One lookup: a current entry (the source holds `count` rows) is removed through
+            // it; a stale one is skipped.
+            let Entry::Occupied(entry) = self.sources.entry(ip) else { continue };
+            if entry.get().count != count {
                 continue; // stale entry
             }
             if ip == src {
                 skipped_self = Some(count);
                 continue;
             }
-            self.sources.remove(&ip);
+            entry.remove();
             // Its entries in `waiting` go stale: the sweep skips them.
             freed += count;
         }

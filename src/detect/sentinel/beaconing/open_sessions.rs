@@ -6,8 +6,11 @@
 //! so "is session `id` open" is one bit in a window of ids starting at the oldest word
 //! holding an open session (a few KB: words whose sessions all ended are dropped from its
 //! front). Ids outside the window (announced out of order, or very far ahead of a session
-//! that stays open) go to a small hash set instead. The earliest start comes from a
-//! min-heap of (start, id) whose ended entries are dropped lazily, when they reach the
+//! that stays open) go to a small hash set instead. The earliest start comes from the
+//! (start, id) of every open session, kept in a queue while starts arrive in time order
+//! (the flow table announces sessions as their first packets come, so nearly always: a
+//! push at the back, and the earliest is at the front) and in a min-heap for the few that
+//! arrive out of order. Ended entries are dropped lazily, when they reach the front or the
 //! top, or all at once when they outnumber the open sessions.
 
 use crate::time::Timestamp;
@@ -26,7 +29,10 @@ pub struct OpenSessions {
     base: u64,
     /// Open sessions whose id is outside the window.
     outside: HashSet<u64>,
-    /// (start, id) of every open session, plus ended ones not dropped yet.
+    /// (start, id) of open sessions (plus ended ones not dropped yet) in start order: every
+    /// start not earlier than the last one queued.
+    in_order: VecDeque<(Timestamp, u64)>,
+    /// The same for the starts that came out of order.
     heap: BinaryHeap<Reverse<(Timestamp, u64)>>,
     /// Open sessions.
     open: usize,
@@ -52,11 +58,15 @@ impl OpenSessions {
         if newly_open {
             self.open += 1;
         }
-        if self.heap.len() >= 2 * self.open + 1024 {
+        if self.in_order.len() + self.heap.len() >= 2 * self.open + 1024 {
             let (bits, base, outside) = (&self.bits, self.base, &self.outside);
+            self.in_order.retain(|&(_, id)| is_open(bits, base, outside, id));
             self.heap.retain(|&Reverse((_, id))| is_open(bits, base, outside, id));
         }
-        self.heap.push(Reverse((t, id)));
+        match self.in_order.back() {
+            Some(&(last, _)) if t < last => self.heap.push(Reverse((t, id))),
+            _ => self.in_order.push_back((t, id)),
+        }
     }
 
     /// Session `id` has ended (nothing happens if it was not open).
@@ -81,13 +91,28 @@ impl OpenSessions {
 
     /// Start of the earliest open session.
     pub fn earliest(&mut self) -> Option<Timestamp> {
-        while let Some(&Reverse((t, id))) = self.heap.peek() {
-            if is_open(&self.bits, self.base, &self.outside, id) {
-                return Some(t);
+        let queued = loop {
+            match self.in_order.front() {
+                Some(&(t, id)) if is_open(&self.bits, self.base, &self.outside, id) => break Some(t),
+                Some(_) => {
+                    self.in_order.pop_front();
+                }
+                None => break None,
             }
-            self.heap.pop();
+        };
+        let heaped = loop {
+            match self.heap.peek() {
+                Some(&Reverse((t, id))) if is_open(&self.bits, self.base, &self.outside, id) => break Some(t),
+                Some(_) => {
+                    self.heap.pop();
+                }
+                None => break None,
+            }
+        };
+        match (queued, heaped) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        None
     }
 
     pub fn clear(&mut self) {
@@ -157,7 +182,8 @@ mod tests {
             open.start(t(id as i64), id);
             open.end(id);
             // Bounded by the open sessions just before this end (one more than now).
-            assert!(open.heap.len() <= 2 * (open.open + 1) + 1024, "heap {} for {} open", open.heap.len(), open.open);
+            let held = open.in_order.len() + open.heap.len();
+            assert!(held <= 2 * (open.open + 1) + 1024, "{held} entries for {} open", open.open);
         }
         assert_eq!(open.earliest(), Some(t(0)));
         open.end(1);
