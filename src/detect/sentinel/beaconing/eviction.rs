@@ -2,12 +2,15 @@
 //! whole sources holding the fewest rows go first, so a flood of one-row spoofed sources
 //! cannot push out a beacon's rows. Kept with lazy deletion so a row costs one heap push.
 
-use super::ip_order::OrdIp;
 use super::SentinelBeaconing;
+use hashbrown::hash_map::Entry;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use hashbrown::hash_map::Entry;
 use std::net::IpAddr;
+
+/// Row counts below this have their bucket in a `Vec` indexed by the count (no tree walk
+/// per row); larger ones in a `BTreeMap`.
+const SMALL_COUNTS: usize = 64;
 
 /// Every buffered source by rows held, lowest address first within a count: the eviction
 /// order (rows held, address). Lazy deletion: an entry counts only if it is the source's
@@ -15,28 +18,79 @@ use std::net::IpAddr;
 /// when stale entries pile up.
 #[derive(Default)]
 pub(super) struct EvictionOrder {
-    by_size: BTreeMap<usize, BinaryHeap<Reverse<OrdIp>>>,
-    /// Entries held in `by_size`, stale ones included.
+    /// Buckets of counts below `SMALL_COUNTS`, indexed by count.
+    small: Vec<Bucket>,
+    /// Every bucket of `small` below this index is empty.
+    lowest_small: usize,
+    /// Buckets of the larger counts.
+    large: BTreeMap<usize, Bucket>,
+    /// Entries held in the buckets, stale ones included.
     entries: usize,
+}
+
+/// The addresses of one count, in `IpAddr` order (IPv4 before IPv6, then by value) as
+/// min-heaps of plain integers: cheaper to compare and move than `IpAddr`s.
+#[derive(Default)]
+struct Bucket {
+    v4: BinaryHeap<Reverse<u32>>,
+    v6: BinaryHeap<Reverse<u128>>,
+}
+
+impl Bucket {
+    fn push(&mut self, ip: IpAddr) {
+        match ip {
+            IpAddr::V4(a) => self.v4.push(Reverse(a.to_bits())),
+            IpAddr::V6(a) => self.v6.push(Reverse(a.to_bits())),
+        }
+    }
+    /// The lowest address, taken out.
+    fn pop(&mut self) -> Option<IpAddr> {
+        match self.v4.pop() {
+            Some(Reverse(a)) => Some(IpAddr::V4(a.into())),
+            None => self.v6.pop().map(|Reverse(a)| IpAddr::V6(a.into())),
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
 }
 
 impl EvictionOrder {
     /// Records that `ip` now holds `count` rows (its entries for other counts go stale).
     pub(super) fn note(&mut self, count: usize, ip: IpAddr) {
-        self.by_size.entry(count).or_default().push(Reverse(OrdIp(ip)));
+        if count < SMALL_COUNTS {
+            if self.small.len() <= count {
+                self.small.resize_with(count + 1, Bucket::default);
+            }
+            self.small[count].push(ip);
+            self.lowest_small = self.lowest_small.min(count);
+        } else {
+            self.large.entry(count).or_default().push(ip);
+        }
         self.entries += 1;
     }
 
     /// Takes out the first entry (fewest rows, then lowest address) if it holds at most
     /// `limit` rows; the entry may be stale.
     fn pop_at_most(&mut self, limit: usize) -> Option<(usize, IpAddr)> {
+        while self.lowest_small < self.small.len() {
+            let count = self.lowest_small;
+            if count > limit {
+                return None;
+            }
+            if let Some(ip) = self.small[count].pop() {
+                self.entries -= 1;
+                return Some((count, ip));
+            }
+            self.lowest_small += 1;
+        }
         loop {
-            let mut bucket = self.by_size.first_entry()?;
+            let mut bucket = self.large.first_entry()?;
             let count = *bucket.key();
             if count > limit {
                 return None;
             }
-            let Some(Reverse(OrdIp(ip))) = bucket.get_mut().pop() else {
+            let Some(ip) = bucket.get_mut().pop() else {
                 bucket.remove();
                 continue;
             };
@@ -62,7 +116,12 @@ impl EvictionOrder {
     }
 
     pub(super) fn clear(&mut self) {
-        self.by_size.clear();
+        for bucket in &mut self.small {
+            bucket.v4.clear();
+            bucket.v6.clear();
+        }
+        self.lowest_small = self.small.len();
+        self.large.clear();
         self.entries = 0;
     }
 }
@@ -98,5 +157,39 @@ impl SentinelBeaconing {
         self.rows_total -= freed;
         self.dropped_rows += freed as u64;
         freed > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pops_fewest_rows_first_then_ip_addr_order_within_the_limit() {
+        let mut order = EvictionOrder::default();
+        let mut want: Vec<(usize, IpAddr)> = Vec::new();
+        let ips = ["203.0.113.9", "2001:db8::1", "9.9.9.9", "::1", "198.51.100.200", "10.0.0.1", "ffff::"];
+        for (i, ip) in ips.iter().enumerate() {
+            for count in [1, 2, 63, 64, 65, 1000, 7 * i + 1] {
+                order.note(count, ip.parse().unwrap());
+                want.push((count, ip.parse().unwrap()));
+            }
+        }
+        want.sort();
+        assert_eq!(order.pop_at_most(0), None);
+        let mut got = Vec::new();
+        while let Some(e) = order.pop_at_most(64) {
+            got.push(e);
+        }
+        let (small, large): (Vec<_>, Vec<_>) = want.into_iter().partition(|e| e.0 <= 64);
+        assert_eq!(got, small);
+        // A new small entry goes first again.
+        order.note(3, "192.0.2.1".parse().unwrap());
+        assert_eq!(order.pop_at_most(usize::MAX), Some((3, "192.0.2.1".parse().unwrap())));
+        while let Some(e) = order.pop_at_most(usize::MAX) {
+            got.push(e);
+        }
+        assert_eq!(got[small.len()..], large[..]);
+        assert_eq!(order.entries, 0);
     }
 }

@@ -1,9 +1,7 @@
 //! Orderings of IP addresses the beaconing rule needs, computed without formatting text on
 //! the per-event path: the KQL sorts `DstIpAddr` and `SrcIpAddr` as strings ([`V4Text`],
-//! [`IpText`]), and the eviction order wants `IpAddr`'s own order on plain integers
-//! ([`OrdIp`]).
+//! [`IpText`]).
 
-use std::cmp::Ordering;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// An IPv4 address's text ("a.b.c.d", at most 15 characters) packed into a `u64` whose
@@ -17,49 +15,41 @@ impl V4Text {
     /// The empty string: sorts before every address.
     pub const EMPTY: Self = V4Text(0);
     pub fn new(ip: Ipv4Addr) -> Self {
+        // Whole octets from a table (a few shifts per octet instead of divisions).
         let mut packed = 0u64;
-        let mut shift = 64;
-        let mut push = |symbol: u8| {
-            shift -= 4;
-            packed |= u64::from(symbol) << shift;
-        };
+        let mut nibbles = 0;
         for (i, octet) in ip.octets().into_iter().enumerate() {
             if i > 0 {
-                push(1);
+                packed = (packed << 4) | 1;
+                nibbles += 1;
             }
-            if octet >= 100 {
-                push(octet / 100 + 2);
-            }
-            if octet >= 10 {
-                push(octet / 10 % 10 + 2);
-            }
-            push(octet % 10 + 2);
+            let (symbols, len) = OCTET_SYMBOLS[octet as usize];
+            packed = (packed << (4 * len)) | u64::from(symbols);
+            nibbles += len;
         }
-        V4Text(packed)
+        // At most 15 nibbles: the text starts at the highest one.
+        V4Text(packed << (64 - 4 * nibbles))
     }
 }
 
-/// An address ordered exactly as `IpAddr`'s own `Ord` (V4 before V6, then by value), but
-/// compared as integers rather than byte arrays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(super) struct OrdIp(pub(super) IpAddr);
-
-impl Ord for OrdIp {
-    fn cmp(&self, other: &Self) -> Ordering {
-        match (self.0, other.0) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => a.to_bits().cmp(&b.to_bits()),
-            (IpAddr::V6(a), IpAddr::V6(b)) => a.to_bits().cmp(&b.to_bits()),
-            (IpAddr::V4(_), IpAddr::V6(_)) => Ordering::Less,
-            (IpAddr::V6(_), IpAddr::V4(_)) => Ordering::Greater,
-        }
+/// Per octet value: its decimal digits as [`V4Text`] symbols (digit d = d + 2), first digit
+/// highest, and how many there are.
+const OCTET_SYMBOLS: [(u16, u32); 256] = {
+    let mut table = [(0u16, 0u32); 256];
+    let mut v = 0;
+    while v < 256 {
+        let (h, t, u) = ((v / 100) as u16, (v / 10 % 10) as u16, (v % 10) as u16);
+        table[v] = if v >= 100 {
+            (((h + 2) << 8) | ((t + 2) << 4) | (u + 2), 3)
+        } else if v >= 10 {
+            (((t + 2) << 4) | (u + 2), 2)
+        } else {
+            (u + 2, 1)
+        };
+        v += 1;
     }
-}
-
-impl PartialOrd for OrdIp {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
+    table
+};
 
 /// An address's text form held inline (no heap allocation per row), ordered exactly as
 /// the string: bytes compare lexicographically and the zero padding sorts before every
@@ -116,7 +106,6 @@ mod tests {
                 assert_eq!(ip_string_order(*a).cmp(&ip_string_order(*b)), want, "{a} vs {b}");
                 let (IpAddr::V4(a4), IpAddr::V4(b4)) = (a, b) else { unreachable!("IPv4 list") };
                 assert_eq!(V4Text::new(*a4).cmp(&V4Text::new(*b4)), want, "{a} vs {b}");
-                assert_eq!(OrdIp(*a).cmp(&OrdIp(*b)), a.cmp(b), "{a} vs {b}");
             }
             assert!(IpText::<15>::EMPTY < IpText::new(*a).unwrap());
             let IpAddr::V4(a4) = a else { unreachable!("IPv4 list") };
@@ -126,9 +115,42 @@ mod tests {
         assert!(IpText::<15>::new(v6).is_none());
         let one: IpAddr = "::1".parse().unwrap();
         assert_eq!(ip_string_order(one).cmp(&ip_string_order(v6)), one.to_string().cmp(&v6.to_string()));
-        let v4: IpAddr = "255.255.255.255".parse().unwrap();
-        for (a, b) in [(v4, one), (one, v6), (v6, v4), (one, one)] {
-            assert_eq!(OrdIp(a).cmp(&OrdIp(b)), a.cmp(&b), "{a} vs {b}");
+    }
+
+    /// The packing as first written (one digit at a time), for the table-driven one.
+    fn v4_text_by_digits(ip: Ipv4Addr) -> V4Text {
+        let mut packed = 0u64;
+        let mut shift = 64;
+        let mut push = |symbol: u8| {
+            shift -= 4;
+            packed |= u64::from(symbol) << shift;
+        };
+        for (i, octet) in ip.octets().into_iter().enumerate() {
+            if i > 0 {
+                push(1);
+            }
+            if octet >= 100 {
+                push(octet / 100 + 2);
+            }
+            if octet >= 10 {
+                push(octet / 10 % 10 + 2);
+            }
+            push(octet % 10 + 2);
+        }
+        V4Text(packed)
+    }
+
+    #[test]
+    fn v4_text_table_packs_every_octet_in_every_position_as_digit_by_digit() {
+        for pos in 0..4 {
+            for v in 0..=255u8 {
+                for fill in [0u8, 7, 42, 255] {
+                    let mut o = [fill; 4];
+                    o[pos] = v;
+                    let ip = Ipv4Addr::from(o);
+                    assert_eq!(V4Text::new(ip), v4_text_by_digits(ip), "{ip}");
+                }
+            }
         }
     }
 
