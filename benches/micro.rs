@@ -1,6 +1,7 @@
 //! Microbenchmarks of the hot paths, with plain timing loops (`harness = false`, no extra
-//! dependency): decode, flow table, detectors, record formatting, on benchmark mixes a, b
-//! and c generated in memory (so runs are reproducible anywhere); then the detector-table
+//! dependency): decode, flow table, detectors (and each Sentinel rule alone), record
+//! formatting, on benchmark mixes a, b and c generated in memory (so runs are
+//! reproducible anywhere); then the detector-table
 //! churn ("thrash") comparison on mixes b and c, whose sources far outnumber the default
 //! tables: each family with its default tables against tables big enough.
 //!
@@ -174,6 +175,7 @@ fn stages(mix: &str, packets: u64) {
             black_box(run_detectors(rules, &events));
         });
     }
+    sentinel_rules(&events);
 
     let device =
         Device { name: "bench-sensor".into(), ip: Some([192, 0, 2, 1].into()), interface: Some("eth1".into()) };
@@ -219,4 +221,35 @@ fn thrash(mix: &str, packets: u64) {
             ns_small / ns_big
         );
     }
+}
+
+/// Each Sentinel rule alone (default limits), fed as the family thread feeds it: every
+/// event, capture time after every 1024.
+fn sentinel_rules(events: &[FlowEvent]) {
+    use flowsentry::detect::sentinel::{beaconing::SentinelBeaconing, portscan::SentinelPortScan, SentinelLimits};
+    use flowsentry::detect::Detector;
+    let limits = SentinelLimits::default();
+    let run = |det: &mut dyn Detector| {
+        let mut alerts = Vec::new();
+        let mut now = Timestamp::ZERO;
+        for (i, ev) in events.iter().enumerate() {
+            now = now.max(match ev {
+                FlowEvent::Start(s) => s.ts,
+                FlowEvent::End(r) => r.end,
+                FlowEvent::Exchange(x) => x.end,
+            });
+            det.on_event(ev, &mut alerts);
+            if i % 1024 == 1023 {
+                det.on_time(now, &mut alerts);
+            }
+        }
+        det.finish(&mut alerts);
+        alerts.len()
+    };
+    bench("sentinel: port scan rule", events.len(), || {
+        black_box(run(&mut SentinelPortScan::new(limits.portscan_max_sources)));
+    });
+    bench("sentinel: beaconing rule", events.len(), || {
+        black_box(run(&mut SentinelBeaconing::new(limits.beacon_max_rows)));
+    });
 }

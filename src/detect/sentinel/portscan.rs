@@ -103,6 +103,10 @@ impl SentinelPortScan {
     }
 
     fn advance(&mut self, now: Timestamp) {
+        // Still inside the current bin (nearly every call): no division.
+        if now >= self.current_bin && now < self.current_bin.saturating_add(BIN_WIDTH) {
+            return;
+        }
         let bin = now.bin_start(BIN_WIDTH);
         if bin > self.current_bin {
             self.current_bin = bin;
@@ -149,7 +153,12 @@ impl SentinelPortScan {
             return;
         }
         let ts = record_time(s.ts);
-        let bin = ts.bin_start(BIN_WIDTH);
+        // The current bin's start is a whole microsecond: a time in it has its bin.
+        let bin = if ts >= self.current_bin && ts < self.current_bin.saturating_add(BIN_WIDTH) {
+            self.current_bin
+        } else {
+            ts.bin_start(BIN_WIDTH)
+        };
         // (The length test first: one lookup per event while the table is not full.)
         if self.sources.len() >= self.max_sources && !self.sources.contains_key(&src) && !self.sweep() {
             self.untracked += 1;

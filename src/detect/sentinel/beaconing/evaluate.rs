@@ -9,7 +9,7 @@ use super::rows::first_key_at;
 use super::{SentinelBeaconing, SourceRows, BIN_WIDTH};
 use crate::detect::Alert;
 use crate::time::Timestamp;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 enum Progress {
     /// Nothing left for this source.
@@ -43,11 +43,26 @@ impl SentinelBeaconing {
         if let Some(h) = horizon {
             self.settled = self.settled.max(h);
         }
-        // Deterministic alert order: by SrcIpAddr as the KQL sorts it (string order).
-        candidates.sort_unstable_by(|a, b| match (a, b) {
-            (IpAddr::V4(x), IpAddr::V4(y)) => V4Text::new(*x).cmp(&V4Text::new(*y)),
-            _ => (ip_string_order(*a), *a).cmp(&(ip_string_order(*b), *b)),
-        });
+        // Deterministic alert order: by SrcIpAddr as the KQL sorts it (string order). The
+        // sources are IPv4 (their destinations qualified): their string keys are computed
+        // once each rather than at every comparison.
+        let v4: Option<Vec<(V4Text, Ipv4Addr)>> = candidates
+            .iter()
+            .map(|ip| match ip {
+                IpAddr::V4(a) => Some((V4Text::new(*a), *a)),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        if let Some(mut keyed) = v4 {
+            keyed.sort_unstable();
+            candidates.clear();
+            candidates.extend(keyed.into_iter().map(|(_, a)| IpAddr::V4(a)));
+        } else {
+            candidates.sort_unstable_by(|a, b| match (a, b) {
+                (IpAddr::V4(x), IpAddr::V4(y)) => V4Text::new(*x).cmp(&V4Text::new(*y)),
+                _ => (ip_string_order(*a), *a).cmp(&(ip_string_order(*b), *b)),
+            });
+        }
         candidates.dedup();
         for ip in candidates {
             let Some(mut source) = self.sources.remove(&ip) else {
