@@ -9,6 +9,9 @@
 //!   MICRO_PACKETS=1000000 MICRO_MIXES="a b" MICRO_THRASH_MIXES=c MICRO_THRASH_PACKETS=2000000 \
 //!       cargo bench --bench micro
 //!
+//! `MICRO_STAGES=flow` stops each mix after decode and the flow table (no detectors or
+//! formatting), for quick before/after runs of the reader and capture threads' work.
+//!
 //! Each stage runs 5 times over the same input; the median time per item is printed.
 
 use flowsentry::capture::Frame;
@@ -163,6 +166,9 @@ fn stages(mix: &str, packets: u64) {
         black_box(events);
     });
 
+    if std::env::var("MICRO_STAGES").is_ok_and(|v| v == "flow") {
+        return; // decode and flow table only (MICRO_STAGES=flow)
+    }
     let events = flow_events(&metas);
     let ends: Vec<_> = events.iter().filter_map(|e| if let FlowEvent::End(r) = e { Some(r) } else { None }).collect();
     println!("flow events: {} ({} records)", events.len(), ends.len());

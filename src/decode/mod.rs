@@ -2,6 +2,7 @@
 //! handful of fields the flow table needs. Nothing is deserialized or copied; a frame
 //! that is not an unfragmented IP packet is counted as skipped with a reason.
 
+mod fast;
 mod link;
 #[cfg(test)]
 mod tests;
@@ -137,13 +138,36 @@ impl SkipReason {
 }
 
 /// Decodes one frame. Never panics, whatever the bytes.
+///
+/// Plain IPv4/IPv6 + TCP/UDP packets take a fixed-offset fast path (`fast.rs`); the rest
+/// is sliced by `etherparse`. Both give the same result for every frame.
 pub fn decode(link: LinkType, frame: &Frame<'_>) -> Result<PacketMeta, SkipReason> {
+    let net = checked_link(link, frame)?;
+    if let Some(fast) = fast::ip(net.ip, frame.ts, net.vlan) {
+        return fast;
+    }
+    decode_ip(net, frame)
+}
+
+/// The link layer stripped and the IP version checked against what it announced.
+fn checked_link<'a>(link: LinkType, frame: &Frame<'a>) -> Result<link::LinkPayload<'a>, SkipReason> {
     let net = link::strip(link, frame.data)?;
     let version = net.ip.first().map(|b| b >> 4).ok_or(SkipReason::Truncated)?;
     match (net.hint, version) {
-        (IpHint::V4, 4) | (IpHint::V6, 6) | (IpHint::ByVersion, 4 | 6) => {}
-        _ => return Err(SkipReason::Malformed),
+        (IpHint::V4, 4) | (IpHint::V6, 6) | (IpHint::ByVersion, 4 | 6) => Ok(net),
+        _ => Err(SkipReason::Malformed),
     }
+}
+
+/// The general path: every frame, sliced with `etherparse` (the fast path is tested
+/// against it).
+#[cfg(test)]
+fn decode_general(link: LinkType, frame: &Frame<'_>) -> Result<PacketMeta, SkipReason> {
+    decode_ip(checked_link(link, frame)?, frame)
+}
+
+/// Slices the IP packet of `net` with `etherparse`.
+fn decode_ip(net: link::LinkPayload<'_>, frame: &Frame<'_>) -> Result<PacketMeta, SkipReason> {
     let (ip, _ext_error) = LaxIpSlice::from_slice(net.ip).map_err(|e| match e {
         LaxHeaderSliceError::Len(_) => SkipReason::Truncated,
         LaxHeaderSliceError::Content(_) => SkipReason::Malformed,

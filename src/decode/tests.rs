@@ -425,3 +425,75 @@ proptest! {
         }
     }
 }
+
+/// A well-formed Ethernet (optionally VLAN-tagged) + IPv4/IPv6 + TCP/UDP frame, the kind
+/// the fast path takes, from the proptest's choices.
+fn fast_path_frame(v6: bool, tcp: bool, vlan: bool, payload: &[u8], seed: u16) -> Vec<u8> {
+    let mut ip = Vec::new();
+    let b = if v6 {
+        PacketBuilder::ipv6(A6.octets(), B6.octets(), (seed & 0xFF) as u8)
+    } else {
+        PacketBuilder::ipv4(A4, B4, (seed & 0xFF) as u8)
+    };
+    if tcp {
+        b.tcp(seed, 443, u32::from(seed) << 8, seed ^ 0x5555).ack(7).psh().write(&mut ip, payload).unwrap();
+    } else {
+        b.udp(seed, 53).write(&mut ip, payload).unwrap();
+    }
+    let ether_type = if v6 { 0x86DD } else { 0x0800 };
+    let vlans: &[(u16, u16)] = if vlan { &[(0x8100, 42)] } else { &[] };
+    ethernet(ether_type, vlans, &ip)
+}
+
+#[test]
+fn fast_path_matches_general_path_on_common_packets() {
+    for v6 in [false, true] {
+        for tcp in [false, true] {
+            for vlan in [false, true] {
+                for len in [0usize, 1, 6, 200] {
+                    let data = fast_path_frame(v6, tcp, vlan, &vec![0x5A; len], 40_000);
+                    let f = frame(&data);
+                    let fast = decode(LinkType::Ethernet, &f);
+                    assert!(fast.is_ok(), "{fast:?}");
+                    assert_eq!(fast, decode_general(LinkType::Ethernet, &f));
+                    // Ethernet padding after a short IPv4 packet; a snaplen cut.
+                    let mut padded = data.clone();
+                    padded.extend_from_slice(&[0; 18]);
+                    assert_eq!(
+                        decode(LinkType::Ethernet, &frame(&padded)),
+                        decode_general(LinkType::Ethernet, &frame(&padded))
+                    );
+                    let cut = Frame { wire_len: data.len() as u32, ..frame(&data[..data.len().min(54)]) };
+                    assert_eq!(decode(LinkType::Ethernet, &cut), decode_general(LinkType::Ethernet, &cut));
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    /// The fixed-offset fast path and the `etherparse` path agree on every frame: common
+    /// packets with header bytes overwritten at random (version, IHL, lengths, fragment
+    /// bits, protocol, TCP data offset, ...), cut anywhere, with any wire length.
+    #[test]
+    fn fast_path_matches_general_path_on_mutated_frames(
+        v6 in any::<bool>(), tcp in any::<bool>(), vlan in any::<bool>(), seed in any::<u16>(),
+        payload in proptest::collection::vec(any::<u8>(), 0..64),
+        edits in proptest::collection::vec((0usize..96, any::<u8>()), 0..4),
+        cut in any::<u16>(), wire_extra in 0u32..3000,
+    ) {
+        let mut data = fast_path_frame(v6, tcp, vlan, &payload, seed);
+        for (at, byte) in edits {
+            if let Some(b) = data.get_mut(at) {
+                *b = byte;
+            }
+        }
+        let keep = usize::from(cut) % (data.len() + 1);
+        let wire_len = keep as u32 + wire_extra;
+        for link in [LinkType::Ethernet, LinkType::Raw] {
+            let bytes = if link == LinkType::Raw { data.get(14 + 4 * usize::from(vlan)..keep).unwrap_or(&[]) } else { &data[..keep] };
+            let f = Frame { link, ts: Timestamp::from_secs(1), wire_len, data: bytes };
+            prop_assert_eq!(decode(link, &f), decode_general(link, &f));
+        }
+    }
+}

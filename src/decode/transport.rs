@@ -28,6 +28,22 @@ pub(super) fn read(protocol: u8, l4: &[u8], l4_len: u32) -> Result<Transport, Sk
     let other = Transport::Other { protocol };
     Ok(match protocol {
         proto::TCP => {
+            // Whole fixed header up to the window present (the usual case): no per-field checks.
+            if let Some(h) = l4.first_chunk::<16>() {
+                let data_offset = u32::from(h[12] >> 4) * 4;
+                if data_offset < 20 {
+                    return Err(SkipReason::Malformed);
+                }
+                return Ok(Transport::Tcp {
+                    sport: u16::from_be_bytes([h[0], h[1]]),
+                    dport: u16::from_be_bytes([h[2], h[3]]),
+                    seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+                    ack: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
+                    flags: h[13],
+                    window: u16::from_be_bytes([h[14], h[15]]),
+                    payload_len: l4_len.saturating_sub(data_offset),
+                });
+            }
             if l4.len() < TCP_MIN_READABLE {
                 return Ok(other);
             }

@@ -191,7 +191,8 @@ impl FlowTable {
     /// and lingering), oldest start first, then by id.
     pub fn flush_all(&mut self, out: &mut Vec<FlowEvent>) {
         let mut open: Vec<u32> = self.map.iter().copied().collect();
-        open.sort_by_key(|&i| (self.slots[i as usize].start, self.slots[i as usize].id));
+        // Ids are unique, so an unstable sort gives the same order.
+        open.sort_unstable_by_key(|&i| (self.slots[i as usize].start, self.slots[i as usize].id));
         for idx in open {
             let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Shutdown);
             self.end(idx, reason, out);
