@@ -236,12 +236,17 @@ fn sessions_at(times: &[f64], sizes: impl Fn(usize) -> (u64, u64)) -> Feed {
     f
 }
 
+/// The measured detection rate of ±90 % jittered beacons (README "Beaconing"): 1000
+/// seeded series of 40 check-ins (period 10 s, gaps uniform in [1 s, 19 s], request
+/// sizes varying by a few bytes), each fed to the detector once with the jittered path
+/// and once without. Measured: 816 found by the 20th check-in and 992 by the 40th (before
+/// the range statistic: 797 and 983); 125 without the jittered path.
 #[test]
 fn heavily_jittered_beacons_are_caught_on_persistence() {
     let mut off = config();
     off.enhanced.beacon_jitter_min_connections = 0;
     let (mut caught, mut by_20, mut without_path) = (0, 0, 0);
-    let runs: usize = 200;
+    let runs: usize = 1000;
     for seed in 0..runs {
         let mut rng = SplitMix64(1000 + seed as u64);
         let times = jittered(&mut rng, 40, 10.0);
@@ -253,15 +258,15 @@ fn heavily_jittered_beacons_are_caught_on_persistence() {
             caught += 1;
             by_20 += usize::from(ev_f64(a, "Connections") <= 20.0);
             if ev_str(a, "Pattern") == "Jittered" {
-                assert!((6.0..=14.0).contains(&ev_f64(a, "IntervalSeconds")), "{}", json(a));
-                assert!(ev_f64(a, "Persistence") >= 0.95, "{}", json(a));
-                assert!(ev_f64(a, "MaxGapRatio") < 2.25 && ev_f64(a, "GapCV") < 0.7, "{}", json(a));
+                assert!((5.0..=15.0).contains(&ev_f64(a, "IntervalSeconds")), "{}", json(a));
+                assert!(ev_f64(a, "Persistence") >= 0.9, "{}", json(a));
+                assert!(ev_f64(a, "MaxGapRatio") < 2.6 && ev_f64(a, "GapCV") < 0.72, "{}", json(a));
             }
         }
     }
     eprintln!("jittered beacons: {caught}/{runs} caught within 40 check-ins, {by_20} by the 20th, {without_path} without the jittered path");
-    assert!(caught * 100 >= runs * 95, "{caught}/{runs} caught");
-    assert!(by_20 * 100 >= runs * 70, "{by_20}/{runs} by the 20th check-in");
+    assert!(caught * 1000 >= runs * 980, "{caught}/{runs} caught by the 40th check-in");
+    assert!(by_20 * 1000 >= runs * 795, "{by_20}/{runs} by the 20th check-in");
     assert!(without_path * 100 <= runs * 15, "{without_path}/{runs} caught without the jittered path");
 }
 
@@ -290,12 +295,12 @@ fn heavy_jitter_needs_consistent_sizes_and_enough_check_ins() {
     assert!(beacon(&config(), sessions_at(&times[..19], |_| (700, 900))).is_empty(), "19 check-ins");
 }
 
-/// Poisson series flagged with the jittered path on and off (2000 series of 60 visits).
+/// Poisson series flagged with the jittered path on and off (4000 series of 60 visits).
 fn poisson_flagged(sizes: impl Fn(&mut SplitMix64) -> (u64, u64)) -> (usize, usize) {
     let mut off = config();
     off.enhanced.beacon_jitter_min_connections = 0;
     let (mut with, mut without) = (0, 0);
-    for seed in 0..2000 {
+    for seed in 0..4000 {
         let mut rng = SplitMix64(5000 + seed);
         let times = times_from_gaps(0.0, 60, || rng.exp(30.0) + 1.0);
         let sz: Vec<(u64, u64)> = (0..60).map(|_| sizes(&mut rng)).collect();
@@ -306,22 +311,24 @@ fn poisson_flagged(sizes: impl Fn(&mut SplitMix64) -> (u64, u64)) -> (usize, usi
     (with, without)
 }
 
+/// The measured false-positive rate on Poisson-timed visits (README "Beaconing").
 #[test]
 fn poisson_visits_rarely_pass_the_jitter_path_and_never_with_varying_replies() {
     // The worst case: memoryless visits whose request and reply sizes never change, so
-    // only timing separates them. Measured: 37 of 2000 flagged, 19 of them by the
-    // regular path alone (26 before the regular path weighed the gaps' dispersion).
+    // only timing separates them. Measured (4000 series of 60 visits): 57 flagged, 35 of
+    // them by the regular path alone, so the jittered path adds 22 (0.55 %); with the
+    // previous longest-gap-only bounds it added 32 (67 flagged).
     let (with, without) = poisson_flagged(|_| (700, 900));
-    eprintln!("poisson, constant sizes: {with} of 2000 flagged, {without} without the jittered path");
+    eprintln!("poisson, constant sizes: {with} of 4000 flagged, {without} without the jittered path");
     assert!(
-        with >= without && with - without <= 30,
-        "jittered path adds {} of 2000 (regular alone {without})",
+        with >= without && with - without <= 24,
+        "jittered path adds {} of 4000 (regular alone {without})",
         with - without
     );
-    assert!(without <= 30, "regular path: {without} of 2000");
+    assert!(without <= 40, "regular path: {without} of 4000");
     // Replies that vary like web pages: the jittered path adds nothing.
     let (with, without) = poisson_flagged(|rng| (700, 3_000 + rng.below(57_000)));
-    eprintln!("poisson, varying replies: {with} of 2000 flagged, {without} without the jittered path");
+    eprintln!("poisson, varying replies: {with} of 4000 flagged, {without} without the jittered path");
     assert_eq!(with, without, "the jittered path must not add alerts when replies vary");
 }
 
