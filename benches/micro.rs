@@ -1,6 +1,6 @@
 //! Microbenchmarks of the hot paths, with plain timing loops (`harness = false`, no extra
 //! dependency): decode, flow table, detectors (and each Sentinel rule alone), record
-//! formatting, on benchmark mixes a, b and c generated in memory (so runs are
+//! formatting, on benchmark mixes a, b and c (and the SYN flood e, with `MICRO_MIXES`) generated in memory (so runs are
 //! reproducible anywhere); then the detector-table
 //! churn ("thrash") comparison on mixes b and c, whose sources far outnumber the default
 //! tables: each family with its default tables against tables big enough.
@@ -9,6 +9,8 @@
 //!   MICRO_PACKETS=1000000 MICRO_MIXES="a b" MICRO_THRASH_MIXES=c MICRO_THRASH_PACKETS=2000000 \
 //!       cargo bench --bench micro
 //!
+//! `MICRO_MIXES` picks the mixes (default "a b c"; `e` is the SYN flood, whose
+//! `packets` counts flood SYNs as in benches/run.sh).
 //! `MICRO_STAGES=flow` stops each mix after decode and the flow table (no detectors or
 //! formatting), for quick before/after runs of the reader and capture threads' work.
 //!
@@ -22,7 +24,8 @@ use flowsentry::flow::{FlowConfig, FlowEvent, FlowTable};
 use flowsentry::net::NetSet;
 use flowsentry::output::records::{write_record, Device, RecordContext};
 use flowsentry::synth::{
-    write_hosts, write_mixed, write_short, MixParams, MixedParams, PcapWriter, ScenarioCtx, TsResolution,
+    flood::flood_mixed_in, write_hosts, write_mixed, write_short, write_syn_flood, FloodParams, MixParams, MixedParams,
+    PcapWriter, ScenarioCtx, TsResolution,
 };
 use flowsentry::time::Timestamp;
 use std::hint::black_box;
@@ -50,7 +53,13 @@ fn frames(mix: &str, packets: u64) -> Vec<(Timestamp, Vec<u8>)> {
             &mut w,
         )
         .map(|_| ()),
-        other => panic!("MICRO_MIXES: unknown mix {other} (a, b or c)"),
+        "e" => {
+            // The SYN flood of benches/run.sh mix e (with its hidden scanner and beacon).
+            let params = FloodParams { packets, ..FloodParams::default() };
+            let hidden = flood_mixed_in(&ctx, &params);
+            write_syn_flood(&ctx, &params, &hidden, &mut w).map(|_| ())
+        }
+        other => panic!("MICRO_MIXES: unknown mix {other} (a, b, c or e)"),
     }
     .expect("generate mix");
     let pcap = w.finish().expect("finish pcap");

@@ -16,7 +16,6 @@ use crate::capture::{CaptureError, CaptureStats, PacketSource};
 use crate::decode::{decode, PacketMeta, SkipReason};
 use crate::stats::Stats;
 use crossbeam_channel::{bounded, Receiver, Sender};
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -55,10 +54,14 @@ fn read_one(source: &mut dyn PacketSource) -> Input {
     }
 }
 
+/// Handed out by reference when the reader has nothing ready / is done.
+static TIMEOUT: Input = Input::Timeout;
+static END: Input = Input::End;
+
 /// The capture thread's view of its packet source.
 pub enum Inputs {
-    /// Read and decoded on the calling thread.
-    Inline(Box<dyn PacketSource + Send>),
+    /// Read and decoded on the calling thread (`last`: the input handed out last).
+    Inline { source: Box<dyn PacketSource + Send>, last: Input },
     /// Read and decoded ahead on the reader thread.
     Prefetched(Prefetch),
 }
@@ -68,15 +71,19 @@ impl Inputs {
     /// byte counters of `stats` up to date.
     pub fn new(source: Box<dyn PacketSource + Send>, stats: Arc<Stats>) -> Inputs {
         if source.is_live() {
-            Inputs::Inline(source)
+            Inputs::Inline { source, last: Input::End }
         } else {
             Inputs::Prefetched(Prefetch::spawn(source, stats))
         }
     }
 
-    pub fn next_input(&mut self) -> Input {
+    /// The next input, lent until the next call (inputs are never copied on the way).
+    pub fn next_input(&mut self) -> &Input {
         match self {
-            Inputs::Inline(source) => read_one(&mut **source),
+            Inputs::Inline { source, last } => {
+                *last = read_one(&mut **source);
+                last
+            }
             Inputs::Prefetched(p) => p.next(),
         }
     }
@@ -84,22 +91,24 @@ impl Inputs {
     /// Kernel counters (live sources only).
     pub fn stats(&mut self) -> Option<CaptureStats> {
         match self {
-            Inputs::Inline(source) => source.stats(),
+            Inputs::Inline { source, .. } => source.stats(),
             Inputs::Prefetched(_) => None,
         }
     }
 
     pub fn is_live(&self) -> bool {
-        matches!(self, Inputs::Inline(source) if source.is_live())
+        matches!(self, Inputs::Inline { source, .. } if source.is_live())
     }
 }
 
 /// The receiving end of the reader thread.
 pub struct Prefetch {
-    batches: Receiver<VecDeque<Input>>,
+    batches: Receiver<Vec<Input>>,
     /// Emptied batches go back to the reader for reuse.
-    recycle: Sender<VecDeque<Input>>,
-    current: VecDeque<Input>,
+    recycle: Sender<Vec<Input>>,
+    current: Vec<Input>,
+    /// Index in `current` of the next input to hand out.
+    pos: usize,
     reader: Option<JoinHandle<()>>,
 }
 
@@ -111,21 +120,22 @@ impl Prefetch {
             .name("fs-read".into())
             .spawn(move || reader_thread(&mut *source, tx, recycled, &stats))
             .expect("spawn reader thread");
-        Prefetch { batches, recycle, current: VecDeque::new(), reader: Some(reader) }
+        Prefetch { batches, recycle, current: Vec::new(), pos: 0, reader: Some(reader) }
     }
 
-    fn next(&mut self) -> Input {
-        loop {
-            if let Some(input) = self.current.pop_front() {
-                return input;
-            }
+    fn next(&mut self) -> &Input {
+        while self.pos >= self.current.len() {
+            self.current.clear();
+            self.pos = 0;
             let _ = self.recycle.try_send(std::mem::take(&mut self.current));
             match self.batches.recv_timeout(READ_WAIT) {
                 Ok(batch) => self.current = batch,
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Input::Timeout,
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Input::End,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => return &TIMEOUT,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return &END,
             }
         }
+        self.pos += 1;
+        &self.current[self.pos - 1]
     }
 }
 
@@ -149,15 +159,10 @@ impl Drop for Prefetch {
 }
 
 /// Reads and decodes until the end of input (or a fatal error), sending full batches.
-fn reader_thread(
-    source: &mut dyn PacketSource,
-    tx: Sender<VecDeque<Input>>,
-    recycled: Receiver<VecDeque<Input>>,
-    stats: &Stats,
-) {
+fn reader_thread(source: &mut dyn PacketSource, tx: Sender<Vec<Input>>, recycled: Receiver<Vec<Input>>, stats: &Stats) {
     publish_progress(source, stats);
     loop {
-        let mut batch = recycled.try_recv().unwrap_or_else(|_| VecDeque::with_capacity(READ_BATCH));
+        let mut batch = recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(READ_BATCH));
         let mut done = false;
         while batch.len() < READ_BATCH && !done {
             let input = read_one(source);
@@ -167,7 +172,7 @@ fn reader_thread(
                 Input::Failed(e) => !e.is_file_fault(),
                 _ => false,
             };
-            batch.push_back(input);
+            batch.push(input);
         }
         // Before the batch goes: the bytes read never lag the packets the capture counted.
         publish_progress(source, stats);

@@ -41,6 +41,8 @@ const R_RST: u8 = 32;
 pub struct Session {
     pub live: bool,
     pub key: FlowKey,
+    /// The table's hash of `key`, kept so removal and map growth never rehash.
+    pub hash: u64,
     /// Initiator endpoint as keyed (port is the key port: echo id for ICMP echo).
     pub init_addr: IpAddr,
     pub init_port: u16,
@@ -83,6 +85,7 @@ impl Session {
         Session {
             live: false,
             key,
+            hash: 0,
             init_addr: key.addr_a(),
             init_port: 0,
             resp_addr: key.addr_b(),
@@ -114,11 +117,13 @@ impl Session {
         }
     }
 
-    /// Resets this slot for a new session.
+    /// Resets this slot for a new session, field by field in place (no whole new
+    /// `Session` built and moved over the slot).
     #[allow(clippy::too_many_arguments)]
     pub fn init(
         &mut self,
         key: FlowKey,
+        hash: u64,
         (init_addr, init_port): (IpAddr, u16),
         (resp_addr, resp_port): (IpAddr, u16),
         has_ports: bool,
@@ -126,14 +131,16 @@ impl Session {
         ts: Timestamp,
         now: Timestamp,
     ) {
-        *self = Session::vacant(key);
         self.live = true;
+        self.key = key;
+        self.hash = hash;
         self.init_addr = init_addr;
         self.init_port = init_port;
         self.resp_addr = resp_addr;
         self.resp_port = resp_port;
         self.has_ports = has_ports;
         self.id = id;
+        self.segment = 0;
         self.start = ts;
         self.last = ts;
         self.touched = now;
@@ -143,6 +150,23 @@ impl Session {
             proto::ICMP | proto::ICMPV6 => TimeoutClass::Icmp,
             _ => TimeoutClass::Other,
         };
+        self.src_bytes = 0;
+        self.dst_bytes = 0;
+        self.src_packets = 0;
+        self.dst_packets = 0;
+        self.dst_error_packets = 0;
+        self.src_flags = 0;
+        self.dst_flags = 0;
+        self.history = 0;
+        self.first_rst_by_initiator = false;
+        self.closed = None;
+        self.icmp_first = None;
+        self.icmp_errors = 0;
+        self.last_icmp_error = None;
+        self.first = FirstPacket::default();
+        self.has_first = false;
+        self.conn_history = History::default();
+        self.exchanges = Exchanges::default();
     }
 
     /// Starts the next active-timeout segment: fresh counters and id; the TCP history

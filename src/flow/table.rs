@@ -68,8 +68,13 @@ pub struct FlowTable {
     heads: [u32; CLASS_COUNT],
     tails: [u32; CLASS_COUNT],
     now: Timestamp,
-    /// No idle deadline falls before this (a lower bound of the list heads' deadlines),
-    /// so most packets skip the look at the heads.
+    /// Idle deadline of each list's head (`MAX` for an empty list), updated whenever a
+    /// head changes, so expiry never reads a session to learn when it is due.
+    head_deadline: [Timestamp; CLASS_COUNT],
+    /// Idle timeout of each class (from `cfg`).
+    timeouts: [Duration; CLASS_COUNT],
+    /// No idle deadline falls before this (a lower bound of `head_deadline`), so the
+    /// expiry check of most packets is this one comparison.
     next_deadline: Timestamp,
     started: bool,
     next_id: u64,
@@ -77,14 +82,17 @@ pub struct FlowTable {
     exchange_gap_ms: u32,
 }
 
-/// A slot's neighbours in its class's idle list (`NIL` at the ends / when unlinked).
+/// A slot's neighbours in its class's idle list (`NIL` at the ends / when unlinked),
+/// and its "touched" time (so a new head's deadline is known without its session).
 #[derive(Clone, Copy, Debug)]
 struct Link {
     prev: u32,
     next: u32,
+    touched: Timestamp,
 }
 
-const UNLINKED: Link = Link { prev: NIL, next: NIL };
+const UNLINKED: Link = Link { prev: NIL, next: NIL, touched: Timestamp::ZERO };
+const NEVER: Timestamp = Timestamp(i64::MAX);
 
 const CLASSES: [TimeoutClass; CLASS_COUNT] = [
     TimeoutClass::TcpHandshake,
@@ -99,6 +107,7 @@ impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
         let initial = cfg.max_flows.clamp(1, 65_536);
         let exchange_gap_ms = (cfg.exchange_gap.0.max(0) / 1_000_000).min(i64::from(i32::MAX)) as u32;
+        let timeouts = CLASSES.map(|c| class_timeout(&cfg, c));
         FlowTable {
             cfg,
             counters: FlowCounters::default(),
@@ -110,6 +119,8 @@ impl FlowTable {
             heads: [NIL; CLASS_COUNT],
             tails: [NIL; CLASS_COUNT],
             now: Timestamp::ZERO,
+            head_deadline: [NEVER; CLASS_COUNT],
+            timeouts,
             next_deadline: Timestamp::ZERO,
             started: false,
             next_id: 1,
@@ -190,10 +201,13 @@ impl FlowTable {
     /// Ends every open session (reason Shutdown; `fin`/`rst` for sessions already closed
     /// and lingering), oldest start first, then by id.
     pub fn flush_all(&mut self, out: &mut Vec<FlowEvent>) {
-        let mut open: Vec<u32> = self.map.iter().copied().collect();
+        // Small copied sort keys (start, id, slot): the sort never looks into the slab.
+        let slots = &self.slots;
+        let mut open: Vec<(Timestamp, u64, u32)> =
+            self.map.iter().map(|&i| (slots[i as usize].start, slots[i as usize].id, i)).collect();
         // Ids are unique, so an unstable sort gives the same order.
-        open.sort_unstable_by_key(|&i| (self.slots[i as usize].start, self.slots[i as usize].id));
-        for idx in open {
+        open.sort_unstable();
+        for (_, _, idx) in open {
             let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Shutdown);
             self.end(idx, reason, out);
         }
@@ -215,40 +229,24 @@ impl FlowTable {
         }
     }
 
-    fn timeout(&self, class: TimeoutClass) -> Duration {
-        match class {
-            TimeoutClass::TcpHandshake => self.cfg.tcp_handshake_idle,
-            TimeoutClass::TcpEstablished => self.cfg.tcp_idle,
-            TimeoutClass::TcpClosed => self.cfg.tcp_closed_linger,
-            TimeoutClass::Udp => self.cfg.udp_idle,
-            TimeoutClass::Icmp => self.cfg.icmp_idle,
-            TimeoutClass::Other => self.cfg.other_idle,
-        }
-    }
-
-    /// Ends every session whose idle timeout has passed, earliest deadline first.
+    /// Ends every session whose idle timeout has passed, earliest deadline first (ties:
+    /// the class listed first in `CLASSES`).
     fn expire(&mut self, out: &mut Vec<FlowEvent>) {
         if self.now < self.next_deadline {
             return;
         }
         loop {
-            let mut due: Option<(Timestamp, u32)> = None;
-            let mut earliest = Timestamp(i64::MAX);
-            for class in CLASSES {
-                let head = self.heads[class as usize];
-                if head == NIL {
-                    continue;
-                }
-                let deadline = self.slots[head as usize].touched.saturating_add(self.timeout(class));
-                earliest = earliest.min(deadline);
-                if deadline <= self.now && due.map_or(true, |(d, _)| deadline < d) {
-                    due = Some((deadline, head));
+            let (mut earliest, mut class) = (NEVER, 0);
+            for (c, &deadline) in self.head_deadline.iter().enumerate() {
+                if deadline < earliest {
+                    (earliest, class) = (deadline, c);
                 }
             }
-            let Some((_, idx)) = due else {
+            let idx = self.heads[class];
+            if earliest > self.now || idx == NIL {
                 self.next_deadline = earliest;
                 return;
-            };
+            }
             let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::IdleTimeout);
             self.end(idx, reason, out);
         }
@@ -312,9 +310,9 @@ impl FlowTable {
         };
         let id = self.take_id();
         let now = self.now;
-        self.slots[idx as usize].init(key, init, resp, has_ports, id, pkt.ts, now);
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.map.insert_unique(hash, idx, |&i| hasher.hash_one(slots[i as usize].key));
+        self.slots[idx as usize].init(key, hash, init, resp, has_ports, id, pkt.ts, now);
+        let slots = &self.slots;
+        self.map.insert_unique(hash, idx, |&i| slots[i as usize].hash);
         self.counters.sessions += 1;
         self.counters.active = self.map.len() as u64;
         idx
@@ -322,11 +320,12 @@ impl FlowTable {
 
     /// Ends the longest-idle session of all (smallest "touched" among the list heads).
     fn evict_one(&mut self, out: &mut Vec<FlowEvent>) {
-        let victim = CLASSES
+        let victim = self
+            .heads
             .iter()
-            .map(|&c| self.heads[c as usize])
+            .copied()
             .filter(|&h| h != NIL)
-            .min_by_key(|&h| (self.slots[h as usize].touched, self.slots[h as usize].id));
+            .min_by_key(|&h| (self.links[h as usize].touched, self.slots[h as usize].id));
         if let Some(idx) = victim {
             self.counters.evictions += 1;
             self.end(idx, EndReason::Evicted, out);
@@ -341,8 +340,7 @@ impl FlowTable {
         }
         out.push(FlowEvent::End(s.record(reason)));
         s.live = false;
-        let hash = self.hasher.hash_one(s.key);
-        if let Ok(entry) = self.map.find_entry(hash, |&i| i == idx) {
+        if let Ok(entry) = self.map.find_entry(s.hash, |&i| i == idx) {
             entry.remove();
         }
         self.free.push(idx);
@@ -352,12 +350,18 @@ impl FlowTable {
 
     fn unlink(&mut self, idx: u32) {
         let class = self.slots[idx as usize].class as usize;
-        let Link { prev, next } = self.links[idx as usize];
+        let Link { prev, next, .. } = self.links[idx as usize];
         if prev == NIL && self.heads[class] != idx {
             return; // not linked
         }
         if prev == NIL {
             self.heads[class] = next;
+            // The list's deadline moves on to the new head (later: lists are in touch order).
+            self.head_deadline[class] = if next == NIL {
+                NEVER
+            } else {
+                self.links[next as usize].touched.saturating_add(self.timeouts[class])
+            };
         } else {
             self.links[prev as usize].next = next;
         }
@@ -378,16 +382,29 @@ impl FlowTable {
             s.class as usize
         };
         let tail = self.tails[class];
-        self.links[idx as usize] = Link { prev: tail, next: NIL };
+        self.links[idx as usize] = Link { prev: tail, next: NIL, touched: now };
         if tail == NIL {
             self.heads[class] = idx;
             // A new head may be due sooner than every other (a shorter timeout class).
-            let deadline = now.saturating_add(self.timeout(self.slots[idx as usize].class));
+            let deadline = now.saturating_add(self.timeouts[class]);
+            self.head_deadline[class] = deadline;
             self.next_deadline = self.next_deadline.min(deadline);
         } else {
             self.links[tail as usize].next = idx;
         }
         self.tails[class] = idx;
+    }
+}
+
+/// Idle timeout of `class` under `cfg`.
+fn class_timeout(cfg: &FlowConfig, class: TimeoutClass) -> Duration {
+    match class {
+        TimeoutClass::TcpHandshake => cfg.tcp_handshake_idle,
+        TimeoutClass::TcpEstablished => cfg.tcp_idle,
+        TimeoutClass::TcpClosed => cfg.tcp_closed_linger,
+        TimeoutClass::Udp => cfg.udp_idle,
+        TimeoutClass::Icmp => cfg.icmp_idle,
+        TimeoutClass::Other => cfg.other_idle,
     }
 }
 

@@ -451,3 +451,45 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn expiry_follows_each_list_head_as_it_changes() {
+    let cfg = FlowConfig {
+        tcp_handshake_idle: Duration::from_secs(10),
+        udp_idle: Duration::from_secs(30),
+        icmp_idle: Duration::from_secs(5),
+        ..FlowConfig::default()
+    };
+    let mut tab = FlowTable::new(cfg);
+    let mut ev = feed(
+        &mut tab,
+        &[
+            udp(0, C, 1001, S, 53, 60),             // udp head, due at 30 s
+            tcp(1_000, C, 2002, S, 80, F::SYN, 60), // handshake head, due at 11 s
+            icmp(2_000, C, S, 8, 0, Some(7), None), // icmp head, due at 7 s
+            udp(3_000, C, 1004, S, 53, 60),         // second on the udp list, due at 33 s
+            udp(5_000, C, 1001, S, 53, 60),         // the udp head moves to the tail: due at 35 s
+            tcp(6_000, C, 2002, S, 80, F::SYN, 60), // the handshake head is touched: due at 16 s
+        ],
+    );
+    assert!(ends(&ev).is_empty());
+    // (ms to advance to, ports of the sessions ended by then, in order)
+    let steps: [(i64, &[Option<u16>]); 8] = [
+        (6_999, &[]),
+        (7_000, &[None]),
+        (15_999, &[]),
+        (16_000, &[Some(2002)]),
+        (32_999, &[]),
+        (33_000, &[Some(1004)]),
+        (34_999, &[]),
+        (35_000, &[Some(1001)]),
+    ];
+    for (ms, want) in steps {
+        ev.clear();
+        tab.advance_to(t(ms), &mut ev);
+        let got: Vec<Option<u16>> = ends(&ev).iter().map(|r| r.sport).collect();
+        assert_eq!(got, want, "sessions ended at {ms} ms");
+        assert!(ends(&ev).iter().all(|r| r.end_reason == EndReason::IdleTimeout));
+    }
+    assert_eq!(tab.counters().active, 0);
+}

@@ -144,7 +144,7 @@ pub(super) fn capture_thread(
         let packet = match input {
             Input::Packet(meta) => Some(meta),
             Input::Skipped(reason) => {
-                stats.skip(reason);
+                stats.skip(*reason);
                 None
             }
             Input::End => break,
@@ -193,7 +193,7 @@ pub(super) fn capture_thread(
                     meta.ts
                 ));
             }
-            table.ingest_at(&meta, &mut batch.events);
+            table.ingest_at(meta, &mut batch.events);
             if table.now() >= replay_stats.next {
                 replay_stats.due(table.now(), || {
                     publish_flow_counters(&table, &counts, &stats);
