@@ -195,7 +195,8 @@ pub fn write_record(rec: &FlowRecord, ctx: &RecordContext, out: &mut Vec<u8>) {
 }
 
 /// Room every record has in [`RecordBuffer`] besides the device fields: its constant
-/// text (under 1 KiB) plus the longest values (times, numbers, addresses, history).
+/// text plus the longest values (times, numbers, addresses, history); the longest record
+/// possible is ~1.35 KiB besides the device fields (tested).
 const RECORD_ROOM: usize = 2048;
 
 /// Formatted record lines, reused batch after batch: a zero-filled byte area that records
@@ -856,6 +857,50 @@ mod tests {
         let fq = Device { name: "span1.corp.example".into(), ip: None, interface: None };
         let (_, o) = render(&tcp_record(), &RecordContext::new(fq, NetSet::default(), 0, None));
         assert_eq!((o["DvcHostname"].as_str(), o["DvcFQDN"].as_str()), (Some("span1"), Some("span1.corp.example")));
+    }
+
+    #[test]
+    fn the_longest_records_fit_the_room_reserved_for_one() {
+        let mut r = tcp_record();
+        (r.id, r.segment, r.icmp_errors, r.last_icmp_error) = (u64::MAX, u32::MAX, u32::MAX, Some((255, 255)));
+        (r.src_bytes, r.dst_bytes, r.src_packets, r.dst_packets) = (u64::MAX / 2, u64::MAX / 2, u64::MAX / 2, 1);
+        (r.start, r.end, r.vlan) = (Timestamp(i64::MIN / 2), Timestamp(i64::MAX / 2), Some(u16::MAX));
+        (r.result, r.conn_state, r.src_tcp_flags, r.dst_tcp_flags) = (EventResult::Failure, ConnState::S0, 0xff, 0xff);
+        r.src = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe".parse().unwrap();
+        r.dst = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
+        for i in 0..40 {
+            r.history.tcp([0x02, 0x12, 0x10, 0x18, 0x04, 0x01][i % 6], (i % 2) as u32 * 10, i % 3 == 0);
+        }
+        let mut icmp = r.clone();
+        (icmp.protocol, icmp.sport, icmp.dport, icmp.icmp_type, icmp.icmp_code) =
+            (proto::ICMPV6, None, None, Some(200), Some(255));
+        let ctx = ctx();
+        for rec in [&r, &icmp] {
+            let (text, _) = render(rec, &ctx);
+            // Over 1.2 KiB (1.4 with the device fields): keep 256 bytes of margin.
+            assert!(text.len() > 1200, "{} bytes: not the longest record", text.len());
+            assert!(text.len() - ctx.device_json.len() + 256 < RECORD_ROOM, "{} bytes: {text}", text.len());
+        }
+    }
+
+    #[test]
+    fn a_reused_writer_writes_what_one_off_writers_write() {
+        let ctx = ctx();
+        let (mut writer, mut buf, mut one_off) = (RecordWriter::default(), RecordBuffer::default(), Vec::new());
+        let mut r = tcp_record();
+        for i in 0..5_000i64 {
+            // Times within a second, across seconds and days, and back.
+            r.start = Timestamp(1_700_000_000_000_000_000 + (i * 7_919_777_777) % 200_000_000_000 - i * 1_000);
+            r.end = Timestamp(r.start.0 + i * 333_333);
+            r.id = i as u64;
+            r.src_bytes = (i * i) as u64;
+            writer.write(&r, &ctx, &mut buf);
+            write_record(&r, &ctx, &mut one_off);
+        }
+        assert_eq!(buf.lines(), 5_000);
+        assert_eq!(buf.as_bytes(), &one_off[..]);
+        buf.clear();
+        assert!(buf.is_empty() && buf.lines() == 0);
     }
 
     #[test]
