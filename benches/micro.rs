@@ -13,6 +13,9 @@
 //! `packets` counts flood SYNs as in benches/run.sh).
 //! `MICRO_STAGES=flow` stops each mix after decode and the flow table (no detectors or
 //! formatting), for quick before/after runs of the reader and capture threads' work.
+//! `MICRO_STAGES=records` skips the detectors and times record formatting alone (the
+//! writer thread's work, and no churn runs unless `MICRO_THRASH_MIXES` is set), e.g.
+//! `MICRO_STAGES=records MICRO_MIXES="a b" cargo bench --bench micro`.
 //!
 //! Each stage runs 5 times over the same input; the median time per item is printed.
 
@@ -20,9 +23,9 @@ use flowsentry::capture::Frame;
 use flowsentry::capture::LinkType;
 use flowsentry::decode::{decode, PacketMeta};
 use flowsentry::detect::{DetectConfig, DetectorSet, RuleSet};
-use flowsentry::flow::{FlowConfig, FlowEvent, FlowTable};
+use flowsentry::flow::{FlowConfig, FlowEvent, FlowRecord, FlowTable};
 use flowsentry::net::NetSet;
-use flowsentry::output::records::{write_record, Device, RecordContext};
+use flowsentry::output::records::{Device, RecordBuffer, RecordContext, RecordWriter};
 use flowsentry::synth::{
     flood::flood_mixed_in, write_hosts, write_mixed, write_short, write_syn_flood, FloodParams, MixParams, MixedParams,
     PcapWriter, ScenarioCtx, TsResolution,
@@ -142,7 +145,9 @@ fn main() {
     for mix in mixes.split_whitespace() {
         stages(mix, packets);
     }
-    for mix in env("MICRO_THRASH_MIXES").unwrap_or_else(|| "b c".into()).split_whitespace() {
+    // MICRO_STAGES=records is about formatting alone: no churn runs unless asked for.
+    let default_thrash = if env("MICRO_STAGES").is_some_and(|v| v == "records") { "" } else { "b c" };
+    for mix in env("MICRO_THRASH_MIXES").unwrap_or_else(|| default_thrash.into()).split_whitespace() {
         thrash(mix, thrash_packets);
     }
 }
@@ -175,33 +180,45 @@ fn stages(mix: &str, packets: u64) {
         black_box(events);
     });
 
-    if std::env::var("MICRO_STAGES").is_ok_and(|v| v == "flow") {
+    let stage = std::env::var("MICRO_STAGES").unwrap_or_default();
+    if stage == "flow" {
         return; // decode and flow table only (MICRO_STAGES=flow)
     }
     let events = flow_events(&metas);
     let ends: Vec<_> = events.iter().filter_map(|e| if let FlowEvent::End(r) = e { Some(r) } else { None }).collect();
     println!("flow events: {} ({} records)", events.len(), ends.len());
+    if stage != "records" {
+        detector_stages(&events);
+    }
+    record_stage(&events, &ends);
+}
+
+/// The detectors, all together, per family and per Sentinel rule.
+fn detector_stages(events: &[FlowEvent]) {
     for (name, rules) in [
         ("detectors: all", RuleSet::All),
         ("detectors: sentinel", RuleSet::Sentinel),
         ("detectors: enhanced", RuleSet::Enhanced),
     ] {
         bench(name, events.len(), || {
-            black_box(run_detectors(rules, &events));
+            black_box(run_detectors(rules, events));
         });
     }
-    sentinel_rules(&events);
+    sentinel_rules(events);
+}
 
+/// Record formatting (the writer thread's work per ended session).
+fn record_stage(events: &[FlowEvent], ends: &[&FlowRecord]) {
     let device =
         Device { name: "bench-sensor".into(), ip: Some([192, 0, 2, 1].into()), interface: Some("eth1".into()) };
     let mut ctx = RecordContext::new(device, NetSet::default_home(), 0, None);
-    ctx.observe(&events);
-    let mut buf = Vec::with_capacity(1 << 20);
+    ctx.observe(events);
+    let (mut buf, mut writer) = (RecordBuffer::default(), RecordWriter::default());
     bench("record JSON formatting", ends.len(), || {
-        for r in &ends {
-            write_record(r, &ctx, &mut buf);
+        for r in ends {
+            writer.write(r, &ctx, &mut buf);
             if buf.len() > 1 << 19 {
-                black_box(&buf);
+                black_box(buf.as_bytes());
                 buf.clear();
             }
         }

@@ -77,16 +77,22 @@ pub fn community_id(seed: u16, flow: &FlowTuple) -> [u8; LEN] {
         std::mem::swap(&mut a, &mut b);
         ports = ports.map(|(s, d)| (d, s));
     }
-    let mut h = Sha1::new();
-    h.update(seed.to_be_bytes());
-    h.update(a.as_slice());
-    h.update(b.as_slice());
-    h.update([flow.protocol, 0]);
-    if let Some((s, d)) = ports {
-        h.update(s.to_be_bytes());
-        h.update(d.to_be_bytes());
+    // The hashed message (at most 2 + 16 + 16 + 2 + 4 bytes), hashed in one call.
+    let mut msg = [0u8; 40];
+    msg[..2].copy_from_slice(&seed.to_be_bytes());
+    let mut n = 2;
+    for addr in [a.as_slice(), b.as_slice()] {
+        msg[n..n + addr.len()].copy_from_slice(addr);
+        n += addr.len();
     }
-    let digest: [u8; 20] = h.finalize().into();
+    msg[n] = flow.protocol;
+    n += 2;
+    if let Some((s, d)) = ports {
+        msg[n..n + 2].copy_from_slice(&s.to_be_bytes());
+        msg[n + 2..n + 4].copy_from_slice(&d.to_be_bytes());
+        n += 4;
+    }
+    let digest: [u8; 20] = Sha1::digest(&msg[..n]).into();
     let mut out = [0u8; LEN];
     out[..2].copy_from_slice(b"1:");
     base64(&digest, &mut out[2..]);

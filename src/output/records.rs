@@ -19,11 +19,11 @@
 
 use super::community_id::{self, FlowTuple};
 use super::session_id::SessionIds;
+use super::text::{self, push_ip, TimeText, TIME_MAX};
 use crate::config::{Config, SourceConfig};
 use crate::decode::proto;
 use crate::flow::{ConnState, EventResult, FlowEvent, FlowRecord};
 use crate::net::NetSet;
-use crate::time::{civil_from_days, Timestamp, NANOS_PER_SEC};
 use std::io::Write;
 use std::net::IpAddr;
 
@@ -187,129 +187,241 @@ fn is_fqdn(name: &str) -> bool {
         && tld.bytes().all(|c| c.is_ascii_alphabetic())
 }
 
-/// Appends one record as a JSON object followed by `\n`.
+/// Appends one record as a JSON object followed by `\n` (a one-off [`RecordWriter`]).
 pub fn write_record(rec: &FlowRecord, ctx: &RecordContext, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"TimeGenerated\":");
-    write_time(rec.start, out);
-    out.extend_from_slice(b",\"EventStartTime\":");
-    write_time(rec.start, out);
-    out.extend_from_slice(b",\"EventEndTime\":");
-    write_time(rec.end, out);
-    out.extend_from_slice(b",\"EventCount\":1,\"EventType\":\"NetworkSession\",\"EventResult\":\"");
-    out.extend_from_slice(rec.result.as_str().as_bytes());
-    out.push(b'"');
-    if let Some(details) = result_details(rec) {
-        out.extend_from_slice(b",\"EventResultDetails\":\"");
-        out.extend_from_slice(details.as_bytes());
-        out.push(b'"');
+    let mut buf = RecordBuffer::default();
+    RecordWriter::default().write(rec, ctx, &mut buf);
+    out.extend_from_slice(buf.as_bytes());
+}
+
+/// Room every record has in [`RecordBuffer`] besides the device fields: its constant
+/// text plus the longest values (times, numbers, addresses, history); the longest record
+/// possible is ~1.35 KiB besides the device fields (tested).
+const RECORD_ROOM: usize = 2048;
+
+/// Formatted record lines, reused batch after batch: a zero-filled byte area that records
+/// are written into in place (no allocation or capacity check per field), with its filled
+/// length and line count.
+#[derive(Debug, Default)]
+pub struct RecordBuffer {
+    area: Vec<u8>,
+    len: usize,
+    lines: u64,
+}
+
+impl RecordBuffer {
+    /// The formatted lines.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.area[..self.len]
     }
-    out.extend_from_slice(PRODUCT.as_bytes());
-    out.extend_from_slice(&ctx.device_json);
-    out.extend_from_slice(b",\"NetworkProtocol\":\"");
-    match protocol_name(rec.protocol) {
-        Some(name) => out.extend_from_slice(name.as_bytes()),
-        None => push_u64(out, rec.protocol.into()),
+
+    /// Bytes formatted.
+    pub fn len(&self) -> usize {
+        self.len
     }
-    out.extend_from_slice(b"\",\"NetworkProtocolVersion\":\"");
-    out.extend_from_slice(if rec.src.is_ipv4() { b"IPv4" } else { b"IPv6" });
-    out.extend_from_slice(b"\",\"NetworkDirection\":\"");
-    out.extend_from_slice(direction(rec.src, rec.dst, &ctx.home_net).as_bytes());
-    out.extend_from_slice(b"\",\"NetworkDuration\":");
-    push_i64(out, rec.end.since(rec.start).0 / 1_000_000);
-    out.extend_from_slice(b",\"SrcIpAddr\":\"");
-    push_ip(out, rec.src);
-    out.push(b'"');
-    if let Some(p) = rec.sport {
-        out.extend_from_slice(b",\"SrcPortNumber\":");
-        push_u64(out, p.into());
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
-    out.extend_from_slice(b",\"DstIpAddr\":\"");
-    push_ip(out, rec.dst);
-    out.push(b'"');
-    if let Some(p) = rec.dport {
-        out.extend_from_slice(b",\"DstPortNumber\":");
-        push_u64(out, p.into());
+
+    /// Lines (records) formatted.
+    pub fn lines(&self) -> u64 {
+        self.lines
     }
-    for (name, value) in [
-        (&b",\"SrcBytes\":"[..], rec.src_bytes),
-        (b",\"DstBytes\":", rec.dst_bytes),
-        (b",\"SrcPackets\":", rec.src_packets),
-        (b",\"DstPackets\":", rec.dst_packets),
-        (b",\"NetworkBytes\":", rec.src_bytes + rec.dst_bytes),
-        (b",\"NetworkPackets\":", rec.src_packets + rec.dst_packets),
-    ] {
-        out.extend_from_slice(name);
-        push_u64(out, value);
+
+    /// Forgets the lines, keeps the area.
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.lines = 0;
     }
-    let is_icmp = rec.protocol == proto::ICMP || rec.protocol == proto::ICMPV6;
-    let icmp = if is_icmp { rec.icmp_type.map(|t| (t, rec.icmp_code.unwrap_or(0))) } else { None };
-    if let Some((t, code)) = icmp {
-        out.extend_from_slice(b",\"NetworkIcmpType\":\"");
-        match icmp_type_name(rec.protocol == proto::ICMPV6, t) {
-            Some(name) => out.extend_from_slice(name.as_bytes()),
-            None => push_u64(out, t.into()),
-        }
-        out.extend_from_slice(b"\",\"NetworkIcmpCode\":");
-        push_u64(out, code.into());
-    }
-    if let Some(v) = rec.vlan {
-        out.extend_from_slice(b",\"SrcVlanId\":\"");
-        push_u64(out, v.into());
-        out.push(b'"');
-    }
-    out.extend_from_slice(b",\"NetworkSessionId\":\"");
-    ctx.ids.write(rec.id, out);
-    out.push(b'"');
-    if !rec.history.is_empty() {
-        out.extend_from_slice(b",\"NetworkConnectionHistory\":\"");
-        out.extend_from_slice(rec.history.as_bytes());
-        out.push(b'"');
-    }
-    let is_tcp = rec.protocol == proto::TCP && rec.sport.is_some();
-    if is_tcp {
-        let flags = rec.src_tcp_flags | rec.dst_tcp_flags;
-        for (name, bit) in [
-            (&b",\"TcpFlagsSyn\":"[..], crate::decode::tcp_flags::SYN),
-            (b",\"TcpFlagsAck\":", crate::decode::tcp_flags::ACK),
-            (b",\"TcpFlagsFin\":", crate::decode::tcp_flags::FIN),
-            (b",\"TcpFlagsRst\":", crate::decode::tcp_flags::RST),
-            (b",\"TcpFlagsPsh\":", crate::decode::tcp_flags::PSH),
-            (b",\"TcpFlagsUrg\":", crate::decode::tcp_flags::URG),
-        ] {
-            out.extend_from_slice(name);
-            out.extend_from_slice(if flags & bit != 0 { b"true" } else { b"false" });
+
+    /// Makes sure `room` bytes are free after the filled part.
+    #[inline]
+    fn room(&mut self, room: usize) {
+        if self.area.len() < self.len + room {
+            self.area.resize((self.len + room).max(2 * self.area.len()), 0);
         }
     }
-    out.extend_from_slice(b",\"AdditionalFields\":{\"CommunityId\":\"");
-    let tuple = FlowTuple { src: rec.src, dst: rec.dst, protocol: rec.protocol, ports: rec.sport.zip(rec.dport), icmp };
-    out.extend_from_slice(&community_id::community_id(ctx.community_id_seed, &tuple));
-    out.extend_from_slice(b"\",\"ConnState\":\"");
-    out.extend_from_slice(rec.conn_state.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"EndReason\":\"");
-    out.extend_from_slice(rec.end_reason.as_str().as_bytes());
-    out.push(b'"');
-    if rec.segment > 0 {
-        out.extend_from_slice(b",\"Segment\":");
-        push_u64(out, rec.segment.into());
-    }
-    if is_tcp {
-        out.extend_from_slice(b",\"SrcTcpFlags\":\"");
-        write_tcp_flags(rec.src_tcp_flags, out);
-        out.extend_from_slice(b"\",\"DstTcpFlags\":\"");
-        write_tcp_flags(rec.dst_tcp_flags, out);
-        out.push(b'"');
-    }
-    if rec.icmp_errors > 0 {
-        out.extend_from_slice(b",\"IcmpErrors\":");
-        push_u64(out, rec.icmp_errors.into());
-        if let Some((t, c)) = rec.last_icmp_error {
-            out.extend_from_slice(b",\"LastIcmpErrorType\":");
-            push_u64(out, t.into());
-            out.extend_from_slice(b",\"LastIcmpErrorCode\":");
-            push_u64(out, c.into());
+}
+
+/// Formats records into a [`RecordBuffer`], keeping the per-second time text between
+/// records (see [`TimeText`]).
+#[derive(Clone, Debug, Default)]
+pub struct RecordWriter {
+    start: TimeText,
+    end: TimeText,
+}
+
+/// Copies `s` to `b[at..]`; returns the new end.
+#[inline(always)]
+fn put(b: &mut [u8], at: usize, s: &[u8]) -> usize {
+    b[at..at + s.len()].copy_from_slice(s);
+    at + s.len()
+}
+
+impl RecordWriter {
+    /// Appends one record as a JSON object followed by `\n`.
+    pub fn write(&mut self, rec: &FlowRecord, ctx: &RecordContext, out: &mut RecordBuffer) {
+        out.room(RECORD_ROOM + ctx.device_json.len());
+        let b = &mut out.area[..];
+        let mut at = out.len;
+        // TimeGenerated = EventStartTime.
+        match self.start.quoted(rec.start) {
+            Some(start) => {
+                at = put(b, at, b"{\"TimeGenerated\":");
+                at = put(b, at, start);
+                at = put(b, at, b",\"EventStartTime\":");
+                at = put(b, at, start);
+            }
+            None => {
+                let mut start = [0u8; TIME_MAX];
+                let start_len = self.start.put(rec.start, &mut start, 0);
+                at = put(b, at, b"{\"TimeGenerated\":");
+                at = put(b, at, &start[..start_len]);
+                at = put(b, at, b",\"EventStartTime\":");
+                at = put(b, at, &start[..start_len]);
+            }
         }
+        at = put(b, at, b",\"EventEndTime\":");
+        at = self.end.put(rec.end, b, at);
+        at = put(b, at, b",\"EventCount\":1,\"EventType\":\"NetworkSession\",\"EventResult\":\"");
+        at = put(b, at, rec.result.as_str().as_bytes());
+        b[at] = b'"';
+        at += 1;
+        if let Some(details) = result_details(rec) {
+            at = put(b, at, b",\"EventResultDetails\":\"");
+            at = put(b, at, details.as_bytes());
+            b[at] = b'"';
+            at += 1;
+        }
+        at = put(b, at, PRODUCT.as_bytes());
+        at = put(b, at, &ctx.device_json);
+        at = put(b, at, b",\"NetworkProtocol\":\"");
+        at = match protocol_name(rec.protocol) {
+            Some(name) => put(b, at, name.as_bytes()),
+            None => text::put_u64(b, at, rec.protocol.into()),
+        };
+        at = put(
+            b,
+            at,
+            if rec.src.is_ipv4() {
+                b"\",\"NetworkProtocolVersion\":\"IPv4"
+            } else {
+                b"\",\"NetworkProtocolVersion\":\"IPv6"
+            },
+        );
+        at = put(b, at, b"\",\"NetworkDirection\":\"");
+        at = put(b, at, direction(rec.src, rec.dst, &ctx.home_net).as_bytes());
+        at = put(b, at, b"\",\"NetworkDuration\":");
+        at = text::put_i64(b, at, rec.end.since(rec.start).0 / 1_000_000);
+        at = put(b, at, b",\"SrcIpAddr\":\"");
+        at = text::put_ip(b, at, rec.src);
+        b[at] = b'"';
+        at += 1;
+        if let Some(p) = rec.sport {
+            at = put(b, at, b",\"SrcPortNumber\":");
+            at = text::put_u64(b, at, p.into());
+        }
+        at = put(b, at, b",\"DstIpAddr\":\"");
+        at = text::put_ip(b, at, rec.dst);
+        b[at] = b'"';
+        at += 1;
+        if let Some(p) = rec.dport {
+            at = put(b, at, b",\"DstPortNumber\":");
+            at = text::put_u64(b, at, p.into());
+        }
+        at = put(b, at, b",\"SrcBytes\":");
+        at = text::put_u64(b, at, rec.src_bytes);
+        at = put(b, at, b",\"DstBytes\":");
+        at = text::put_u64(b, at, rec.dst_bytes);
+        at = put(b, at, b",\"SrcPackets\":");
+        at = text::put_u64(b, at, rec.src_packets);
+        at = put(b, at, b",\"DstPackets\":");
+        at = text::put_u64(b, at, rec.dst_packets);
+        at = put(b, at, b",\"NetworkBytes\":");
+        at = text::put_u64(b, at, rec.src_bytes + rec.dst_bytes);
+        at = put(b, at, b",\"NetworkPackets\":");
+        at = text::put_u64(b, at, rec.src_packets + rec.dst_packets);
+        let is_icmp = rec.protocol == proto::ICMP || rec.protocol == proto::ICMPV6;
+        let icmp = if is_icmp { rec.icmp_type.map(|t| (t, rec.icmp_code.unwrap_or(0))) } else { None };
+        if let Some((t, code)) = icmp {
+            at = put(b, at, b",\"NetworkIcmpType\":\"");
+            at = match icmp_type_name(rec.protocol == proto::ICMPV6, t) {
+                Some(name) => put(b, at, name.as_bytes()),
+                None => text::put_u64(b, at, t.into()),
+            };
+            at = put(b, at, b"\",\"NetworkIcmpCode\":");
+            at = text::put_u64(b, at, code.into());
+        }
+        if let Some(v) = rec.vlan {
+            at = put(b, at, b",\"SrcVlanId\":\"");
+            at = text::put_u64(b, at, v.into());
+            b[at] = b'"';
+            at += 1;
+        }
+        at = put(b, at, b",\"NetworkSessionId\":\"");
+        at = put(b, at, ctx.ids.prefix_bytes());
+        b[at] = b'-';
+        at = text::put_u64(b, at + 1, rec.id);
+        b[at] = b'"';
+        at += 1;
+        if !rec.history.is_empty() {
+            at = put(b, at, b",\"NetworkConnectionHistory\":\"");
+            at = put(b, at, rec.history.as_bytes());
+            b[at] = b'"';
+            at += 1;
+        }
+        let is_tcp = rec.protocol == proto::TCP && rec.sport.is_some();
+        if is_tcp {
+            let flags = rec.src_tcp_flags | rec.dst_tcp_flags;
+            for (name, bit) in [
+                (&b",\"TcpFlagsSyn\":"[..], crate::decode::tcp_flags::SYN),
+                (b",\"TcpFlagsAck\":", crate::decode::tcp_flags::ACK),
+                (b",\"TcpFlagsFin\":", crate::decode::tcp_flags::FIN),
+                (b",\"TcpFlagsRst\":", crate::decode::tcp_flags::RST),
+                (b",\"TcpFlagsPsh\":", crate::decode::tcp_flags::PSH),
+                (b",\"TcpFlagsUrg\":", crate::decode::tcp_flags::URG),
+            ] {
+                at = put(b, at, name);
+                at = put(b, at, if flags & bit != 0 { b"true" } else { b"false" });
+            }
+        }
+        at = put(b, at, b",\"AdditionalFields\":{\"CommunityId\":\"");
+        let tuple =
+            FlowTuple { src: rec.src, dst: rec.dst, protocol: rec.protocol, ports: rec.sport.zip(rec.dport), icmp };
+        at = put(b, at, &community_id::community_id(ctx.community_id_seed, &tuple));
+        at = put(b, at, b"\",\"ConnState\":\"");
+        at = put(b, at, rec.conn_state.as_str().as_bytes());
+        at = put(b, at, b"\",\"EndReason\":\"");
+        at = put(b, at, rec.end_reason.as_str().as_bytes());
+        b[at] = b'"';
+        at += 1;
+        if rec.segment > 0 {
+            at = put(b, at, b",\"Segment\":");
+            at = text::put_u64(b, at, rec.segment.into());
+        }
+        if is_tcp {
+            at = put(b, at, b",\"SrcTcpFlags\":\"");
+            at = put_tcp_flags(b, at, rec.src_tcp_flags);
+            at = put(b, at, b"\",\"DstTcpFlags\":\"");
+            at = put_tcp_flags(b, at, rec.dst_tcp_flags);
+            b[at] = b'"';
+            at += 1;
+        }
+        if rec.icmp_errors > 0 {
+            at = put(b, at, b",\"IcmpErrors\":");
+            at = text::put_u64(b, at, rec.icmp_errors.into());
+            if let Some((t, c)) = rec.last_icmp_error {
+                at = put(b, at, b",\"LastIcmpErrorType\":");
+                at = text::put_u64(b, at, t.into());
+                at = put(b, at, b",\"LastIcmpErrorCode\":");
+                at = text::put_u64(b, at, c.into());
+            }
+        }
+        at = put(b, at, b"}}\n");
+        out.len = at;
+        out.lines += 1;
     }
-    out.extend_from_slice(b"}}\n");
 }
 
 /// ASIM `EventResultDetails` of a failed session (None otherwise), from the values the
@@ -408,86 +520,17 @@ pub fn icmp_type_name(v6: bool, icmp_type: u8) -> Option<&'static str> {
     })
 }
 
-/// TCP flag letters in bit order (FIN first), e.g. `SA` for SYN+ACK.
-fn write_tcp_flags(flags: u8, out: &mut Vec<u8>) {
+/// TCP flag letters in bit order (FIN first), e.g. `SA` for SYN+ACK, at `b[at..]`;
+/// returns the new end.
+#[inline]
+fn put_tcp_flags(b: &mut [u8], mut at: usize, flags: u8) -> usize {
     for (bit, letter) in b"FSRPAUEC".iter().enumerate() {
         if flags & (1 << bit) != 0 {
-            out.push(*letter);
+            b[at] = *letter;
+            at += 1;
         }
     }
-}
-
-/// Quoted RFC 3339 UTC time with microseconds (same text as [`Timestamp::rfc3339`]).
-fn write_time(ts: Timestamp, out: &mut Vec<u8>) {
-    let secs = ts.floor_secs();
-    let micros = ts.0.rem_euclid(NANOS_PER_SEC) / 1000;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    if !(0..=9999).contains(&y) {
-        // Outside what four digits hold: the general (slow) path.
-        let mut general = String::with_capacity(32);
-        ts.write_rfc3339(&mut general);
-        out.push(b'"');
-        out.extend_from_slice(general.as_bytes());
-        out.push(b'"');
-        return;
-    }
-    let mut text = *b"\"0000-00-00T00:00:00.000000Z\"";
-    put_digits(&mut text[1..5], y as u64);
-    put_digits(&mut text[6..8], m as u64);
-    put_digits(&mut text[9..11], d as u64);
-    put_digits(&mut text[12..14], (sod / 3600) as u64);
-    put_digits(&mut text[15..17], ((sod / 60) % 60) as u64);
-    put_digits(&mut text[18..20], (sod % 60) as u64);
-    put_digits(&mut text[21..27], micros as u64);
-    out.extend_from_slice(&text);
-}
-
-/// Writes `v` as zero-padded decimal filling `dst` (the caller ensures it fits).
-fn put_digits(dst: &mut [u8], mut v: u64) {
-    for slot in dst.iter_mut().rev() {
-        *slot = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
-}
-
-/// Decimal text of `v` without `core::fmt` (the record writer's hot path).
-pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[at..]);
-}
-
-fn push_i64(out: &mut Vec<u8>, v: i64) {
-    if v < 0 {
-        out.push(b'-');
-    }
-    push_u64(out, v.unsigned_abs());
-}
-
-/// An address's text (IPv4 by hand; IPv6 through its `Display`, which compresses zeros).
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(a) => {
-            for (i, octet) in a.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                push_u64(out, octet.into());
-            }
-        }
-        IpAddr::V6(a) => {
-            let _ = write!(out, "{a}");
-        }
-    }
+    at
 }
 
 /// A JSON string literal with `"`, `\` and control characters escaped.
@@ -515,6 +558,7 @@ mod tests {
     use crate::flow::history::History;
     use crate::flow::{EndReason, FirstPacket};
     use crate::output::schema::{self, JsonType};
+    use crate::time::Timestamp;
     use serde_json::Value;
 
     fn device() -> Device {
@@ -692,7 +736,7 @@ mod tests {
     fn times_match_timestamp_rfc3339() {
         for ns in [0i64, -1, 951_782_400_000_000_999, 1_700_000_000_123_456_789, 4_102_444_800_000_000_000] {
             let mut out = Vec::new();
-            write_time(Timestamp(ns), &mut out);
+            text::write_time(Timestamp(ns), &mut out);
             assert_eq!(String::from_utf8(out).unwrap(), format!("\"{}\"", Timestamp(ns).rfc3339()));
         }
     }
@@ -816,6 +860,50 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_records_fit_the_room_reserved_for_one() {
+        let mut r = tcp_record();
+        (r.id, r.segment, r.icmp_errors, r.last_icmp_error) = (u64::MAX, u32::MAX, u32::MAX, Some((255, 255)));
+        (r.src_bytes, r.dst_bytes, r.src_packets, r.dst_packets) = (u64::MAX / 2, u64::MAX / 2, u64::MAX / 2, 1);
+        (r.start, r.end, r.vlan) = (Timestamp(i64::MIN / 2), Timestamp(i64::MAX / 2), Some(u16::MAX));
+        (r.result, r.conn_state, r.src_tcp_flags, r.dst_tcp_flags) = (EventResult::Failure, ConnState::S0, 0xff, 0xff);
+        r.src = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe".parse().unwrap();
+        r.dst = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
+        for i in 0..40 {
+            r.history.tcp([0x02, 0x12, 0x10, 0x18, 0x04, 0x01][i % 6], (i % 2) as u32 * 10, i % 3 == 0);
+        }
+        let mut icmp = r.clone();
+        (icmp.protocol, icmp.sport, icmp.dport, icmp.icmp_type, icmp.icmp_code) =
+            (proto::ICMPV6, None, None, Some(200), Some(255));
+        let ctx = ctx();
+        for rec in [&r, &icmp] {
+            let (text, _) = render(rec, &ctx);
+            // Over 1.2 KiB (1.4 with the device fields): keep 256 bytes of margin.
+            assert!(text.len() > 1200, "{} bytes: not the longest record", text.len());
+            assert!(text.len() - ctx.device_json.len() + 256 < RECORD_ROOM, "{} bytes: {text}", text.len());
+        }
+    }
+
+    #[test]
+    fn a_reused_writer_writes_what_one_off_writers_write() {
+        let ctx = ctx();
+        let (mut writer, mut buf, mut one_off) = (RecordWriter::default(), RecordBuffer::default(), Vec::new());
+        let mut r = tcp_record();
+        for i in 0..5_000i64 {
+            // Times within a second, across seconds and days, and back.
+            r.start = Timestamp(1_700_000_000_000_000_000 + (i * 7_919_777_777) % 200_000_000_000 - i * 1_000);
+            r.end = Timestamp(r.start.0 + i * 333_333);
+            r.id = i as u64;
+            r.src_bytes = (i * i) as u64;
+            writer.write(&r, &ctx, &mut buf);
+            write_record(&r, &ctx, &mut one_off);
+        }
+        assert_eq!(buf.lines(), 5_000);
+        assert_eq!(buf.as_bytes(), &one_off[..]);
+        buf.clear();
+        assert!(buf.is_empty() && buf.lines() == 0);
+    }
+
+    #[test]
     fn community_id_seed_and_session_ids_come_from_the_context() {
         let r = tcp_record();
         let seeded = RecordContext::new(device(), NetSet::default(), 7, None);
@@ -841,37 +929,5 @@ mod tests {
         other.write_session_id(9, &mut buf);
         assert_eq!(buf, other.session_id(9).as_bytes());
         assert_eq!(render(&r, &other).1["NetworkSessionId"], other.session_id(42));
-    }
-}
-
-#[cfg(test)]
-mod fast_format_tests {
-    use super::*;
-
-    #[test]
-    fn hand_formatting_matches_display() {
-        for v in [0u64, 7, 10, 99, 65_535, 1_000_000_007, u64::MAX] {
-            let mut out = Vec::new();
-            push_u64(&mut out, v);
-            assert_eq!(out, v.to_string().as_bytes());
-        }
-        for v in [0i64, -1, -1_000, i64::MIN, i64::MAX] {
-            let mut out = Vec::new();
-            push_i64(&mut out, v);
-            assert_eq!(out, v.to_string().as_bytes());
-        }
-        for ip in ["0.0.0.0", "192.0.2.1", "255.255.255.255", "10.0.100.9", "2001:db8::1", "::ffff:192.0.2.1"] {
-            let ip: IpAddr = ip.parse().unwrap();
-            let mut out = Vec::new();
-            push_ip(&mut out, ip);
-            assert_eq!(out, ip.to_string().as_bytes());
-        }
-        // Epoch, leap day, end of a year, a negative time, a year past 9999.
-        for ns in [0i64, 951_782_400_123_456_789, 1_704_067_199_999_999_999, -1_500_000, i64::MIN, i64::MAX] {
-            let ts = Timestamp(ns);
-            let mut out = Vec::new();
-            write_time(ts, &mut out);
-            assert_eq!(out, format!("\"{}\"", ts.rfc3339()).as_bytes(), "{ns}");
-        }
     }
 }

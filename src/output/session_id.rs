@@ -56,12 +56,18 @@ impl SessionIds {
         std::str::from_utf8(&self.prefix).expect("hex")
     }
 
+    /// The run prefix as bytes.
+    #[inline]
+    pub fn prefix_bytes(&self) -> &[u8; PREFIX_LEN] {
+        &self.prefix
+    }
+
     /// Appends `<prefix>-<id>` (no quotes).
     #[inline]
     pub fn write(&self, id: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.prefix);
         out.push(b'-');
-        super::records::push_u64(out, id);
+        super::text::push_u64(out, id);
     }
 
     /// `<prefix>-<id>` as a string.

@@ -20,7 +20,7 @@ use crate::detect::Alert;
 use crate::flow::FlowEvent;
 use crate::log;
 use crate::output::alert_text;
-use crate::output::records::{write_record, RecordContext};
+use crate::output::records::{RecordBuffer, RecordContext, RecordWriter};
 use crate::output::sink::SinkError;
 use crate::stats::Stats;
 use crate::time::Timestamp;
@@ -172,7 +172,8 @@ pub(super) fn writer_thread(
 ) -> (Option<String>, bool) {
     let writing_records = outputs.records.is_some();
     let mut w = Writers { outputs, failed: None, broken_pipe: false };
-    let mut rec_buf: Vec<u8> = Vec::with_capacity(512 * 1024);
+    // One buffer the records are formatted into in place, reused for every batch.
+    let (mut rec_buf, mut rec_writer) = (RecordBuffer::default(), RecordWriter::default());
     let (mut records, mut alert_count) = (0u64, 0u64);
     let mut clock = AlertClock { now: Timestamp(i64::MIN) };
     let families_gone = |w: &mut Writers| {
@@ -187,23 +188,20 @@ pub(super) fn writer_thread(
             ToDetector::Batch(batch) => {
                 // The run's first session fixes the NetworkSessionId prefix.
                 ctx.observe(&batch.events);
-                let mut lines = 0;
                 let events = if writing_records { &batch.events[..] } else { &[] };
                 for ev in events {
                     if let FlowEvent::End(r) = ev {
-                        write_record(r, &ctx, &mut rec_buf);
-                        lines += 1;
+                        rec_writer.write(r, &ctx, &mut rec_buf);
                         if rec_buf.len() >= REC_BUF_FLUSH {
-                            w.write_records(&rec_buf, lines, false, &control);
-                            records += lines;
+                            w.write_records(rec_buf.as_bytes(), rec_buf.lines(), false, &control);
+                            records += rec_buf.lines();
                             rec_buf.clear();
-                            lines = 0;
                         }
                     }
                 }
-                if lines > 0 {
-                    w.write_records(&rec_buf, lines, live, &control);
-                    records += lines;
+                if rec_buf.lines() > 0 {
+                    w.write_records(rec_buf.as_bytes(), rec_buf.lines(), live, &control);
+                    records += rec_buf.lines();
                     rec_buf.clear();
                 }
                 let Some((tagged, u)) = collect_alerts(&families) else {

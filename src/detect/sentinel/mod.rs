@@ -18,8 +18,22 @@ pub mod beaconing;
 mod ports;
 pub mod portscan;
 
-use super::{DetectConfig, Detector};
+use super::{DetectConfig, Detector, EvictionCost, TableUsage, Tracks};
 use crate::time::Timestamp;
+
+/// One table of a Sentinel detector for its usage report: a table the rule cannot keep
+/// costs detections when it overflows.
+pub(crate) fn table_usage(
+    detector: &'static str,
+    table: &'static str,
+    entries: u64,
+    cap: Option<u64>,
+    evictions: u64,
+    setting: Option<&'static str>,
+    tracks: Tracks,
+) -> TableUsage {
+    TableUsage { detector, table, entries, cap, evictions, setting, cost: EvictionCost::Detection, tracks }
+}
 
 /// Memory bounds for the sentinel detectors (config section `[sentinel]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]

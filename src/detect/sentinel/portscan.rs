@@ -18,9 +18,7 @@
 use super::ports::PortList;
 use super::record_time;
 use crate::detect::alert::SESSION_SAMPLE;
-use crate::detect::{
-    Alert, AlertType, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
-};
+use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage, Severity, Tracks};
 use crate::flow::{FlowEvent, SessionStart};
 use crate::net::{keyed_map, kusto_ipv4_is_private, KeyedMap};
 use crate::time::{Duration, Timestamp};
@@ -234,15 +232,8 @@ impl Detector for SentinelPortScan {
         self.tracked_ports = 0;
     }
     fn usage(&self) -> DetectorUsage {
-        let table = |table, entries, cap, evictions, setting, tracks| TableUsage {
-            detector: "sentinel port scan",
-            table,
-            entries,
-            cap,
-            evictions,
-            setting,
-            cost: EvictionCost::Detection,
-            tracks,
+        let table = |table, entries, cap, evictions, setting, tracks| {
+            super::table_usage("sentinel port scan", table, entries, cap, evictions, setting, tracks)
         };
         DetectorUsage {
             tables: vec![

@@ -61,7 +61,7 @@ mod wake_ups;
 pub use ip_order::{IpText, V4Text};
 
 use super::record_time;
-use crate::detect::{Alert, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks};
+use crate::detect::{Alert, Detector, DetectorUsage, Severity, Tracks};
 use crate::flow::FlowEvent;
 use crate::net::{keyed_map, kusto_ipv4_is_private, KeyedMap};
 use crate::time::{Duration, Timestamp, NANOS_PER_SEC};
@@ -225,15 +225,8 @@ impl Detector for SentinelBeaconing {
         self.open.clear();
     }
     fn usage(&self) -> DetectorUsage {
-        let table = |table, entries, cap, evictions, setting, tracks| TableUsage {
-            detector: "sentinel beaconing",
-            table,
-            entries,
-            cap,
-            evictions,
-            setting,
-            cost: EvictionCost::Detection,
-            tracks,
+        let table = |table, entries, cap, evictions, setting, tracks| {
+            super::table_usage("sentinel beaconing", table, entries, cap, evictions, setting, tracks)
         };
         DetectorUsage {
             tables: vec![
