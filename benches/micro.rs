@@ -3,7 +3,8 @@
 //! formatting, on benchmark mixes a, b and c generated in memory (so runs are
 //! reproducible anywhere); then the detector-table
 //! churn ("thrash") comparison on mixes b and c, whose sources far outnumber the default
-//! tables: each family with its default tables against tables big enough.
+//! tables: each family with its default tables against tables big enough. Mix e (the
+//! SYN flood with its hidden scan and beacon; `MICRO_THRASH_MIXES="c e"`) works too.
 //!
 //!   cargo bench --bench micro                 # 300 k packets per mix, 1 M for the churn
 //!   MICRO_PACKETS=1000000 MICRO_MIXES="a b" MICRO_THRASH_MIXES=c MICRO_THRASH_PACKETS=2000000 \
@@ -21,8 +22,10 @@ use flowsentry::detect::{DetectConfig, DetectorSet, RuleSet};
 use flowsentry::flow::{FlowConfig, FlowEvent, FlowTable};
 use flowsentry::net::NetSet;
 use flowsentry::output::records::{write_record, Device, RecordContext};
+use flowsentry::synth::flood::flood_mixed_in;
 use flowsentry::synth::{
-    write_hosts, write_mixed, write_short, MixParams, MixedParams, PcapWriter, ScenarioCtx, TsResolution,
+    write_hosts, write_mixed, write_short, write_syn_flood, FloodParams, MixParams, MixedParams, PcapWriter,
+    ScenarioCtx, TsResolution,
 };
 use flowsentry::time::Timestamp;
 use std::hint::black_box;
@@ -50,7 +53,11 @@ fn frames(mix: &str, packets: u64) -> Vec<(Timestamp, Vec<u8>)> {
             &mut w,
         )
         .map(|_| ()),
-        other => panic!("MICRO_MIXES: unknown mix {other} (a, b or c)"),
+        "e" => {
+            let params = FloodParams { packets, ..FloodParams::default() };
+            write_syn_flood(&ctx, &params, &flood_mixed_in(&ctx, &params), &mut w).map(|_| ())
+        }
+        other => panic!("MICRO_MIXES: unknown mix {other} (a, b, c or e)"),
     }
     .expect("generate mix");
     let pcap = w.finish().expect("finish pcap");
