@@ -142,7 +142,7 @@ mod tests {
         assert_ne!(fixed_hash(&1u32), fixed_hash(&2u32));
         // Neighbouring keys land in different words of a 1024-word filter.
         let words: std::collections::HashSet<u64> =
-            (0..1000u32).map(|k| (u128::from(fixed_hash(&k)) * 1024 >> 64) as u64).collect();
+            (0..1000u32).map(|k| ((u128::from(fixed_hash(&k)) * 1024) >> 64) as u64).collect();
         assert!(words.len() > 550, "{} distinct words", words.len());
     }
 }
