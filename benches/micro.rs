@@ -3,7 +3,8 @@
 //! formatting, on benchmark mixes a, b and c (and the SYN flood e, with `MICRO_MIXES`) generated in memory (so runs are
 //! reproducible anywhere); then the detector-table
 //! churn ("thrash") comparison on mixes b and c, whose sources far outnumber the default
-//! tables: each family with its default tables against tables big enough.
+//! tables: each family with its default tables against tables big enough. Mix e (the
+//! SYN flood with its hidden scan and beacon; `MICRO_THRASH_MIXES="c e"`) works too.
 //!
 //!   cargo bench --bench micro                 # 300 k packets per mix, 1 M for the churn
 //!   MICRO_PACKETS=1000000 MICRO_MIXES="a b" MICRO_THRASH_MIXES=c MICRO_THRASH_PACKETS=2000000 \

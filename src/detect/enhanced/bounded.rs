@@ -1,71 +1,117 @@
-//! A hash map with a hard size cap and least-recently-touched eviction. Keys are
-//! attacker-controlled (addresses, ports), so every map is randomly seeded
-//! ([`KeyedHasher`]). Eviction never depends on iteration order: entries carry a unique
-//! touch stamp and the oldest are removed, so behaviour is deterministic.
+//! A hash map with a hard size cap and a segmented LRU eviction that one-off keys
+//! cannot thrash. Keys are attacker-controlled (addresses, ports), so every map is
+//! randomly seeded ([`KeyedHasher`]). Eviction never depends on the table's iteration
+//! order: entries carry a unique touch stamp, the oldest are removed, and the
+//! doorkeeper hashes keys with a fixed hash, so behaviour is deterministic.
+//!
+//! Two segments (SLRU): a new key enters *probation*; a key seen again (a promoting
+//! touch) moves to *protected*, which holds at most 80 % of the cap (its oldest are
+//! demoted back to probation). A full map evicts the oldest probation entries first,
+//! so a flood of sources seen once cannot push out a slow scanner or a beacon that
+//! came back. A key about to be evicted from probation that was evicted before (the
+//! [`Doorkeeper`], consulted only then, never per new key) gets a second chance once.
+//!
+//! Eviction drops about an eighth of the cap per pass. Up to 4 096 entries the cutoffs
+//! are exact; in larger tables they are read from 1 024 sampled stamps (a fixed
+//! pseudo-random sequence), so a pass costs one sequential walk of the stamps.
 
+use super::doorkeeper::{fixed_hash, Doorkeeper};
 use crate::net::KeyedHasher;
 use hashbrown::HashTable;
 use std::hash::{BuildHasher, Hash};
 
-/// What the hash table holds: the key and the id of the entry's value and stamp. Kept
-/// small on purpose: the table is probed on every event and resized as it fills (a
-/// capped map that keeps evicting accumulates tombstones, which makes hashbrown grow it
-/// well past its cap in buckets), so large values in the buckets would cost cache
-/// misses, page faults and copies. Values never move once stored.
-struct Entry<K> {
+/// An entry: the key first, next to the front of its value (a `repr(C)` value keeps
+/// what every event reads at its front), so the key compare of a lookup reads the cache
+/// line the caller reads next. Slots never move once stored.
+#[repr(C)]
+struct Slot<K, V> {
     key: K,
-    id: u32,
+    value: V,
 }
 
 /// Stamp of a free id: larger than every real stamp, so never among the oldest.
 const FREE: u64 = u64::MAX;
+/// Stamp bits: `clock << 2 | PROTECTED | CHANCED`.
+const PROTECTED: u64 = 2;
+/// A probation entry that already had its second chance.
+const CHANCED: u64 = 1;
+/// Tables with more live entries pick eviction cutoffs from samples.
+const EXACT_UP_TO: usize = 4096;
+const SAMPLES: usize = 1024;
 
-/// Map capped at `cap` entries; inserting into a full map first drops the least
-/// recently touched eighth (at least one entry), counted in [`BoundedMap::evictions`].
+/// Map capped at `cap` entries; inserting into a full map first runs an eviction pass
+/// (about `cap / 8` entries, at least one, counted in [`BoundedMap::evictions`]).
 ///
-/// Values, touch stamps (unique, increasing) and key hashes live in dense arrays
-/// indexed by a per-entry id; the hash table maps keys to ids. Finding the oldest
-/// eighth reads the stamps (a few hundred KiB) instead of walking every entry, and the
-/// evicted entries are then removed one by one through their stored hash.
+/// Keys with their values, touch stamps (unique, increasing; the low bits hold the
+/// segment) and key hashes live in dense arrays indexed by a per-entry id; the hash
+/// table holds only the ids (4 bytes a bucket: a capped map that keeps evicting
+/// accumulates tombstones, which makes hashbrown grow it to 4 buckets per entry, so
+/// keys in the buckets would cost megabytes and page faults). A pass reads the stamps (a few hundred KiB) instead of walking every entry, and
+/// the evicted entries are then removed one by one through their stored hash.
 pub struct BoundedMap<K, V> {
-    /// A raw table so a key is hashed once per call, even when a full map must evict
-    /// before inserting it.
-    table: HashTable<Entry<K>>,
+    /// A raw table of ids (rehashed through `hashes`) so a key is hashed once per call,
+    /// even when a full map must evict before inserting it.
+    table: HashTable<u32>,
     hasher: KeyedHasher,
     cap: usize,
     clock: u64,
     evictions: u64,
-    /// Value of each id (`None` for unused ids).
-    values: Vec<Option<V>>,
+    /// Key and value of each id (`None` for unused ids).
+    slots: Vec<Option<Slot<K, V>>>,
     /// Touch stamp of each id (`FREE` for unused ids).
     stamps: Vec<u64>,
     /// Table hash of each id's key (meaningless for unused ids).
     hashes: Vec<u64>,
     /// Unused ids.
     free: Vec<u32>,
-    /// Scratch copy of `stamps` for selecting the eviction cutoff (kept: no allocation).
-    scratch: Vec<u64>,
+    /// Keys evicted lately (fixed hashes), for second chances.
+    doorkeeper: Doorkeeper,
+    /// State of the sampling sequence (xorshift; fixed seed).
+    rng: u64,
+    /// Scratch buffers of a pass (kept: no allocation): probation and protected stamps,
+    /// evicted keys' fixed hashes, second chances (stamp, id).
+    probation: Vec<u64>,
+    protected: Vec<u64>,
+    evicted: Vec<u64>,
+    chances: Vec<(u64, u32)>,
+}
+
+/// The stamp cutoff that selects `take` of a segment of `len` entries, given the
+/// segment's stamps in `stamps` (all of them, or a sample): the `take`-th smallest, or
+/// its share of the sample. 0 (below every stamp) when nothing is to be taken.
+fn cutoff(stamps: &mut [u64], take: usize, len: usize) -> u64 {
+    if take == 0 || stamps.is_empty() {
+        return 0;
+    }
+    let k = if stamps.len() == len { take } else { (take * stamps.len() + len / 2) / len };
+    *stamps.select_nth_unstable(k.clamp(1, stamps.len()) - 1).1
 }
 
 impl<K: Hash + Eq, V> BoundedMap<K, V> {
     pub fn new(cap: usize) -> Self {
+        let cap = cap.max(1);
         BoundedMap {
             table: HashTable::new(),
             hasher: KeyedHasher::default(),
-            cap: cap.max(1),
+            cap,
             clock: 0,
             evictions: 0,
-            values: Vec::new(),
+            slots: Vec::new(),
             stamps: Vec::new(),
             hashes: Vec::new(),
             free: Vec::new(),
-            scratch: Vec::new(),
+            doorkeeper: Doorkeeper::new(2 * cap),
+            rng: 0x2545_f491_4f6c_dd1d,
+            probation: Vec::new(),
+            protected: Vec::new(),
+            evicted: Vec::new(),
+            chances: Vec::new(),
         }
     }
     pub fn set_cap(&mut self, cap: usize) {
         self.cap = cap.max(1);
         while self.table.len() > self.cap {
-            self.evict_oldest();
+            self.evict_pass();
         }
     }
     pub fn len(&self) -> usize {
@@ -77,86 +123,185 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
     pub fn evictions(&self) -> u64 {
         self.evictions
     }
-    /// The entry for `key`, created with `make` if absent; marks it most recently used.
+    /// The entry for `key`, created with `make` if absent (in probation); marks it most
+    /// recently used, and an entry that was there is promoted (seen again).
+    #[inline(always)]
     pub fn touch_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        self.entry_with(key, make, true)
+    }
+    /// Like [`BoundedMap::touch_or_insert_with`] without promoting an entry that was
+    /// there: for events that do not show the key again (the end of what its last
+    /// promoting event started).
+    #[inline(always)]
+    pub fn refresh_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        self.entry_with(key, make, false)
+    }
+    #[inline(always)]
+    fn entry_with(&mut self, key: K, make: impl FnOnce() -> V, promote: bool) -> &mut V {
         self.clock += 1;
-        let clock = self.clock;
         let hash = self.hasher.hash_one(&key);
-        let id = match self.table.find(hash, |e| e.key == key).map(|e| e.id) {
-            Some(id) => id,
+        let slots = &self.slots;
+        let id = match self.table.find(hash, |&id| slots[id as usize].as_ref().is_some_and(|s| s.key == key)).copied() {
+            Some(id) => {
+                let old = self.stamps[id as usize];
+                let segment = if promote { PROTECTED } else { old & (PROTECTED | CHANCED) };
+                self.stamps[id as usize] = self.clock << 2 | segment;
+                id
+            }
             None => {
-                if self.table.len() >= self.cap {
-                    self.evict_oldest();
-                }
-                let id = self.free.pop().unwrap_or_else(|| {
-                    self.values.push(None);
-                    self.stamps.push(FREE);
-                    self.hashes.push(0);
-                    u32::try_from(self.values.len() - 1).expect("bounded map ids fit in u32")
-                });
-                self.hashes[id as usize] = hash;
-                self.values[id as usize] = Some(make());
-                let hasher = &self.hasher;
-                self.table.insert_unique(hash, Entry { key, id }, |e| hasher.hash_one(&e.key));
+                let id = self.insert_new(hash, key, make);
+                self.stamps[id as usize] = self.clock << 2;
                 id
             }
         };
-        self.stamps[id as usize] = clock;
-        self.values[id as usize].as_mut().expect("a mapped id has a value")
+        &mut self.slots[id as usize].as_mut().expect("a mapped id has a slot").value
     }
-    /// The entry for `key` if present; marks it most recently used.
+    fn insert_new(&mut self, hash: u64, key: K, make: impl FnOnce() -> V) -> u32 {
+        while self.table.len() >= self.cap {
+            self.evict_pass();
+        }
+        let id = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.stamps.push(FREE);
+            self.hashes.push(0);
+            u32::try_from(self.slots.len() - 1).expect("bounded map ids fit in u32")
+        });
+        self.hashes[id as usize] = hash;
+        self.slots[id as usize] = Some(Slot { key, value: make() });
+        let hashes = &self.hashes;
+        self.table.insert_unique(hash, id, |&id| hashes[id as usize]);
+        id
+    }
+    /// The entry for `key` if present; marks it most recently used (not a promotion).
     #[inline(always)]
     pub fn touch(&mut self, key: &K) -> Option<&mut V> {
         self.clock += 1;
-        let hash = self.hasher.hash_one(key);
-        let id = self.table.find(hash, |e| e.key == *key)?.id as usize;
-        self.stamps[id] = self.clock;
-        self.values[id].as_mut()
+        let id = self.find(key)?;
+        self.stamps[id] = self.clock << 2 | self.stamps[id] & (PROTECTED | CHANCED);
+        self.slots[id].as_mut().map(|s| &mut s.value)
     }
     pub fn get(&self, key: &K) -> Option<&V> {
-        let hash = self.hasher.hash_one(key);
-        let id = self.table.find(hash, |e| e.key == *key)?.id as usize;
-        self.values[id].as_ref()
+        self.slots[self.find(key)?].as_ref().map(|s| &s.value)
     }
-    /// Keeps entries for which `keep` is true (expiry; not counted as evictions).
+    #[inline(always)]
+    fn find(&self, key: &K) -> Option<usize> {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        self.table.find(hash, |&id| slots[id as usize].as_ref().is_some_and(|s| s.key == *key)).map(|&id| id as usize)
+    }
+    /// Keeps entries for which `keep` is true (expiry; not counted as evictions). Freed
+    /// ids are reused in id order, whatever order the table visited them in.
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        let (values, stamps, free) = (&mut self.values, &mut self.stamps, &mut self.free);
-        self.table.retain(|e| {
-            let id = e.id as usize;
-            let kept = keep(&e.key, values[id].as_mut().expect("a mapped id has a value"));
+        let (slots, stamps, freed) = (&mut self.slots, &mut self.stamps, &mut self.chances);
+        freed.clear();
+        self.table.retain(|&mut id| {
+            let slot = slots[id as usize].as_mut().expect("a mapped id has a slot");
+            let kept = keep(&slot.key, &mut slot.value);
             if !kept {
-                values[id] = None;
-                stamps[id] = FREE;
-                free.push(e.id);
+                slots[id as usize] = None;
+                stamps[id as usize] = FREE;
+                freed.push((0, id));
             }
             kept
         });
+        freed.sort_unstable();
+        self.free.extend(freed.iter().rev().map(|&(_, id)| id));
     }
-    fn evict_oldest(&mut self) {
-        let n = (self.cap / 8).max(1).min(self.table.len());
+    /// Next id of the sampling sequence, below `n`.
+    fn sample(&mut self, n: usize) -> usize {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        ((u128::from(self.rng) * n as u128) >> 64) as usize
+    }
+    /// One eviction pass: about `cap / 8` entries leave, the oldest probation ones
+    /// first (those the doorkeeper knows get a second chance instead), then, if
+    /// probation is short, the oldest protected ones; protected entries beyond its
+    /// share are demoted to probation.
+    fn evict_pass(&mut self) {
+        let len = self.table.len();
+        let n = (self.cap / 8).max(1).min(len);
         if n == 0 {
             return;
         }
-        // The n smallest stamps are exactly the n least recently touched entries (stamps
-        // are unique; free ids carry FREE, above every live stamp, and n <= live entries).
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&self.stamps);
-        let (_, cutoff, _) = self.scratch.select_nth_unstable(n - 1);
-        let cutoff = *cutoff;
+        self.doorkeeper.age();
+        self.probation.clear();
+        self.protected.clear();
+        if len > EXACT_UP_TO {
+            for _ in 0..SAMPLES {
+                let id = self.sample(self.stamps.len());
+                match self.stamps[id] {
+                    FREE => {}
+                    s if s & PROTECTED != 0 => self.protected.push(s),
+                    s => self.probation.push(s),
+                }
+            }
+        }
+        let sampled = self.probation.len() + self.protected.len();
+        if sampled < SAMPLES / 4 {
+            // Small table, or samples that mostly hit free ids: every stamp.
+            self.probation.clear();
+            self.protected.clear();
+            for &s in &self.stamps {
+                match s {
+                    FREE => {}
+                    s if s & PROTECTED != 0 => self.protected.push(s),
+                    s => self.probation.push(s),
+                }
+            }
+        }
+        let sampled = self.probation.len() + self.protected.len();
+        let probation_len = if sampled == len { self.probation.len() } else { (len * self.probation.len()) / sampled };
+        let protected_len = len - probation_len;
+        let from_probation = n.min(probation_len);
+        let from_protected = n - from_probation;
+        let protected_cap = self.cap - self.cap / 5;
+        let demote = protected_len.saturating_sub(from_protected).saturating_sub(protected_cap);
+        let probation_cut = cutoff(&mut self.probation, from_probation, probation_len);
+        let evict_cut = cutoff(&mut self.protected, from_protected, protected_len);
+        let demote_cut = cutoff(&mut self.protected, from_protected + demote, protected_len);
+        self.evicted.clear();
+        self.chances.clear();
         for id in 0..self.stamps.len() {
-            if self.stamps[id] > cutoff {
+            let s = self.stamps[id];
+            let evict = if s & PROTECTED == 0 {
+                s <= probation_cut
+            } else if s <= evict_cut {
+                true
+            } else {
+                if s <= demote_cut {
+                    self.stamps[id] = s & !PROTECTED;
+                }
+                false
+            };
+            if !evict {
+                continue; // FREE is above every cutoff
+            }
+            let fixed = fixed_hash(&self.slots[id].as_ref().expect("a stamped id has a slot").key);
+            if s & (PROTECTED | CHANCED) == 0 && self.doorkeeper.contains(fixed) {
+                self.chances.push((s, id as u32));
                 continue;
             }
-            match self.table.find_entry(self.hashes[id], |e| e.id as usize == id) {
+            match self.table.find_entry(self.hashes[id], |&e| e as usize == id) {
                 Ok(entry) => {
                     entry.remove();
                 }
                 Err(_) => unreachable!("every stamped id has an entry"),
             }
-            self.values[id] = None;
+            self.evicted.push(fixed);
+            self.slots[id] = None;
             self.stamps[id] = FREE;
             self.free.push(id as u32);
             self.evictions += 1;
+        }
+        for &fixed in &self.evicted {
+            self.doorkeeper.insert(fixed);
+        }
+        // Second chances become the newest probation entries, in their previous order.
+        self.chances.sort_unstable();
+        for &(_, id) in &self.chances {
+            self.clock += 1;
+            self.stamps[id as usize] = self.clock << 2 | CHANCED;
         }
     }
 }
@@ -184,12 +329,85 @@ mod tests {
         assert_eq!(m.evictions(), 1 + 100_000);
     }
 
-    /// The eviction choice must match the straightforward definition: a full map drops
-    /// the cap/8 entries with the smallest touch stamps. Checked against a naive model
-    /// over a random mix of inserts, touches, expiry and cap changes.
+    /// The eviction choice must match the straightforward definition of a pass (exact
+    /// cutoffs in small tables): the oldest cap/8 probation entries leave (the oldest
+    /// protected ones when probation is short), those the doorkeeper knows get a second
+    /// chance instead, protected entries beyond 80 % of the cap are demoted. Checked
+    /// against a naive model over a random mix of promoting and plain inserts, touches,
+    /// expiry and cap changes.
     #[test]
-    fn evicts_exactly_like_a_naive_stamp_model() {
+    fn evicts_exactly_like_a_naive_segmented_model() {
         use std::collections::BTreeMap;
+        type Model = BTreeMap<u32, (u64, u32)>;
+        struct Naive {
+            map: Model,
+            clock: u64,
+            evictions: u64,
+            doorkeeper: Doorkeeper,
+        }
+        impl Naive {
+            fn pass(&mut self, cap: usize) {
+                let n = (cap / 8).max(1).min(self.map.len());
+                self.doorkeeper.age();
+                let segment = |protected: u64| {
+                    let mut v: Vec<u64> =
+                        self.map.values().map(|v| v.0).filter(|s| s & PROTECTED == protected).collect();
+                    v.sort();
+                    v
+                };
+                let (probation, protected) = (segment(0), segment(PROTECTED));
+                let from_probation = n.min(probation.len());
+                let from_protected = n - from_probation;
+                let demote = protected.len().saturating_sub(from_protected).saturating_sub(cap - cap / 5);
+                let cut = |v: &[u64], k: usize| if k == 0 { 0 } else { v[k - 1] };
+                let probation_cut = cut(&probation, from_probation);
+                let evict_cut = cut(&protected, from_protected);
+                let demote_cut = cut(&protected, from_protected + demote);
+                let (mut chances, mut evicted) = (Vec::new(), Vec::new());
+                for (k, v) in self.map.iter_mut() {
+                    let s = v.0;
+                    if s & PROTECTED == 0 {
+                        if s <= probation_cut {
+                            if s & CHANCED == 0 && self.doorkeeper.contains(fixed_hash(k)) {
+                                chances.push((s, *k));
+                            } else {
+                                evicted.push(*k);
+                            }
+                        }
+                    } else if s <= evict_cut {
+                        evicted.push(*k);
+                    } else if s <= demote_cut {
+                        v.0 = s & !PROTECTED;
+                    }
+                }
+                for k in evicted {
+                    self.map.remove(&k);
+                    self.doorkeeper.insert(fixed_hash(&k));
+                    self.evictions += 1;
+                }
+                chances.sort();
+                for (_, k) in chances {
+                    self.clock += 1;
+                    self.map.get_mut(&k).expect("chanced key").0 = self.clock << 2 | CHANCED;
+                }
+            }
+            fn entry(&mut self, key: u32, value: u32, promote: bool, cap: usize) -> u32 {
+                self.clock += 1;
+                match self.map.get_mut(&key) {
+                    Some(v) => {
+                        let segment = if promote { PROTECTED } else { v.0 & (PROTECTED | CHANCED) };
+                        v.0 = self.clock << 2 | segment;
+                    }
+                    None => {
+                        while self.map.len() >= cap {
+                            self.pass(cap);
+                        }
+                        self.map.insert(key, (self.clock << 2, value));
+                    }
+                }
+                self.map[&key].1
+            }
+        }
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move |m: u64| {
             state ^= state << 13;
@@ -198,53 +416,101 @@ mod tests {
             state % m
         };
         let mut m: BoundedMap<u32, u32> = BoundedMap::new(64);
-        let (mut cap, mut clock, mut evictions) = (64usize, 0u64, 0u64);
-        let mut model: BTreeMap<u32, (u64, u32)> = BTreeMap::new();
-        let evict = |model: &mut BTreeMap<u32, (u64, u32)>, cap: usize, evictions: &mut u64| {
-            let n = (cap / 8).max(1).min(model.len());
-            let mut stamps: Vec<u64> = model.values().map(|v| v.0).collect();
-            stamps.sort();
-            let cutoff = stamps[n - 1];
-            model.retain(|_, v| v.0 > cutoff);
-            *evictions += n as u64;
-        };
+        let mut cap = 64usize;
+        let mut model = Naive { map: Model::new(), clock: 0, evictions: 0, doorkeeper: Doorkeeper::new(128) };
+        let (mut chances, mut demotions) = (0, 0);
         for step in 0..200_000u32 {
             let key = next(300) as u32;
             match next(100) {
-                0..=59 => {
-                    clock += 1;
-                    if model.len() >= cap && !model.contains_key(&key) {
-                        evict(&mut model, cap, &mut evictions);
-                    }
-                    model.entry(key).or_insert((clock, step)).0 = clock;
-                    assert_eq!(*m.touch_or_insert_with(key, || step), model[&key].1);
-                }
+                0..=29 => assert_eq!(*m.touch_or_insert_with(key, || step), model.entry(key, step, true, cap)),
+                30..=59 => assert_eq!(*m.refresh_or_insert_with(key, || step), model.entry(key, step, false, cap)),
                 60..=89 => {
-                    clock += 1;
-                    if let Some(v) = model.get_mut(&key) {
-                        v.0 = clock;
+                    model.clock += 1;
+                    let clock = model.clock;
+                    if let Some(v) = model.map.get_mut(&key) {
+                        v.0 = clock << 2 | v.0 & (PROTECTED | CHANCED);
                     }
-                    assert_eq!(m.touch(&key).copied(), model.get(&key).map(|v| v.1));
+                    assert_eq!(m.touch(&key).copied(), model.map.get(&key).map(|v| v.1));
                 }
                 90..=97 => {
                     let modulus = 2 + next(20) as u32;
-                    model.retain(|k, _| k % modulus != 0);
+                    model.map.retain(|k, _| k % modulus != 0);
                     m.retain(|k, _| k % modulus != 0);
                 }
                 _ => {
                     cap = 1 + next(120) as usize;
-                    while model.len() > cap {
-                        evict(&mut model, cap, &mut evictions);
+                    while model.map.len() > cap {
+                        model.pass(cap);
                     }
                     m.set_cap(cap);
                 }
             }
-            assert_eq!((m.len(), m.evictions()), (model.len(), evictions), "step {step}");
+            assert_eq!((m.len(), m.evictions()), (model.map.len(), model.evictions), "step {step}");
+            chances += model.map.values().filter(|v| v.0 & CHANCED != 0).count();
+            demotions += model.map.values().filter(|v| v.0 & (PROTECTED | CHANCED) == 0).count();
             if step % 1000 == 0 {
                 for k in 0..300 {
-                    assert_eq!(m.get(&k), model.get(&k).map(|v| &v.1), "step {step} key {k}");
+                    assert_eq!(m.get(&k), model.map.get(&k).map(|v| &v.1), "step {step} key {k}");
                 }
             }
         }
+        // The model exercised second chances and both segments.
+        assert!(chances > 1000 && demotions > 1000, "{chances} {demotions}");
+    }
+
+    /// Above 4 096 entries a pass reads its cutoff from 1 024 sampled stamps: it evicts
+    /// about an eighth, and exactly the oldest entries.
+    #[test]
+    fn sampled_cutoff_evicts_the_oldest_about_an_eighth() {
+        let cap = 65_536u32;
+        let mut m = BoundedMap::new(cap as usize);
+        for k in 0..=cap {
+            m.touch_or_insert_with(k, || k);
+        }
+        let evicted = m.evictions();
+        assert!((6_500..=10_000).contains(&evicted), "{evicted} evicted, expected ~8 192");
+        for k in 0..=cap {
+            assert_eq!(m.get(&k).is_none(), u64::from(k) < evicted, "key {k}");
+        }
+    }
+
+    /// A key seen again is promoted: a flood of one-off keys, many times the table,
+    /// never evicts it, though it comes back only after three tables' worth of them.
+    #[test]
+    fn a_repeated_key_survives_a_flood_of_one_off_keys() {
+        for cap in [1_000usize, 32_768] {
+            let mut m = BoundedMap::new(cap);
+            let slow = u32::MAX;
+            m.touch_or_insert_with(slow, || 7);
+            m.touch_or_insert_with(slow, || 8);
+            for k in 0..(40 * cap) as u32 {
+                m.touch_or_insert_with(k, || k);
+                if k as usize % (3 * cap) == 0 {
+                    assert_eq!(m.touch_or_insert_with(slow, || 9), &7, "cap {cap}: evicted by one-offs");
+                }
+            }
+            assert!(m.len() <= cap && m.len() >= cap - cap / 8, "{} entries", m.len());
+            assert!(m.evictions() >= (39 * cap) as u64);
+        }
+    }
+
+    /// A key evicted once that comes back gets a second chance (the doorkeeper): it
+    /// outlives a key inserted with it that was never seen before.
+    #[test]
+    fn a_returning_key_gets_a_second_chance() {
+        let mut m = BoundedMap::new(64);
+        let (returning, fresh) = (1_000_000u32, 2_000_000u32);
+        m.touch_or_insert_with(returning, || 1);
+        for k in 0..64 {
+            m.touch_or_insert_with(k, || k);
+        }
+        assert!(m.get(&returning).is_none(), "evicted as the oldest");
+        m.touch_or_insert_with(returning, || 2);
+        m.touch_or_insert_with(fresh, || 3);
+        for k in 100..170 {
+            m.touch_or_insert_with(k, || k);
+        }
+        assert_eq!(m.get(&returning), Some(&2));
+        assert!(m.get(&fresh).is_none());
     }
 }

@@ -31,7 +31,8 @@ pub struct EnhancedConfig {
     /// Fast path: distinct ports on ONE host probed with unanswered-yet SYN/UDP/stealth
     /// packets (no success on them) that raise an alert without waiting for timeouts.
     pub scan_fast_vertical_ports: u32,
-    /// Most sources tracked at once; the least recently active are evicted (counted).
+    /// Most sources tracked at once; a full table evicts the least recently active,
+    /// sources seen once before sources seen again (counted; see `bounded.rs`).
     pub scan_max_sources: usize,
     /// Most distinct targets remembered per source; further new targets are only counted.
     pub scan_max_targets_per_source: usize,
@@ -64,7 +65,8 @@ pub struct EnhancedConfig {
     /// Relative jitter (MAD / median of gaps) at which the regularity score reaches 0;
     /// the score falls quadratically, so moderate jitter (Cobalt Strike 50 %) stays high.
     pub beacon_jitter_tolerance: f64,
-    /// Most series tracked at once; the least recently touched are evicted (counted).
+    /// Most series tracked at once; a full table evicts the least recently touched,
+    /// one-off series before repeated ones (counted; see `bounded.rs`).
     pub beacon_max_series: usize,
     /// Destination ports never scored for beaconing (default: NTP, which polls by design).
     pub beacon_allow_ports: Vec<u16>,

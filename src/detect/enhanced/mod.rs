@@ -7,6 +7,7 @@ mod beacon;
 mod beats;
 mod bounded;
 mod config;
+mod doorkeeper;
 mod jitter;
 mod probe;
 mod robust;

@@ -242,12 +242,19 @@ impl ScanDetector {
         kind: ProbeKind,
         o: Outcome,
         tool: Option<Tool>,
+        start: bool,
         alerts: &mut Vec<Alert>,
     ) {
         let window = self.window();
         let cap = self.cfg.scan_max_targets_per_source;
         let key = ScanKey { src, proto: t.proto };
-        let st = self.sources.touch_or_insert_with(key, || SourceState::new(ts));
+        // A session start shows the source again (promoted in the table); its end only
+        // concludes what the start began.
+        let st = if start {
+            self.sources.touch_or_insert_with(key, || SourceState::new(ts))
+        } else {
+            self.sources.refresh_or_insert_with(key, || SourceState::new(ts))
+        };
         if ts.since(st.last_prune).0 >= window.0 / 8 {
             st.prune(ts.saturating_sub(window));
             st.last_prune = ts;
@@ -525,8 +532,12 @@ impl Detector for ScanDetector {
                 let t = Target { dst: s.dst, port, proto: s.protocol };
                 let tool = if s.protocol == super::probe::TCP { fingerprint(s.dst, port, &s.first) } else { None };
                 match start_verdict(s) {
-                    StartVerdict::Attempt(k) => self.observe(s.id, s.src, t, s.ts, k, Outcome::Pending, tool, alerts),
-                    StartVerdict::Probe(k) => self.observe(s.id, s.src, t, s.ts, k, Outcome::Failure, tool, alerts),
+                    StartVerdict::Attempt(k) => {
+                        self.observe(s.id, s.src, t, s.ts, k, Outcome::Pending, tool, true, alerts)
+                    }
+                    StartVerdict::Probe(k) => {
+                        self.observe(s.id, s.src, t, s.ts, k, Outcome::Failure, tool, true, alerts)
+                    }
                     StartVerdict::Defer | StartVerdict::Ignore => {}
                 }
             }
@@ -538,7 +549,7 @@ impl Detector for ScanDetector {
                 let t = Target { dst: r.dst, port, proto: r.protocol };
                 let tool = if r.protocol == super::probe::TCP { fingerprint(r.dst, port, &r.first) } else { None };
                 if let Some((k, o)) = end_verdict(r) {
-                    self.observe(r.id, r.src, t, r.end, k, o, tool, alerts);
+                    self.observe(r.id, r.src, t, r.end, k, o, tool, false, alerts);
                 }
             }
             // Activity inside an established session is not a connection attempt.
