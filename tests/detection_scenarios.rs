@@ -340,7 +340,8 @@ fn heavily_jittered_beacon_is_found_on_persistence() {
     assert_eq!(r.enhanced.len(), 1, "{}", brief(&r.enhanced));
     let a = &r.enhanced[0];
     assert_eq!((s(a, "Pattern"), a["InSession"].as_bool()), ("Jittered", Some(false)), "{a}");
-    assert!(a["Persistence"].as_f64().unwrap() >= 0.95, "{a}");
+    // Found at its 20th check-in by the bounded-sleep cut (persistence ≥ 0.8; 0.9 here).
+    assert!(a["Persistence"].as_f64().unwrap() >= 0.8, "{a}");
     assert!((20..=40).contains(&a["Connections"].as_u64().unwrap()), "{a}");
 }
 

@@ -112,6 +112,13 @@ pub struct BeaconScore {
     pub gap_cv: f64,
 }
 
+/// Gap coefficient of variation up to which the regular path's dispersion factor is 1
+/// (falling to 0 over the next 0.4): `0.8 − 1.5/√gaps`, at most 0.6 — 0.23 at 7 gaps,
+/// 0.46 at 19, 0.6 from 57. A handful of exponential gaps often has a CV near 0.5.
+pub fn regular_cv_bound(gaps: usize) -> f64 {
+    (0.8 - 1.5 / (gaps.max(1) as f64).sqrt()).min(0.6)
+}
+
 /// Scores start times (seconds) and per-session (src, dst) bytes; `None` when the
 /// series is not yet eligible (too few sessions, span too short, period out of range).
 pub fn score_series(times: &[f64], bytes: &[(u64, u64)], cfg: &EnhancedConfig) -> Option<BeaconScore> {
@@ -135,9 +142,11 @@ pub fn score_series(times: &[f64], bytes: &[(u64, u64)], cfg: &EnhancedConfig) -
     let coverage = (gaps.len() as f64 * g.median / span.max(f64::MIN_POSITIVE)).min(1.0);
     // Dispersion: exponential (Poisson) gaps have a coefficient of variation near 1, a
     // beacon's stay well under 0.6 even with a few missed check-ins; a small Poisson
-    // sample can still look regular to the robust statistics above.
+    // sample can still look regular to the robust statistics above, and its CV is biased
+    // low, so the bound grows with the sample (see `regular_cv_bound`).
     let shape = gap_shape(times, &gaps);
-    let dispersion = ((1.0 - shape.cv) / 0.4).clamp(0.0, 1.0);
+    let cv_ok = regular_cv_bound(gaps.len());
+    let dispersion = ((cv_ok + 0.4 - shape.cv) / 0.4).clamp(0.0, 1.0);
     let timing = (0.75 * regularity + 0.25 * skew_score) * (coverage / 0.6).min(1.0) * dispersion;
     // Confidence grows with the number of gaps; full at 24 (RITA also rewards count).
     let count = (gaps.len() as f64 / 24.0).min(1.0);
@@ -169,12 +178,15 @@ pub fn score_series(times: &[f64], bytes: &[(u64, u64)], cfg: &EnhancedConfig) -
         max_gap_ratio: shape.max_ratio,
         gap_cv: shape.cv,
     };
-    // Regular timing wins ties: the jittered path is only for what it cannot explain.
+    // Regular timing wins: the jittered path is only for what it cannot explain (a
+    // series the regular path alerts on stays `Regular`, whatever the jittered score).
     match jitter::score(&shape, gaps.len(), bytes, cfg) {
-        Some(j) if j.score > regular.score => Some(BeaconScore {
+        Some(j) if j.score > regular.score && regular.score < cfg.beacon_threshold => Some(BeaconScore {
             score: j.score,
             timing: j.timing,
             bytes: Some(j.sizes),
+            // The median of gaps uniform over a wide range is a poor period estimate.
+            interval: shape.mean,
             pattern: Pattern::Jittered,
             ..regular
         }),

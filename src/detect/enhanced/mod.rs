@@ -20,6 +20,8 @@ mod tests_beacon;
 #[cfg(test)]
 mod tests_insession;
 #[cfg(test)]
+mod tests_jitter;
+#[cfg(test)]
 mod tests_scan;
 
 pub use beacon::{score_series, BeaconDetector, BeaconScore, Pattern};

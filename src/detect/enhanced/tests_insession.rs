@@ -239,8 +239,9 @@ fn sessions_at(times: &[f64], sizes: impl Fn(usize) -> (u64, u64)) -> Feed {
 /// The measured detection rate of ±90 % jittered beacons (README "Beaconing"): 1000
 /// seeded series of 40 check-ins (period 10 s, gaps uniform in [1 s, 19 s], request
 /// sizes varying by a few bytes), each fed to the detector once with the jittered path
-/// and once without. Measured: 816 found by the 20th check-in and 992 by the 40th (before
-/// the range statistic: 797 and 983); 125 without the jittered path.
+/// and once without. Measured: 962 found by the 20th check-in and 997 by the 40th (816 and
+/// 992 before the bounded-sleep cut); 104 without the jittered path (125 before the
+/// regular path's CV bound grew with the sample). The 4000-trial rates: tests_jitter.rs.
 #[test]
 fn heavily_jittered_beacons_are_caught_on_persistence() {
     let mut off = config();
@@ -265,8 +266,8 @@ fn heavily_jittered_beacons_are_caught_on_persistence() {
         }
     }
     eprintln!("jittered beacons: {caught}/{runs} caught within 40 check-ins, {by_20} by the 20th, {without_path} without the jittered path");
-    assert!(caught * 1000 >= runs * 980, "{caught}/{runs} caught by the 40th check-in");
-    assert!(by_20 * 1000 >= runs * 795, "{by_20}/{runs} by the 20th check-in");
+    assert!(caught * 1000 >= runs * 990, "{caught}/{runs} caught by the 40th check-in");
+    assert!(by_20 * 1000 >= runs * 940, "{by_20}/{runs} by the 20th check-in");
     assert!(without_path * 100 <= runs * 15, "{without_path}/{runs} caught without the jittered path");
 }
 
@@ -315,17 +316,18 @@ fn poisson_flagged(sizes: impl Fn(&mut SplitMix64) -> (u64, u64)) -> (usize, usi
 #[test]
 fn poisson_visits_rarely_pass_the_jitter_path_and_never_with_varying_replies() {
     // The worst case: memoryless visits whose request and reply sizes never change, so
-    // only timing separates them. Measured (4000 series of 60 visits): 57 flagged, 35 of
-    // them by the regular path alone, so the jittered path adds 22 (0.55 %); with the
-    // previous longest-gap-only bounds it added 32 (67 flagged).
+    // only timing separates them. Measured (4000 series of 60 visits): 74 flagged, 4 of
+    // them by the regular path alone, so the jittered path adds 70 (1.75 %). Before the
+    // bounded-sleep cut: 57 flagged, 35 by the regular path (whose CV bound did not yet
+    // grow with the sample), the jittered path adding 22.
     let (with, without) = poisson_flagged(|_| (700, 900));
     eprintln!("poisson, constant sizes: {with} of 4000 flagged, {without} without the jittered path");
     assert!(
-        with >= without && with - without <= 24,
+        with >= without && with - without <= 85,
         "jittered path adds {} of 4000 (regular alone {without})",
         with - without
     );
-    assert!(without <= 40, "regular path: {without} of 4000");
+    assert!(without <= 10, "regular path: {without} of 4000");
     // Replies that vary like web pages: the jittered path adds nothing.
     let (with, without) = poisson_flagged(|rng| (700, 3_000 + rng.below(57_000)));
     eprintln!("poisson, varying replies: {with} of 4000 flagged, {without} without the jittered path");
