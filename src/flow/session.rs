@@ -141,8 +141,7 @@ impl Session {
         self.has_ports = has_ports;
         self.id = id;
         self.segment = 0;
-        self.start = ts;
-        self.last = ts;
+        self.reset_counters(ts);
         self.touched = now;
         self.class = match key.protocol {
             proto::TCP if has_ports => TimeoutClass::TcpEstablished,
@@ -150,19 +149,10 @@ impl Session {
             proto::ICMP | proto::ICMPV6 => TimeoutClass::Icmp,
             _ => TimeoutClass::Other,
         };
-        self.src_bytes = 0;
-        self.dst_bytes = 0;
-        self.src_packets = 0;
-        self.dst_packets = 0;
-        self.dst_error_packets = 0;
-        self.src_flags = 0;
-        self.dst_flags = 0;
         self.history = 0;
         self.first_rst_by_initiator = false;
         self.closed = None;
         self.icmp_first = None;
-        self.icmp_errors = 0;
-        self.last_icmp_error = None;
         self.first = FirstPacket::default();
         self.has_first = false;
         self.conn_history = History::default();
@@ -174,6 +164,12 @@ impl Session {
     pub fn next_segment(&mut self, id: u64, ts: Timestamp) {
         self.id = id;
         self.segment += 1;
+        self.reset_counters(ts);
+    }
+
+    /// What a new session and a new segment both start from: the span at `ts`, no bytes,
+    /// packets, flags or ICMP errors counted yet.
+    fn reset_counters(&mut self, ts: Timestamp) {
         self.start = ts;
         self.last = ts;
         self.src_bytes = 0;

@@ -42,6 +42,18 @@ impl SplitMix64 {
     }
 }
 
+/// Check-in times from `start`, each next one `gap()` seconds after the last.
+pub fn times_from_gaps(start: f64, n: usize, mut gap: impl FnMut() -> f64) -> Vec<f64> {
+    let mut t = start;
+    (0..n)
+        .map(|_| {
+            let now = t;
+            t += gap();
+            now
+        })
+        .collect()
+}
+
 pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }

@@ -32,17 +32,6 @@ fn add_series(f: &mut Feed, times: &[f64], src: IpAddr, dst: IpAddr, dport: u16,
     }
 }
 
-fn times_from_gaps(start: f64, n: usize, mut gap: impl FnMut() -> f64) -> Vec<f64> {
-    let mut t = start;
-    (0..n)
-        .map(|_| {
-            let now = t;
-            t += gap();
-            now
-        })
-        .collect()
-}
-
 fn assert_one_beacon(alerts: &[Alert], interval: f64, tol: f64) {
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let a = &alerts[0];

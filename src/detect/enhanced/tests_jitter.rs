@@ -34,17 +34,6 @@ fn sessions_at(times: &[f64], sizes: &[(u64, u64)]) -> Feed {
     f
 }
 
-fn times_from_gaps(n: usize, mut gap: impl FnMut() -> f64) -> Vec<f64> {
-    let mut t = 0.0;
-    (0..n)
-        .map(|_| {
-            let now = t;
-            t += gap();
-            now
-        })
-        .collect()
-}
-
 /// The check-in (the `Connections` evidence) at which a series first alerted.
 fn first_alert_at(alerts: &[Alert]) -> Option<u64> {
     alerts.first().map(|a| ev_f64(a, "Connections") as u64)
@@ -58,7 +47,7 @@ fn heavily_jittered_beacons_are_found_by_their_20th_check_in() {
     for seed in 0..TRIALS {
         let mut rng = SplitMix64(10_000 + seed);
         let period = rng.uniform(10.0, 600.0);
-        let times = times_from_gaps(40, || period * rng.uniform(0.1, 1.9));
+        let times = times_from_gaps(0.0, 40, || period * rng.uniform(0.1, 1.9));
         // A check-in and an empty tasking reply: the same few hundred bytes each time,
         // give or take a few (headers, TCP options, retransmissions): 0–3 % above a base.
         let (up, down) = (200 + rng.below(1800), 150 + rng.below(1300));
@@ -99,7 +88,7 @@ fn poisson_flagged(seed0: u64, sizes: impl Fn(&mut SplitMix64) -> (u64, u64)) ->
     for seed in 0..TRIALS {
         let mut rng = SplitMix64(seed0 + seed);
         let mean = rng.uniform(10.0, 600.0);
-        let times = times_from_gaps(60, || rng.exp(mean) + 1.0);
+        let times = times_from_gaps(0.0, 60, || rng.exp(mean) + 1.0);
         let sz: Vec<(u64, u64)> = (0..60).map(|_| sizes(&mut rng)).collect();
         let alerts = beacon(&config(), sessions_at(&times, &sz));
         if let Some(a) = alerts.first() {
@@ -203,7 +192,7 @@ fn a_jittered_finding_reports_the_mean_gap_as_its_interval() {
     let jittered = (0..50u64)
         .filter_map(|seed| {
             let mut rng = SplitMix64(seed);
-            let times = times_from_gaps(30, || 10.0 * rng.uniform(0.1, 1.9));
+            let times = times_from_gaps(0.0, 30, || 10.0 * rng.uniform(0.1, 1.9));
             let sc = score_series(&times, &sizes, &cfg)?;
             (sc.pattern == Pattern::Jittered).then_some((times, sc))
         })
