@@ -19,8 +19,11 @@
 #   RATES="50000 100000" TRIAL_SECS=2 BISECT=0 sudo benches/ceiling.sh    # quick check
 #
 # Knobs: RATES, TRIAL_SECS, BISECT, COMMON_RATE (pps for the CPU comparison), BUFFER
-# (bytes, flowsentry -B and tcpdump -B), SNAPLEN, GEN_CPUS (trafgen processes, default 1:
-# one core sends, the other is left to the capturer... and the kernel's receive work).
+# (bytes, flowsentry -B and tcpdump -B), SNAPLEN, GEN_CPUS (trafgen instances, default 1:
+# one core sends, the other is left to the capturer... and the kernel's receive work;
+# with 2, two independent trafgen processes, pinned one per core, each send half the
+# rate from their own address ranges — trafgen's own `-P 2` dies with "xfree: NULL
+# pointer" before its last packets when the configuration has more than eight templates).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,13 +68,18 @@ ip -n "$TX" link set vtx up
 ip -n "$RX" link set vrx up
 
 # The trafgen configuration: template j of a session uses counters that start (7-j)*D
-# rounds ahead, so packet j of session X is sent D rounds after packet j-1.
-python3 - >"$WORK/round.cfg" <<'PY'
+# rounds ahead, so packet j of session X is sent D rounds after packet j-1. Generator
+# instance k (0, 1, ...) gets its own configuration, round-K.cfg, with its own clients
+# (2001:db8:aK1::/48, DNS 2001:db8:aK2::/48) and servers (2001:db8:cb00:71K0::/64).
+for ((k = 0; k < GEN_CPUS; k++)); do
+python3 - "$k" >"$WORK/round-$k.cfg" <<'PY'
+import sys
+K = int(sys.argv[1])
 D, P = 1000, 50000  # rounds between a session's packets; clients, servers and ports per cycle (ports stay < 65536)
 def pair(j, up, hl):
     lo = (7 - j) * D + 1
-    c = f"2001:db8:a01::{lo:x}"
-    s = f"2001:db8:cb00:7100::{lo:x}"
+    c = f"2001:db8:a{K}1::{lo:x}"
+    s = f"2001:db8:cb00:71{K}0::{lo:x}"
     cnt = f"dinc({lo}, {lo + P - 1})"
     src, dst = (c, s) if up else (s, c)
     ip = f"ip6(sa={src}, sa={cnt}, da={dst}, da={cnt}, hl={hl})"
@@ -97,7 +105,7 @@ for j, (up, fields, payload) in enumerate(session):
 for up in (True, False):
     lo = 2 if up else 1  # the answer goes to the previous round's query
     cnt = f"dinc({lo}, {lo + P - 1})"
-    c, s = f"2001:db8:a02::{lo:x}", "2001:db8:cb00:7135::53"
+    c, s = f"2001:db8:a{K}2::{lo:x}", f"2001:db8:cb00:71{K}5::53"
     if up:
         ip, udp = f"ip6(sa={c}, sa={cnt}, da={s}, hl=64)", f"udp(sp=dinc({1024 + lo}, {1024 + lo + P - 1}), dp=53), fill(0x42, 40)"
         mac = "sa=02:00:00:00:00:01, da=02:00:00:00:00:02"
@@ -106,6 +114,7 @@ for up in (True, False):
         mac = "sa=02:00:00:00:00:02, da=02:00:00:00:00:01"
     print(f"{{ eth({mac}, type=0x86dd), {ip}, {udp} }}")
 PY
+done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
@@ -129,23 +138,29 @@ wait_for() { # wait_for FILE TEXT (deadline 30 s)
 
 tx_packets() { ip netns exec "$TX" cat /sys/class/net/vtx/statistics/tx_packets; }
 
-# send RATE PACKETS: trafgen at RATE pps (0 = as fast as it can); prints "sent secs".
-# Sent packets are counted by the veth itself: trafgen 0.6.8 sends every packet but may
-# exit with "xfree: NULL pointer" instead of its statistics when the configuration has
-# more than eight templates.
+# send RATE PACKETS: trafgen at RATE pps in all (0 = as fast as it can); prints "sent secs".
+# GEN_CPUS instances each send PACKETS/GEN_CPUS at RATE/GEN_CPUS, instance k pinned to
+# core k. Sent packets are counted by the veth itself: trafgen 0.6.8 sends every packet
+# but may exit with "xfree: NULL pointer" instead of its statistics when the
+# configuration has more than eight templates.
 send() {
-    local rate=$1 n=$2 t0 t1 before after
-    local -a rate_arg=()
-    (( rate > 0 )) && rate_arg=(-b "${rate}pps")
+    local rate=$1 n=$2 t0 t1 before after k share
+    local -a rate_arg=() pids=()
+    share=$(( n / GEN_CPUS ))
+    (( rate > 0 )) && rate_arg=(-b "$(( rate / GEN_CPUS ))pps")
     before=$(tx_packets)
     t0=$(date +%s.%N)
-    ip netns exec "$TX" trafgen -i "$WORK/round.cfg" -o vtx -P "$GEN_CPUS" -n "$n" "${rate_arg[@]}" -C -Q \
-        >"$WORK/trafgen.out" 2>&1 || true
+    for ((k = 0; k < GEN_CPUS; k++)); do
+        ip netns exec "$TX" taskset -c "$(( k % $(nproc) ))" trafgen -i "$WORK/round-$k.cfg" -o vtx -P 1 \
+            -n "$share" "${rate_arg[@]}" -C -Q >"$WORK/trafgen-$k.out" 2>&1 &
+        pids+=($!)
+    done
+    for k in "${pids[@]}"; do wait "$k" || true; done
     t1=$(date +%s.%N)
     after=$(tx_packets)
-    if (( after - before < n )); then
-        echo "benches/ceiling.sh: trafgen sent $((after - before)) of $n packets:" >&2
-        grep -v Warning "$WORK/trafgen.out" | tail -5 >&2
+    if (( after - before < share * GEN_CPUS )); then
+        echo "benches/ceiling.sh: trafgen sent $((after - before)) of $((share * GEN_CPUS)) packets:" >&2
+        grep -hv Warning "$WORK"/trafgen-*.out | tail -5 >&2
         exit 1
     fi
     echo "$((after - before)) $(python3 -c "print($t1 - $t0)")"
