@@ -267,6 +267,25 @@ pub fn alert_column(name: &str) -> Option<&'static Column> {
     ALERT_COLUMNS.iter().find(|c| c.name == name)
 }
 
+/// A minimal port-scan alert from 192.0.2.1, for tests that only move alerts around.
+#[cfg(test)]
+pub(crate) fn test_alert(mode: DetectionMode, time: Timestamp, name: &str) -> Alert {
+    Alert {
+        alert_type: AlertType::PortScan,
+        mode,
+        time,
+        name: name.into(),
+        severity: Severity::Low,
+        tactics: &[],
+        techniques: &[],
+        src: "192.0.2.1".parse().expect("a literal address"),
+        dst: None,
+        dport: None,
+        evidence: Map::new(),
+        sessions: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

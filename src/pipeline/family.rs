@@ -71,29 +71,16 @@ pub(super) fn collect_alerts(families: &[Receiver<FamilyAlerts>]) -> Option<(Vec
     }
 }
 
-/// Formats and writes each batch's records, then the families' merged alerts for it.
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{AlertType, DetectionMode};
+    use crate::detect::alert::test_alert;
+    use crate::detect::DetectionMode;
     use crate::time::Timestamp;
     use crossbeam_channel::bounded;
 
     fn alert(mode: DetectionMode, name: &str) -> Alert {
-        Alert {
-            alert_type: AlertType::PortScan,
-            mode,
-            time: Timestamp(0),
-            name: name.into(),
-            severity: crate::detect::Severity::Low,
-            tactics: &[],
-            techniques: &[],
-            src: "192.0.2.1".parse().unwrap(),
-            dst: None,
-            dport: None,
-            evidence: Default::default(),
-            sessions: Vec::new(),
-        }
+        test_alert(mode, Timestamp(0), name)
     }
 
     fn found(mode: DetectionMode, tagged: &[(u32, &str)], sources: u64) -> FamilyAlerts {

@@ -252,24 +252,12 @@ pub(super) fn writer_thread(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{AlertType, DetectionMode, Severity};
+    use crate::detect::alert::test_alert;
+    use crate::detect::DetectionMode;
     use crate::flow::{FirstPacket, SessionStart};
 
     fn alert(secs: i64, name: &str) -> Alert {
-        Alert {
-            alert_type: AlertType::PortScan,
-            mode: DetectionMode::Enhanced,
-            time: Timestamp::from_secs(secs),
-            name: name.into(),
-            severity: Severity::Low,
-            tactics: &[],
-            techniques: &[],
-            src: "192.0.2.1".parse().unwrap(),
-            dst: None,
-            dport: None,
-            evidence: Default::default(),
-            sessions: Vec::new(),
-        }
+        test_alert(DetectionMode::Enhanced, Timestamp::from_secs(secs), name)
     }
 
     fn start(secs: i64) -> FlowEvent {
