@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Replay benchmark over several traffic mixes, all made by the project's generator
 # (flowsentry-synth): for each mix, flowsentry alerts-only and with --records next to
-# `tcpdump -r F -w /dev/null` (plus softflowd and argus on mix a), wall time (median and
+# `tcpdump -r F -w /dev/null` (plus softflowd and argus on mix a, and `tcpdump -r F -w
+# FILE`, which writes about as many bytes as the records take), wall time (median and
 # range), CPU seconds (user+sys, median) and peak RSS, ratios to tcpdump from the same
 # run. Commands run round-robin (one run of each, then the next round), so a load change
 # on the machine hits all of them alike. Then the scaling runs (packets, hosts) on mix a.
@@ -135,6 +136,8 @@ for mix in $MIXES; do
         "flowsentry-alerts=$FS replay -q -a $WORK/alerts.json $f"
         "flowsentry-records=$FS replay -q -a /dev/null --records $WORK/records.json $f"
         "tcpdump=tcpdump -r $f -w /dev/null"
+        # For --records: about as many bytes written to a file as the records take.
+        "tcpdump-to-file=tcpdump -r $f -w $WORK/copy.pcap"
     )
     if [[ $mix == a ]]; then
         # softflowd: -r reads the file, -c none = no control socket (with one, v1.1.0
@@ -145,6 +148,7 @@ for mix in $MIXES; do
     [[ $mix == c ]] && specs+=("flowsentry-alerts-big-tables=$FS replay -q -a /dev/null -c $WORK/big-tables.toml $f")
     bench "$mix" "$f" "$n" "${specs[@]}"
     "$FS" replay -a "$WORK/alerts.json" "$f" 2>&1 | grep -o 'sessions [0-9]*.*' | sed 's/^/  flowsentry: /'
+    echo "  records file $(du -h "$WORK/records.json" | cut -f1), capture $(du -h "$f" | cut -f1)"
     case $mix in
         c)
             check_found "$WORK/alerts.json" "scanner 203.0.113.66 (enhanced)" enhanced 203.0.113.66
@@ -159,7 +163,7 @@ for mix in $MIXES; do
             check_found "$WORK/alerts.json" "60 s beacon 10.1.0.20 -> 203.0.113.50 (enhanced)" enhanced 10.1.0.20 203.0.113.50
             ;;
     esac
-    rm -f "$f" "$WORK/records.json"
+    rm -f "$f" "$WORK/records.json" "$WORK/copy.pcap"
 done
 
 echo
