@@ -449,6 +449,20 @@ mod tests {
                 (other, _) => panic!("exchange_gap = {value}: {other:?}"),
             }
         }
+        // The memory budget sets the enhanced caps; a cap in the file wins; a reload
+        // (SIGHUP) re-reads both, and the --memory-mib flag keeps winning over the file.
+        std::fs::write(&path, "[enhanced]\nmemory_mib = 10\nbeacon_max_series = 777\n").unwrap();
+        let c = parse(&["flowsentry", "replay", "-c", p, "x"]).unwrap();
+        let e = &c.detect.enhanced;
+        assert_eq!((e.scan_max_sources, e.beacon_max_series, e.scan_max_targets_per_source), (8192, 777, 256));
+        std::fs::write(&path, "[enhanced]\nmemory_mib = 1\n").unwrap();
+        let e = c.reload_detect().unwrap().enhanced;
+        assert_eq!((e.scan_max_sources, e.beacon_max_series, e.scan_max_targets_per_source), (819, 819, 64));
+        let c = parse(&["flowsentry", "replay", "-c", p, "--memory-mib", "80", "x"]).unwrap();
+        assert_eq!((c.detect.enhanced.memory_mib, c.detect.enhanced.scan_max_sources), (80, 65_536));
+        std::fs::write(&path, "[enhanced]\nmemory_mib = 5\nscan_max_targets_per_source = 99\n").unwrap();
+        let e = c.reload_detect().unwrap().enhanced;
+        assert_eq!((e.memory_mib, e.beacon_max_series, e.scan_max_targets_per_source), (80, 65_536, 99));
         std::fs::write(&path, "home_nett = []\n").unwrap();
         let err = parse(&["flowsentry", "replay", "-c", p, "x"]).unwrap_err();
         assert!(err.contains("home_nett"), "{err}");

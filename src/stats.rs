@@ -348,6 +348,49 @@ mod tests {
     }
 
     #[test]
+    fn summary_and_stats_line_report_the_memory_budget() {
+        let mut cfg = crate::detect::enhanced::EnhancedConfig { memory_mib: 1, ..Default::default() };
+        cfg.explicit_caps.beacon_max_series = true;
+        cfg.beacon_max_series = 5000;
+        cfg.apply_budget();
+        let mut sources = table("enhanced port scan", 9, EvictionCost::Detection);
+        (sources.entries, sources.cap, sources.bytes) = (819, Some(819), Some(819 * 848));
+        let s = Snapshot {
+            detector_evictions: 9,
+            detector_tables: vec![table("sentinel port scan", 0, EvictionCost::Detection), sources],
+            detector_budget: Some(cfg.budget()),
+            ..Snapshot::default()
+        };
+        let lines = s.summary(false, false);
+        assert_eq!(
+            lines[1],
+            "detector memory: enhanced tables ~0.7 MiB of the 1 MiB budget (66.2 %, enhanced.memory_mib): port scan \
+             sources 819 of 819 (~0.7 MiB); caps from the budget: scan_max_sources 819, scan_max_targets_per_source \
+             64; caps set explicitly: beacon_max_series 5000"
+        );
+        assert!(
+            lines[2].ends_with("raise enhanced.memory_mib (now 1 MiB) or enhanced.scan_max_sources to keep more"),
+            "{}",
+            lines[2]
+        );
+        let v: serde_json::Value = serde_json::from_str(&s.to_json(&Snapshot::default(), false)).unwrap();
+        let m = &v["detector_memory"];
+        assert_eq!((m["budget_bytes"].as_u64(), m["estimated_bytes"].as_u64()), (Some(1 << 20), Some(819 * 848)));
+        assert_eq!(
+            m["caps"][1],
+            serde_json::json!({"setting": "enhanced.beacon_max_series", "cap": 5000, "from": "setting"})
+        );
+        assert_eq!(
+            (v["detector_tables"][0]["bytes"].is_null(), v["detector_tables"][1]["bytes"].as_u64()),
+            (true, Some(819 * 848))
+        );
+        // No budget (the enhanced rules do not run): no memory line, no object.
+        let s = Snapshot { detector_budget: None, ..s };
+        assert_eq!(s.summary(false, false).len(), 2);
+        assert!(s.to_json(&Snapshot::default(), false).find("detector_memory").is_none());
+    }
+
+    #[test]
     fn stats_line_keeps_its_keys_and_adds_tables() {
         let s = Snapshot {
             detector_tables: vec![table("enhanced port scan", 3, EvictionCost::Detection)],

@@ -37,7 +37,9 @@ fn caps(stats: &[serde_json::Value]) -> Vec<(String, u64, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["setting"].as_str().unwrap().into(), c["cap"].as_u64().unwrap(), c["from"].as_str().unwrap().into()))
+        .map(|c| {
+            (c["setting"].as_str().unwrap().into(), c["cap"].as_u64().unwrap(), c["from"].as_str().unwrap().into())
+        })
         .collect()
 }
 
@@ -73,12 +75,8 @@ fn a_small_budget_sets_the_caps_reports_them_and_explicit_caps_win() {
     let b = &stats.last().unwrap()["detector_memory"];
     assert_eq!((b["budget_mib"].as_u64(), b["budget_bytes"].as_u64()), (Some(40), Some(40 << 20)));
     let estimated = b["estimated_bytes"].as_u64().unwrap();
-    let tables: u64 = stats.last().unwrap()["detector_tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|t| t["bytes"].as_u64())
-        .sum();
+    let tables: u64 =
+        stats.last().unwrap()["detector_tables"].as_array().unwrap().iter().filter_map(|t| t["bytes"].as_u64()).sum();
     assert!(estimated > 0 && estimated == tables, "{b}");
 
     // 1 MiB (the flag): 1 MiB / 1280 B per entry = 819 sources and 819 series, 64
@@ -103,10 +101,7 @@ fn a_small_budget_sets_the_caps_reports_them_and_explicit_caps_win() {
             ("enhanced.scan_max_targets_per_source".into(), 64, "budget".into())
         ]
     );
-    assert_eq!(
-        table_caps(&stats),
-        [("sources".into(), 819), ("alerted sources".into(), 819), ("series".into(), 819)]
-    );
+    assert_eq!(table_caps(&stats), [("sources".into(), 819), ("alerted sources".into(), 819), ("series".into(), 819)]);
     let summary = line(&lines, "flowsentry: summary:");
     let evictions: u64 =
         summary.split("detector evictions ").nth(1).unwrap().split(';').next().unwrap().parse().unwrap();
