@@ -145,6 +145,9 @@ pub struct CommonArgs {
     /// Maximum sessions held in the flow table [default: 131072].
     #[arg(long, value_name = "N", value_parser = whole_number::<usize>, allow_negative_numbers = true)]
     pub max_flows: Option<usize>,
+    /// Memory budget of the enhanced detectors' tables, MiB: sets their caps (enhanced.memory_mib; caps given in the config file win) [default: 40].
+    #[arg(long, value_name = "MIB", value_parser = whole_number::<u64>, allow_negative_numbers = true)]
+    pub memory_mib: Option<u64>,
     /// Idle timeout for established TCP sessions, seconds [default: 300].
     #[arg(long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
     pub tcp_timeout: Option<f64>,

@@ -2,6 +2,7 @@
 //! validated into one [`Config`]. Every error names the setting and what was wrong.
 
 use crate::cli::{Cli, Command, CommonArgs, LiveArgs, ReplayArgs};
+use crate::detect::enhanced::budget::ExplicitCaps;
 use crate::detect::{enhanced::EnhancedConfig, sentinel::SentinelLimits, DetectConfig, RuleSet};
 use crate::flow::FlowConfig;
 use crate::net::NetSet;
@@ -89,6 +90,9 @@ pub struct FileSettings {
     pub detect: DetectSettings,
     pub enhanced: Option<EnhancedConfig>,
     pub sentinel: Option<SentinelLimits>,
+    /// The keys written in `[enhanced]`: a cap given there wins over `memory_mib`.
+    #[serde(skip)]
+    pub enhanced_keys: Vec<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -126,7 +130,19 @@ impl FileSettings {
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config file {}: {}", path.display(), crate::error_text::io_reason(&e)))?;
-        toml::from_str(&text).map_err(|e| crate::config_errors::parse_error(path, &text, &e))
+        let mut file: FileSettings =
+            toml::from_str(&text).map_err(|e| crate::config_errors::parse_error(path, &text, &e))?;
+        file.enhanced_keys = enhanced_keys(&text);
+        Ok(file)
+    }
+}
+
+/// The keys of the `[enhanced]` table of a config file that parsed.
+fn enhanced_keys(text: &str) -> Vec<String> {
+    let table: toml::Table = toml::from_str(text).unwrap_or_default();
+    match table.get("enhanced") {
+        Some(toml::Value::Table(t)) => t.keys().cloned().collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -331,7 +347,17 @@ impl Config {
         if common.beacon_internal {
             d.enhanced.beacon_internal = true;
         }
+        let given = |key: &str| file.enhanced_keys.iter().any(|k| k == key);
+        d.enhanced.explicit_caps = ExplicitCaps {
+            scan_max_sources: given("scan_max_sources"),
+            beacon_max_series: given("beacon_max_series"),
+            scan_max_targets_per_source: given("scan_max_targets_per_source"),
+        };
+        if let Some(m) = common.memory_mib {
+            d.enhanced.memory_mib = m;
+        }
         d.enhanced.validate()?;
+        d.enhanced.apply_budget();
         if let Some(s) = &file.sentinel {
             s.validate()?;
             d.sentinel = *s;
@@ -423,6 +449,20 @@ mod tests {
                 (other, _) => panic!("exchange_gap = {value}: {other:?}"),
             }
         }
+        // The memory budget sets the enhanced caps; a cap in the file wins; a reload
+        // (SIGHUP) re-reads both, and the --memory-mib flag keeps winning over the file.
+        std::fs::write(&path, "[enhanced]\nmemory_mib = 10\nbeacon_max_series = 777\n").unwrap();
+        let c = parse(&["flowsentry", "replay", "-c", p, "x"]).unwrap();
+        let e = &c.detect.enhanced;
+        assert_eq!((e.scan_max_sources, e.beacon_max_series, e.scan_max_targets_per_source), (8192, 777, 256));
+        std::fs::write(&path, "[enhanced]\nmemory_mib = 1\n").unwrap();
+        let e = c.reload_detect().unwrap().enhanced;
+        assert_eq!((e.scan_max_sources, e.beacon_max_series, e.scan_max_targets_per_source), (819, 819, 64));
+        let c = parse(&["flowsentry", "replay", "-c", p, "--memory-mib", "80", "x"]).unwrap();
+        assert_eq!((c.detect.enhanced.memory_mib, c.detect.enhanced.scan_max_sources), (80, 65_536));
+        std::fs::write(&path, "[enhanced]\nmemory_mib = 5\nscan_max_targets_per_source = 99\n").unwrap();
+        let e = c.reload_detect().unwrap().enhanced;
+        assert_eq!((e.memory_mib, e.beacon_max_series, e.scan_max_targets_per_source), (80, 65_536, 99));
         std::fs::write(&path, "home_nett = []\n").unwrap();
         let err = parse(&["flowsentry", "replay", "-c", p, "x"]).unwrap_err();
         assert!(err.contains("home_nett"), "{err}");

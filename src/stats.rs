@@ -2,7 +2,8 @@
 //! the exit summary, and the periodic JSON stats line.
 
 use crate::decode::SkipReason;
-use crate::detect::{EvictionCost, TableUsage};
+use crate::detect::enhanced::MemoryBudget;
+use crate::detect::{DetectConfig, EvictionCost, TableUsage};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
@@ -35,6 +36,9 @@ pub struct Stats {
     /// The detectors' tables (entries, caps, evictions), replaced by the writer thread
     /// after every batch.
     pub detector_tables: Mutex<Vec<TableUsage>>,
+    /// The enhanced detectors' memory budget and the caps in force (None when they do not
+    /// run); set at the start and by the writer thread on a reload.
+    pub detector_budget: Mutex<Option<MemoryBudget>>,
 }
 
 /// A copy of all counters at one moment.
@@ -57,6 +61,7 @@ pub struct Snapshot {
     pub tracked_series: u64,
     pub detector_evictions: u64,
     pub detector_tables: Vec<TableUsage>,
+    pub detector_budget: Option<MemoryBudget>,
 }
 
 impl Stats {
@@ -84,8 +89,42 @@ impl Stats {
             tracked_series: l(&self.tracked_series),
             detector_evictions: l(&self.detector_evictions),
             detector_tables: self.detector_tables.lock().map(|t| t.clone()).unwrap_or_default(),
+            detector_budget: self.detector_budget.lock().map(|b| b.clone()).unwrap_or_default(),
         }
     }
+
+    /// The budget of the settings a run starts with (None unless the enhanced rules run).
+    pub fn start_budget(&self, cfg: &DetectConfig) {
+        if let Ok(mut b) = self.detector_budget.lock() {
+            *b = cfg.rules.enhanced().then(|| cfg.enhanced.budget());
+        }
+    }
+
+    /// The budget after a reload (the detectors that run do not change).
+    pub fn reload_budget(&self, cfg: &DetectConfig) {
+        if let Ok(mut b) = self.detector_budget.lock() {
+            if b.is_some() {
+                *b = Some(cfg.enhanced.budget());
+            }
+        }
+    }
+}
+
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// Bytes as MiB with one decimal ("26.2").
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / MIB)
+}
+
+/// Estimated bytes of the tables inside the budget.
+fn budgeted_bytes(tables: &[TableUsage]) -> u64 {
+    tables.iter().filter_map(|t| t.bytes).sum()
+}
+
+/// Share of the budget in use, one decimal.
+fn percent(bytes: u64, budget: &MemoryBudget) -> f64 {
+    (bytes as f64 * 1000.0 / budget.bytes().max(1) as f64).round() / 10.0
 }
 
 impl Snapshot {
@@ -132,10 +171,36 @@ impl Snapshot {
                     "cap": t.cap,
                     "evictions": t.evictions,
                     "setting": t.setting,
+                    "bytes": t.bytes,
                 })
             })
             .collect();
         m.insert("detector_tables".into(), tables.into());
+        if let Some(b) = &self.detector_budget {
+            let bytes = budgeted_bytes(&self.detector_tables);
+            let caps: Vec<serde_json::Value> = b
+                .caps
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "setting": c.setting,
+                        "cap": c.value,
+                        "from": if c.from_budget { "budget" } else { "setting" },
+                    })
+                })
+                .collect();
+            m.insert(
+                "detector_memory".into(),
+                serde_json::json!({
+                    "setting": MemoryBudget::SETTING,
+                    "budget_mib": b.mib,
+                    "budget_bytes": b.bytes(),
+                    "estimated_bytes": bytes,
+                    "used_percent": percent(bytes, b),
+                    "caps": caps,
+                }),
+            );
+        }
         serde_json::Value::Object(m).to_string()
     }
 
@@ -173,19 +238,67 @@ impl Snapshot {
             s.push_str("; interrupted: the input was not read to its end");
         }
         let mut lines = vec![s];
-        lines.extend(full.iter().map(|t| table_line(t)));
+        lines.extend(self.memory_line());
+        lines.extend(full.iter().map(|t| table_line(t, self.detector_budget.as_ref())));
         lines
+    }
+
+    /// "detector memory: enhanced tables ~26.4 MiB of the 40 MiB budget (66.0 %, ...": the
+    /// budget, each budgeted table's fill and estimate, and the caps it gave.
+    fn memory_line(&self) -> Option<String> {
+        let b = self.detector_budget.as_ref()?;
+        let bytes = budgeted_bytes(&self.detector_tables);
+        let tables: Vec<String> = self
+            .detector_tables
+            .iter()
+            .filter_map(|t| {
+                let cap = t.cap.map(|c| format!(" of {c}")).unwrap_or_default();
+                let detector = t.detector.trim_start_matches("enhanced ");
+                Some(format!("{detector} {} {}{cap} (~{} MiB)", t.table, t.entries, mib(t.bytes?)))
+            })
+            .collect();
+        let caps = |from_budget: bool| {
+            let list: Vec<String> = b
+                .caps
+                .iter()
+                .filter(|c| c.from_budget == from_budget)
+                .map(|c| format!("{} {}", c.setting.trim_start_matches("enhanced."), c.value))
+                .collect();
+            list.join(", ")
+        };
+        let mut s = format!(
+            "detector memory: enhanced tables ~{} MiB of the {} MiB budget ({:.1} %, {}): {}",
+            mib(bytes),
+            b.mib,
+            percent(bytes, b),
+            MemoryBudget::SETTING,
+            tables.join(", "),
+        );
+        for (from_budget, what) in [(true, "caps from the budget"), (false, "caps set explicitly")] {
+            let list = caps(from_budget);
+            if !list.is_empty() {
+                s.push_str(&format!("; {what}: {list}"));
+            }
+        }
+        Some(s)
     }
 }
 
-/// "detector table enhanced port scan sources: 1549763 evictions (cap 32768): ..."
-fn table_line(t: &TableUsage) -> String {
+/// "detector table enhanced port scan sources: 1549763 evictions (cap 32768): ..."; a cap
+/// the memory budget gave names the budget first as the setting to raise.
+fn table_line(t: &TableUsage, budget: Option<&MemoryBudget>) -> String {
     let cap = t.cap.map(|c| format!(" (cap {c})")).unwrap_or_default();
     let cost = match t.cost {
         EvictionCost::Detection => "evidence was dropped, so findings may have been missed",
         EvictionCost::Suppression => "no evidence lost; a finding may be alerted again within its suppression time",
     };
-    let raise = t.setting.map(|k| format!("; raise {k} to keep more")).unwrap_or_default();
+    let raise = match (t.setting, budget) {
+        (Some(k), Some(b)) if b.gave(k) => {
+            format!("; raise {} (now {} MiB) or {k} to keep more", MemoryBudget::SETTING, b.mib)
+        }
+        (Some(k), _) => format!("; raise {k} to keep more"),
+        (None, _) => String::new(),
+    };
     format!("detector table {} {}: {} evictions{cap}: {cost}{raise}", t.detector, t.table, t.evictions)
 }
 
@@ -204,6 +317,7 @@ mod tests {
             setting: Some("enhanced.scan_max_sources"),
             cost,
             tracks: Tracks::Sources,
+            bytes: None,
         }
     }
 
@@ -231,6 +345,49 @@ mod tests {
         s.detector_tables = vec![table("enhanced port scan", 0, EvictionCost::Detection)];
         assert_eq!(s.summary(false, false).len(), 1);
         assert!(s.summary(false, false)[0].ends_with("no detector table was full"));
+    }
+
+    #[test]
+    fn summary_and_stats_line_report_the_memory_budget() {
+        let mut cfg = crate::detect::enhanced::EnhancedConfig { memory_mib: 1, ..Default::default() };
+        cfg.explicit_caps.beacon_max_series = true;
+        cfg.beacon_max_series = 5000;
+        cfg.apply_budget();
+        let mut sources = table("enhanced port scan", 9, EvictionCost::Detection);
+        (sources.entries, sources.cap, sources.bytes) = (819, Some(819), Some(819 * 848));
+        let s = Snapshot {
+            detector_evictions: 9,
+            detector_tables: vec![table("sentinel port scan", 0, EvictionCost::Detection), sources],
+            detector_budget: Some(cfg.budget()),
+            ..Snapshot::default()
+        };
+        let lines = s.summary(false, false);
+        assert_eq!(
+            lines[1],
+            "detector memory: enhanced tables ~0.7 MiB of the 1 MiB budget (66.2 %, enhanced.memory_mib): port scan \
+             sources 819 of 819 (~0.7 MiB); caps from the budget: scan_max_sources 819, scan_max_targets_per_source \
+             64; caps set explicitly: beacon_max_series 5000"
+        );
+        assert!(
+            lines[2].ends_with("raise enhanced.memory_mib (now 1 MiB) or enhanced.scan_max_sources to keep more"),
+            "{}",
+            lines[2]
+        );
+        let v: serde_json::Value = serde_json::from_str(&s.to_json(&Snapshot::default(), false)).unwrap();
+        let m = &v["detector_memory"];
+        assert_eq!((m["budget_bytes"].as_u64(), m["estimated_bytes"].as_u64()), (Some(1 << 20), Some(819 * 848)));
+        assert_eq!(
+            m["caps"][1],
+            serde_json::json!({"setting": "enhanced.beacon_max_series", "cap": 5000, "from": "setting"})
+        );
+        assert_eq!(
+            (v["detector_tables"][0]["bytes"].is_null(), v["detector_tables"][1]["bytes"].as_u64()),
+            (true, Some(819 * 848))
+        );
+        // No budget (the enhanced rules do not run): no memory line, no object.
+        let s = Snapshot { detector_budget: None, ..s };
+        assert_eq!(s.summary(false, false).len(), 2);
+        assert!(s.to_json(&Snapshot::default(), false).find("detector_memory").is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! SIGHUP on a live capture reloads the config file's detector settings (home networks
-//! here, which also drive `NetworkDirection`) without losing flow state, and a broken
+//! here, which also drive `NetworkDirection`, and the enhanced tables' memory budget, which
+//! resizes them) without losing flow state, and a broken
 //! config file on reload is logged while the old settings stay. Root only.
 
 mod common;
@@ -48,7 +49,8 @@ fn sighup_reloads_home_networks_and_keeps_flow_state() {
 
     // A session that spans the reload.
     datagram_from(&lab, 40002);
-    std::fs::write(&cfg, "home_net = [\"198.51.100.0/24\"]\n").unwrap();
+    // The reload also shrinks the enhanced tables' memory budget: 1 MiB gives 819 entries.
+    std::fs::write(&cfg, "home_net = [\"198.51.100.0/24\"]\n[enhanced]\nmemory_mib = 1\n").unwrap();
     sensor.signal(Signal::SIGHUP);
     sensor.stderr.wait_line("SIGHUP", Duration::from_secs(5));
     datagram_from(&lab, 40002);
@@ -58,6 +60,17 @@ fn sighup_reloads_home_networks_and_keeps_flow_state() {
     assert_eq!(spanning["NetworkDirection"], "Local", "new home network applies: {spanning}");
     let after = wait_for("the new session's record", Duration::from_secs(10), || record_from(&records, 40003));
     assert_eq!(after["NetworkDirection"], "Local", "{after}");
+    // The new budget and the caps it gave are in force and reported (SIGUSR1 stats line).
+    sensor.signal(Signal::SIGUSR1);
+    let stats = wait_for("a stats line after SIGUSR1", Duration::from_secs(5), || sensor.stderr.stats_lines().pop());
+    assert_eq!(stats["detector_memory"]["budget_mib"], 1, "{stats}");
+    let enhanced: Vec<&serde_json::Value> = stats["detector_tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["detector"].as_str().unwrap().starts_with("enhanced"))
+        .collect();
+    assert!(enhanced.len() == 3 && enhanced.iter().all(|t| t["cap"] == 819), "{stats}");
 
     // A broken file on reload: an error naming it, old settings kept, still running.
     std::fs::write(&cfg, "home_net = [\"not-a-network\"]\n").unwrap();

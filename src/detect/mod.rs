@@ -91,6 +91,9 @@ pub struct TableUsage {
     pub setting: Option<&'static str>,
     pub cost: EvictionCost,
     pub tracks: Tracks,
+    /// Estimated bytes its entries hold (entries × the bytes per entry measured for the
+    /// memory budget, `enhanced/budget.rs`); None for tables outside the budget.
+    pub bytes: Option<u64>,
 }
 
 /// Memory the detectors hold, table by table (for stats lines and the exit summary).

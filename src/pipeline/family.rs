@@ -97,6 +97,7 @@ mod tests {
                     setting: None,
                     cost: crate::detect::EvictionCost::Detection,
                     tracks: crate::detect::Tracks::Sources,
+                    bytes: None,
                 }],
             },
         }

@@ -139,6 +139,7 @@ pub fn run(
 ) -> Outcome {
     let ctx = RecordContext::for_run(cfg);
     let live = source.is_live();
+    stats.start_budget(&cfg.detect);
     // Every consumer of the capture thread's messages: the family threads, then the writer.
     let mut to_consumers = Vec::new();
     let mut from_families = Vec::new();

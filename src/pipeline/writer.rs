@@ -227,7 +227,10 @@ pub(super) fn writer_thread(
                     }
                 }
             }
-            ToDetector::Reload(d) => ctx.home_net = d.home_net.clone(),
+            ToDetector::Reload(d) => {
+                ctx.home_net = d.home_net.clone();
+                stats.reload_budget(&d);
+            }
             ToDetector::Reopen => w.reopen(&control),
         }
     }

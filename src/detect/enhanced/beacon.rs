@@ -494,6 +494,7 @@ impl Detector for BeaconDetector {
                 setting: Some("enhanced.beacon_max_series"),
                 cost: EvictionCost::Detection,
                 tracks: Tracks::Series,
+                bytes: Some(self.series.len() as u64 * super::budget::SERIES_BYTES),
             }],
         }
     }

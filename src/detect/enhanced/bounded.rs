@@ -108,8 +108,14 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
             chances: Vec::new(),
         }
     }
+    /// A new cap (a reload): the doorkeeper is resized with it (starting afresh), and a
+    /// map above the new cap evicts down to it.
     pub fn set_cap(&mut self, cap: usize) {
-        self.cap = cap.max(1);
+        let cap = cap.max(1);
+        if cap != self.cap {
+            self.doorkeeper = Doorkeeper::new(2 * cap);
+        }
+        self.cap = cap;
         while self.table.len() > self.cap {
             self.evict_pass();
         }
@@ -438,7 +444,11 @@ mod tests {
                     m.retain(|k, _| k % modulus != 0);
                 }
                 _ => {
-                    cap = 1 + next(120) as usize;
+                    let new_cap = 1 + next(120) as usize;
+                    if new_cap != cap {
+                        model.doorkeeper = Doorkeeper::new(2 * new_cap); // resized with the cap
+                    }
+                    cap = new_cap;
                     while model.map.len() > cap {
                         model.pass(cap);
                     }
@@ -492,6 +502,34 @@ mod tests {
             assert!(m.len() <= cap && m.len() >= cap - cap / 8, "{} entries", m.len());
             assert!(m.evictions() >= (39 * cap) as u64);
         }
+    }
+
+    /// A reload's new cap resizes the doorkeeper with it (2 × cap keys): a map grown
+    /// from 64 to 4 096 entries remembers every key its passes evicted, not only the last
+    /// 128; an unchanged cap keeps what the doorkeeper knows.
+    #[test]
+    fn set_cap_resizes_the_doorkeeper() {
+        let mut m = BoundedMap::new(64);
+        assert_eq!(m.doorkeeper.limit(), 128);
+        for k in 0..100u32 {
+            m.touch_or_insert_with(k, || k);
+        }
+        let evicted = fixed_hash(&0u32);
+        assert!(m.doorkeeper.contains(evicted));
+        m.set_cap(64);
+        assert!(m.doorkeeper.contains(evicted), "same cap: the doorkeeper is kept");
+        m.set_cap(4096);
+        assert_eq!((m.cap(), m.doorkeeper.limit()), (4096, 8192));
+        for k in 100..7_000u32 {
+            m.touch_or_insert_with(k, || k);
+        }
+        // Every key evicted since is remembered (fewer than 8 192 evictions: no ageing);
+        // the old doorkeeper would have started afresh every 128.
+        let evicted: Vec<u32> = (100..7_000).filter(|k| m.get(k).is_none()).collect();
+        assert!(evicted.len() > 2_000, "{} evicted", evicted.len());
+        assert!(evicted.iter().all(|k| m.doorkeeper.contains(fixed_hash(k))));
+        m.set_cap(16);
+        assert!(m.len() <= 16 && m.doorkeeper.limit() == 64, "{} entries", m.len());
     }
 
     /// A key evicted once that comes back gets a second chance (the doorkeeper): it

@@ -2,6 +2,7 @@
 //! `[enhanced]`. Defaults are chosen so that a plain install catches common scans and
 //! C2 beacons without flagging busy clients, NAT gateways, resolvers or servers.
 
+use super::budget::{self, ExplicitCaps, MemoryBudget};
 use crate::net::{Cidr, NetSet};
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -32,9 +33,11 @@ pub struct EnhancedConfig {
     /// packets (no success on them) that raise an alert without waiting for timeouts.
     pub scan_fast_vertical_ports: u32,
     /// Most sources tracked at once; a full table evicts the least recently active,
-    /// sources seen once before sources seen again (counted; see `bounded.rs`).
+    /// sources seen once before sources seen again (counted; see `bounded.rs`). Set by
+    /// `memory_mib` unless given.
     pub scan_max_sources: usize,
     /// Most distinct targets remembered per source; further new targets are only counted.
+    /// Set by `memory_mib` unless given.
     pub scan_max_targets_per_source: usize,
     /// Re-alert a suppressed source when its failed targets grow by this factor since its
     /// last alert (0 = never: one alert per finding per suppression period).
@@ -66,7 +69,8 @@ pub struct EnhancedConfig {
     /// the score falls quadratically, so moderate jitter (Cobalt Strike 50 %) stays high.
     pub beacon_jitter_tolerance: f64,
     /// Most series tracked at once; a full table evicts the least recently touched,
-    /// one-off series before repeated ones (counted; see `bounded.rs`).
+    /// one-off series before repeated ones (counted; see `bounded.rs`). Set by
+    /// `memory_mib` unless given.
     pub beacon_max_series: usize,
     /// Destination ports never scored for beaconing (default: NTP, which polls by design).
     pub beacon_allow_ports: Vec<u16>,
@@ -85,6 +89,15 @@ pub struct EnhancedConfig {
     pub allow_dst: Vec<String>,
     /// `"SRC_CIDR,DST_CIDR"` pairs ignored (e.g. a backup agent polling its server).
     pub allow_pairs: Vec<String>,
+
+    // ---- memory ----
+    /// Memory budget (MiB) of the tables above: sets `scan_max_sources`,
+    /// `beacon_max_series` and `scan_max_targets_per_source` from measured bytes per
+    /// entry (see `budget.rs`); caps given explicitly win.
+    pub memory_mib: u64,
+    /// Which caps were given explicitly (filled in by the config loader; not a key).
+    #[serde(skip)]
+    pub explicit_caps: ExplicitCaps,
 }
 
 impl Default for EnhancedConfig {
@@ -119,11 +132,54 @@ impl Default for EnhancedConfig {
             allow_src: Vec::new(),
             allow_dst: Vec::new(),
             allow_pairs: Vec::new(),
+            memory_mib: budget::DEFAULT_MIB,
+            explicit_caps: ExplicitCaps::default(),
         }
     }
 }
 
 impl EnhancedConfig {
+    /// Fewest targets per source the thresholds need (a budget never sets fewer).
+    fn min_targets(&self) -> usize {
+        self.scan_fast_vertical_ports.max(self.scan_min_failed_targets) as usize
+    }
+    /// Sets the caps not given explicitly from `memory_mib`.
+    pub fn apply_budget(&mut self) {
+        let c = budget::caps_for(self.memory_mib, self.min_targets());
+        let given = self.explicit_caps;
+        if !given.scan_max_sources {
+            self.scan_max_sources = c.scan_max_sources;
+        }
+        if !given.beacon_max_series {
+            self.beacon_max_series = c.beacon_max_series;
+        }
+        if !given.scan_max_targets_per_source {
+            self.scan_max_targets_per_source = c.scan_max_targets_per_source;
+        }
+    }
+    /// The budget and the caps in force, each marked as given by the budget or not.
+    pub fn budget(&self) -> MemoryBudget {
+        let c = budget::caps_for(self.memory_mib, self.min_targets());
+        let given = self.explicit_caps;
+        let cap = |setting, value: usize, derived: usize, explicit: bool| budget::BudgetedCap {
+            setting,
+            value: value as u64,
+            from_budget: !explicit && value == derived,
+        };
+        MemoryBudget {
+            mib: self.memory_mib,
+            caps: vec![
+                cap("enhanced.scan_max_sources", self.scan_max_sources, c.scan_max_sources, given.scan_max_sources),
+                cap("enhanced.beacon_max_series", self.beacon_max_series, c.beacon_max_series, given.beacon_max_series),
+                cap(
+                    "enhanced.scan_max_targets_per_source",
+                    self.scan_max_targets_per_source,
+                    c.scan_max_targets_per_source,
+                    given.scan_max_targets_per_source,
+                ),
+            ],
+        }
+    }
     /// Checks every value; the error names the offending field and value.
     pub fn validate(&self) -> Result<(), String> {
         let prob = |name: &str, v: f64| {
@@ -158,6 +214,13 @@ impl EnhancedConfig {
         positive("beacon_min_interval_secs", self.beacon_min_interval_secs)?;
         positive("beacon_jitter_tolerance", self.beacon_jitter_tolerance)?;
         positive("beacon_max_series", self.beacon_max_series as f64)?;
+        if !(1..=budget::MAX_MIB).contains(&self.memory_mib) {
+            return Err(format!(
+                "enhanced.memory_mib must be between 1 and {} (MiB), got {}",
+                budget::MAX_MIB,
+                self.memory_mib
+            ));
+        }
         if !(self.beacon_threshold > 0.0 && self.beacon_threshold <= 1.0) {
             return Err(format!("enhanced.beacon_threshold = {} must be in (0, 1]", self.beacon_threshold));
         }

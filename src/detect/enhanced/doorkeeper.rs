@@ -104,6 +104,11 @@ impl Doorkeeper {
         self.words[word] |= mask;
         self.inserted += 1;
     }
+    /// About how many keys it remembers.
+    #[cfg(test)]
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
     /// Starts afresh if `limit` keys were inserted since the last time.
     pub fn age(&mut self) {
         if self.inserted >= self.limit {

@@ -6,6 +6,7 @@
 mod beacon;
 mod beats;
 mod bounded;
+pub mod budget;
 mod config;
 mod doorkeeper;
 mod jitter;
@@ -25,6 +26,7 @@ mod tests_jitter;
 mod tests_scan;
 
 pub use beacon::{score_series, BeaconDetector, BeaconScore, Pattern};
+pub use budget::MemoryBudget;
 pub use config::{Allowlist, EnhancedConfig};
 pub use probe::{ProbeKind, Tool};
 pub use scan::ScanDetector;

@@ -12,6 +12,7 @@
 //! finding of its own, alerted as soon as the probes of that type alone make a scan.
 
 use super::bounded::BoundedMap;
+use super::budget::{ALERTED_BYTES, SOURCE_BYTES};
 use super::config::{Allowlist, EnhancedConfig};
 use super::probe::{
     end_verdict, fingerprint, start_verdict, Outcome, ProbeKind, StartVerdict, Tool, PROBE_KINDS, TOOLS,
@@ -582,6 +583,7 @@ impl Detector for ScanDetector {
 
     fn usage(&self) -> DetectorUsage {
         let table = |table, map_len: usize, cap: usize, evictions, cost, tracks| TableUsage {
+            bytes: Some(map_len as u64 * if tracks == Tracks::Sources { SOURCE_BYTES } else { ALERTED_BYTES }),
             detector: "enhanced port scan",
             table,
             entries: map_len as u64,

@@ -32,7 +32,7 @@ pub(crate) fn table_usage(
     setting: Option<&'static str>,
     tracks: Tracks,
 ) -> TableUsage {
-    TableUsage { detector, table, entries, cap, evictions, setting, cost: EvictionCost::Detection, tracks }
+    TableUsage { detector, table, entries, cap, evictions, setting, cost: EvictionCost::Detection, tracks, bytes: None }
 }
 
 /// Memory bounds for the sentinel detectors (config section `[sentinel]`).
