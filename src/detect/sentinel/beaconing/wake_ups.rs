@@ -10,23 +10,47 @@ use std::net::IpAddr;
 /// waits for the end of its first row's hour (the sweep evaluates it once the horizon gets
 /// there). Lazy deletion: an address counts only if its source's `wake_at` is still that
 /// time. Order within a time does not matter (the sweep sorts what it evaluates).
+///
+/// Nearly every registration on the per-row path is for the same time (the end of the
+/// current hour), so the bucket of the latest registered time is held apart (`recent`)
+/// and a registration for it is a plain push, without a tree walk.
 #[derive(Default)]
 pub(super) struct WakeUps {
     by_time: BTreeMap<Timestamp, Vec<IpAddr>>,
-    /// Addresses held in `by_time`, stale ones included (bounds it by compaction).
+    /// The bucket of the time registered last, not in `by_time` (empty = none).
+    recent: (Timestamp, Vec<IpAddr>),
+    /// Addresses held in `by_time` and `recent`, stale ones included (bounds them by
+    /// compaction).
     entries: usize,
 }
 
 impl WakeUps {
     /// Registers `ip` to be evaluated once the horizon reaches `w`.
     pub(super) fn add(&mut self, w: Timestamp, ip: IpAddr) {
-        self.by_time.entry(w).or_default().push(ip);
+        if self.recent.0 != w || self.recent.1.is_empty() {
+            self.park_recent();
+            let bucket = self.by_time.remove(&w).unwrap_or_default();
+            self.recent = (w, bucket);
+        }
+        self.recent.1.push(ip);
         self.entries += 1;
+    }
+
+    /// Moves the `recent` bucket into `by_time`.
+    fn park_recent(&mut self) {
+        let (w, ips) = std::mem::take(&mut self.recent);
+        if !ips.is_empty() {
+            // `recent`'s time has no bucket in `by_time`.
+            self.by_time.insert(w, ips);
+        }
     }
 
     /// Takes out the earliest bucket if its time is at or before `horizon`; its addresses
     /// may be stale.
     pub(super) fn pop_due(&mut self, horizon: Timestamp) -> Option<(Timestamp, Vec<IpAddr>)> {
+        if !self.recent.1.is_empty() && self.recent.0 <= horizon {
+            self.park_recent();
+        }
         let entry = self.by_time.first_entry()?;
         if *entry.key() > horizon {
             return None;
@@ -49,10 +73,12 @@ impl WakeUps {
         }
         self.entries = by_time.values().map(Vec::len).sum();
         self.by_time = by_time;
+        self.recent.1.clear();
     }
 
     pub(super) fn clear(&mut self) {
         self.by_time.clear();
+        self.recent.1.clear();
         self.entries = 0;
     }
 }
