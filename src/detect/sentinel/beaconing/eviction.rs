@@ -217,4 +217,18 @@ mod tests {
         assert_eq!(got[small.len()..], large[..]);
         assert_eq!(order.entries, 0);
     }
+
+    #[test]
+    fn a_disarmed_order_notes_nothing_until_rebuilt() {
+        let mut order = EvictionOrder::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        order.note(1, ip);
+        assert_eq!((order.entries, order.pop_at_most(usize::MAX)), (0, None));
+        order.rebuild([(2, ip)]);
+        order.note(3, ip);
+        assert_eq!(order.pop_at_most(usize::MAX), Some((2, ip)));
+        order.disarm();
+        order.note(1, ip);
+        assert_eq!((order.entries, order.pop_at_most(usize::MAX)), (0, None));
+    }
 }

@@ -82,3 +82,53 @@ impl WakeUps {
         self.entries = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pops_what_a_plain_map_of_buckets_would() {
+        let mut w = WakeUps::default();
+        let mut model: BTreeMap<Timestamp, Vec<IpAddr>> = BTreeMap::new();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for step in 0..5_000u32 {
+            let r = next();
+            if r % 5 == 0 {
+                let h = Timestamp((r >> 8) as i64 % 40);
+                loop {
+                    let got = w.pop_due(h);
+                    let want = match model.first_entry() {
+                        Some(e) if *e.key() <= h => Some(e.remove_entry()),
+                        _ => None,
+                    };
+                    let Some((t, mut ips)) = got else {
+                        assert_eq!(want, None, "step {step}");
+                        break;
+                    };
+                    ips.sort();
+                    assert_eq!(Some((t, ips)), want, "step {step}");
+                }
+            } else if r % 97 == 0 {
+                let all: Vec<(IpAddr, Timestamp)> =
+                    model.iter().flat_map(|(t, ips)| ips.iter().map(move |ip| (*ip, *t))).collect();
+                w.rebuild(all);
+            } else {
+                // Mostly the same time, as on the per-row path.
+                let t = Timestamp(if r % 3 == 0 { (r >> 16) as i64 % 40 } else { 30 });
+                let ip = IpAddr::from([192, 0, 2, (r >> 24) as u8]);
+                w.add(t, ip);
+                let bucket = model.entry(t).or_default();
+                bucket.push(ip);
+                bucket.sort();
+            }
+            assert_eq!(w.entries, model.values().map(Vec::len).sum::<usize>(), "step {step}");
+        }
+    }
+}
