@@ -21,6 +21,7 @@ impl Default for PortList {
 }
 
 impl PortList {
+    #[inline]
     pub fn as_slice(&self) -> &[u16] {
         match self {
             PortList::Inline { len, ports } => &ports[..*len as usize],
@@ -28,18 +29,22 @@ impl PortList {
         }
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.as_slice().len()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    #[inline]
     pub fn contains(&self, port: &u16) -> bool {
         self.as_slice().contains(port)
     }
 
+    #[inline]
     pub fn push(&mut self, port: u16) {
         match self {
             PortList::Inline { len, ports } if (*len as usize) < INLINE => {

@@ -108,16 +108,37 @@ impl SentinelPortScan {
         let bin = now.bin_start(BIN_WIDTH);
         if bin > self.current_bin {
             self.current_bin = bin;
-            let mut dropped_ports = 0;
+            self.drop_sources(|s| s.bin >= bin);
+        }
+    }
+
+    /// Keeps only the sources that `keep` accepts. When few stay (a new bin, a flood's
+    /// sweep), they are moved into the emptied table rather than the others erased one
+    /// by one: erasing leaves tombstones in a full table, and a table of tombstones is
+    /// soon rehashed in place (a sixth of the rule's CPU under a SYN flood).
+    fn drop_sources(&mut self, keep: impl Fn(&SourceBin) -> bool) {
+        let kept = self.sources.values().filter(|s| keep(s)).count();
+        let mut dropped_ports = 0;
+        if kept * 4 < self.sources.len() {
+            let mut stay = Vec::with_capacity(kept);
+            for (ip, s) in self.sources.drain() {
+                if keep(&s) {
+                    stay.push((ip, s));
+                } else {
+                    dropped_ports += s.ports.len() as u64;
+                }
+            }
+            self.sources.extend(stay);
+        } else {
             self.sources.retain(|_, s| {
-                let keep = s.bin >= bin;
+                let keep = keep(s);
                 if !keep {
                     dropped_ports += s.ports.len() as u64;
                 }
                 keep
             });
-            self.tracked_ports -= dropped_ports;
         }
+        self.tracked_ports -= dropped_ports;
     }
 
     /// Frees room in a full table by dropping sources with a single port and no alert;
@@ -127,15 +148,7 @@ impl SentinelPortScan {
             return false;
         }
         let before = self.sources.len();
-        let mut dropped_ports = 0;
-        self.sources.retain(|_, s| {
-            let keep = s.alerted || s.ports.len() >= 2;
-            if !keep {
-                dropped_ports += s.ports.len() as u64;
-            }
-            keep
-        });
-        self.tracked_ports -= dropped_ports;
+        self.drop_sources(|s| s.alerted || s.ports.len() >= 2);
         let freed = before - self.sources.len();
         self.untracked += freed as u64;
         if freed * 8 >= self.max_sources {
@@ -145,6 +158,8 @@ impl SentinelPortScan {
         freed > 0
     }
 
+    /// Kept out of line so that the other events cost no large frame.
+    #[inline(never)]
     fn on_start(&mut self, s: &SessionStart, alerts: &mut Vec<Alert>) {
         let (src, dport) = (s.src, s.dport);
         if !source_qualifies(src) {

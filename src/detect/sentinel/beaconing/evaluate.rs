@@ -5,11 +5,12 @@
 
 use super::groups::{aggregate, make_alert, Group};
 use super::ip_order::{ip_string_order, V4Text};
-use super::rows::first_key_at;
-use super::{SentinelBeaconing, SourceRows, BIN_WIDTH};
+use super::rows::{first_key_at, RowKey};
+use super::{SentinelBeaconing, SourceRows, BIN_WIDTH, TOTAL_EVENTS_THRESHOLD};
 use crate::detect::Alert;
 use crate::time::Timestamp;
-use std::net::{IpAddr, Ipv4Addr};
+use hashbrown::hash_map::Entry;
+use std::net::IpAddr;
 
 enum Progress {
     /// Nothing left for this source.
@@ -22,126 +23,144 @@ enum Progress {
 
 impl SentinelBeaconing {
     /// Evaluates every source whose next hour may have become decidable; `None` = input over.
+    ///
+    /// Deterministic alert order: by SrcIpAddr as the KQL sorts it (string order). The
+    /// evaluation of one source touches no other source's rows, so the sources are
+    /// evaluated in any order (each in place, one lookup) and only this sweep's alerts (few)
+    /// are put in that order (stable: a source's alerts keep their hour order).
     pub(super) fn sweep(&mut self, horizon: Option<Timestamp>, alerts: &mut Vec<Alert>) {
-        let mut candidates: Vec<IpAddr> = match horizon {
-            None => self.sources.keys().copied().collect(),
+        let first_alert = alerts.len();
+        let watermark = self.watermark;
+        match horizon {
+            None => {
+                // Input over: every source is decided to its last hour and released.
+                for (ip, mut source) in self.sources.drain() {
+                    let (_, released) = evaluate_source(ip, &mut source, None, watermark, alerts);
+                    self.rows_total -= released;
+                }
+            }
             Some(h) => {
-                let mut c = Vec::new();
+                self.settled = self.settled.max(h);
                 while let Some((w, ips)) = self.waiting.pop_due(h) {
                     for ip in ips {
-                        if let Some(s) = self.sources.get_mut(&ip) {
-                            if s.wake_at == Some(w) {
-                                s.wake_at = None;
-                                c.push(ip);
+                        let Entry::Occupied(mut entry) = self.sources.entry(ip) else { continue };
+                        let source = entry.get_mut();
+                        if source.wake_at != Some(w) {
+                            continue; // stale entry
+                        }
+                        source.wake_at = None;
+                        let (progress, released) = evaluate_source(ip, source, horizon, watermark, alerts);
+                        self.rows_total -= released;
+                        match progress {
+                            Progress::Empty => {
+                                entry.remove();
+                                continue;
                             }
+                            // The new time is past the horizon: not popped again this sweep.
+                            Progress::WaitUntil(w) => {
+                                source.wake_at = Some(w);
+                                self.waiting.add(w, ip);
+                            }
+                            Progress::WaitForRow => {}
+                        }
+                        if released > 0 {
+                            self.by_size.note(source.count, ip);
                         }
                     }
                 }
-                c
             }
-        };
-        if let Some(h) = horizon {
-            self.settled = self.settled.max(h);
         }
-        // Deterministic alert order: by SrcIpAddr as the KQL sorts it (string order). The
-        // sources are IPv4 (their destinations qualified): their string keys are computed
-        // once each rather than at every comparison.
-        let v4: Option<Vec<(V4Text, Ipv4Addr)>> = candidates
-            .iter()
-            .map(|ip| match ip {
-                IpAddr::V4(a) => Some((V4Text::new(*a), *a)),
-                IpAddr::V6(_) => None,
-            })
-            .collect();
-        if let Some(mut keyed) = v4 {
-            keyed.sort_unstable();
-            candidates.clear();
-            candidates.extend(keyed.into_iter().map(|(_, a)| IpAddr::V4(a)));
-        } else {
-            candidates.sort_unstable_by(|a, b| match (a, b) {
-                (IpAddr::V4(x), IpAddr::V4(y)) => V4Text::new(*x).cmp(&V4Text::new(*y)),
-                _ => (ip_string_order(*a), *a).cmp(&(ip_string_order(*b), *b)),
-            });
-        }
-        candidates.dedup();
-        for ip in candidates {
-            let Some(mut source) = self.sources.remove(&ip) else {
-                continue;
-            };
-            source.wake_at = None;
-            let progress = self.evaluate_source(ip, &mut source, horizon, alerts);
-            match progress {
-                Progress::Empty => {}
-                Progress::WaitUntil(w) => {
-                    source.wake_at = Some(w);
-                    self.waiting.add(w, ip);
-                    self.sources.insert(ip, source);
-                }
-                Progress::WaitForRow => {
-                    self.sources.insert(ip, source);
-                }
-            }
+        if alerts.len() - first_alert > 1 {
+            alerts[first_alert..].sort_by(|a, b| src_string_order(a.src, b.src));
         }
         if self.waiting.is_mostly_stale(self.sources.len()) {
             self.waiting.rebuild(self.sources.iter().filter_map(|(ip, s)| s.wake_at.map(|w| (*ip, w))));
         }
+        // Far below the cap: no eviction soon, so stop keeping the eviction order.
+        if self.rows_total < self.max_rows / 2 {
+            self.by_size.disarm();
+        }
     }
+}
 
-    fn evaluate_source(
-        &mut self,
-        src: IpAddr,
-        source: &mut SourceRows,
-        horizon: Option<Timestamp>,
-        alerts: &mut Vec<Alert>,
-    ) -> Progress {
-        loop {
-            let Some(first) = source.rows.first_key() else {
-                return Progress::Empty;
-            };
-            let bin = first.0.bin_start(BIN_WIDTH);
-            let bin_end = bin.saturating_add(BIN_WIDTH);
-            if let Some(h) = horizon {
-                if bin_end > h {
-                    return Progress::WaitUntil(bin_end);
-                }
-            }
-            let boundary = first_key_at(bin_end);
-            let next_row_time = source.rows.first_key_from(&boundary).map(|k| k.0);
-            // The first row after the hour, if it is certain; Err(wait) otherwise.
-            let successor: Result<Option<Timestamp>, Progress> = match (next_row_time, horizon) {
-                (Some(t), Some(h)) if t <= h => Ok(Some(t)),
-                (Some(t), None) => Ok(Some(t)),
-                (None, None) => Ok(None),
-                (Some(t), Some(_)) => Err(Progress::WaitUntil(t)),
-                (None, Some(_)) => Err(Progress::WaitForRow),
-            };
-            let groups = match successor {
-                Ok(succ) => aggregate(&source.rows, &boundary, succ),
-                Err(wait @ Progress::WaitUntil(_)) => return wait,
-                Err(wait) => {
-                    // The source may stay quiet for long: decide now if the group holding
-                    // the last row could not alert whatever its gap.
-                    let groups = aggregate(&source.rows, &boundary, None);
-                    let last = source.rows.last_key_before(&boundary).expect("bin has rows");
-                    let pending = (last.1, last.2);
-                    if groups.get(&pending).is_some_and(Group::could_alert_with_one_more) {
-                        return wait;
-                    }
-                    groups
-                }
-            };
-            let time = bin_end.min(self.watermark.max(bin));
-            for ((_, dport), g) in &groups {
-                if g.alerts() {
-                    alerts.push(make_alert(src, g, *dport, bin, time));
-                }
-            }
-            let released = source.rows.release_before(&boundary);
-            self.rows_total -= released;
-            source.count -= released;
-            if source.count > 0 {
-                self.by_size.note(source.count, src);
+/// Decides the hours of `source` that can be decided, in order; returns where it stands
+/// and how many rows (counting copies) were released. Only the source's final count needs
+/// an entry in the eviction order (its earlier ones would be stale at once).
+fn evaluate_source(
+    src: IpAddr,
+    source: &mut SourceRows,
+    horizon: Option<Timestamp>,
+    watermark: Timestamp,
+    alerts: &mut Vec<Alert>,
+) -> (Progress, usize) {
+    let mut released = 0;
+    loop {
+        let Some(first) = source.rows.first_key() else {
+            return (Progress::Empty, released);
+        };
+        let bin = first.0.bin_start(BIN_WIDTH);
+        let bin_end = bin.saturating_add(BIN_WIDTH);
+        if let Some(h) = horizon {
+            if bin_end > h {
+                return (Progress::WaitUntil(bin_end), released);
             }
         }
+        let boundary = first_key_at(bin_end);
+        let next_row_time = source.rows.first_key_from(&boundary).map(|k| k.0);
+        // The first row after the hour, if it is certain; Err(wait) otherwise.
+        let successor: Result<Option<Timestamp>, Progress> = match (next_row_time, horizon) {
+            (Some(t), Some(h)) if t <= h => Ok(Some(t)),
+            (Some(t), None) => Ok(Some(t)),
+            (None, None) => Ok(None),
+            (Some(t), Some(_)) => Err(Progress::WaitUntil(t)),
+            (None, Some(_)) => Err(Progress::WaitForRow),
+        };
+        // A group counts at most one row per distinct row of the hour (twins have a gap
+        // of 0): with no more distinct rows than the threshold no group can alert, even
+        // with the last row's gap still unknown, so the hour is decided now.
+        if source.rows.at_most_before(&boundary, TOTAL_EVENTS_THRESHOLD as usize) {
+            if let Err(wait @ Progress::WaitUntil(_)) = successor {
+                return (wait, released);
+            }
+            released += release_hour(source, &boundary);
+            continue;
+        }
+        let groups = match successor {
+            Ok(succ) => aggregate(&source.rows, &boundary, succ),
+            Err(wait @ Progress::WaitUntil(_)) => return (wait, released),
+            Err(wait) => {
+                // The source may stay quiet for long: decide now if the group holding
+                // the last row could not alert whatever its gap.
+                let groups = aggregate(&source.rows, &boundary, None);
+                let last = source.rows.last_key_before(&boundary).expect("bin has rows");
+                let pending = (last.1, last.2);
+                if groups.get(&pending).is_some_and(Group::could_alert_with_one_more) {
+                    return (wait, released);
+                }
+                groups
+            }
+        };
+        let time = bin_end.min(watermark.max(bin));
+        for ((_, dport), g) in &groups {
+            if g.alerts() {
+                alerts.push(make_alert(src, g, *dport, bin, time));
+            }
+        }
+        released += release_hour(source, &boundary);
+    }
+}
+
+/// Drops the evaluated rows of `source` before `boundary`; returns how many.
+fn release_hour(source: &mut SourceRows, boundary: &RowKey) -> usize {
+    let released = source.rows.release_before(boundary);
+    source.count -= released;
+    released
+}
+
+/// `SrcIpAddr` order as the KQL sorts it: as strings (an integer compare for IPv4).
+fn src_string_order(a: IpAddr, b: IpAddr) -> std::cmp::Ordering {
+    match (a, b) {
+        (IpAddr::V4(x), IpAddr::V4(y)) => V4Text::new(x).cmp(&V4Text::new(y)),
+        _ => (ip_string_order(a), a).cmp(&(ip_string_order(b), b)),
     }
 }

@@ -26,6 +26,10 @@ pub(super) struct EvictionOrder {
     large: BTreeMap<usize, Bucket>,
     /// Entries held in the buckets, stale ones included.
     entries: usize,
+    /// Whether the order is kept at all: only near the row cap. Far below it nothing is
+    /// noted, and the order is rebuilt from the sources when an eviction comes (it holds
+    /// then exactly the current entries, so evictions are the same).
+    armed: bool,
 }
 
 /// The addresses of one count, in `IpAddr` order (IPv4 before IPv6, then by value) as
@@ -58,6 +62,9 @@ impl Bucket {
 impl EvictionOrder {
     /// Records that `ip` now holds `count` rows (its entries for other counts go stale).
     pub(super) fn note(&mut self, count: usize, ip: IpAddr) {
+        if !self.armed {
+            return;
+        }
         if count < SMALL_COUNTS {
             if self.small.len() <= count {
                 self.small.resize_with(count + 1, Bucket::default);
@@ -107,9 +114,23 @@ impl EvictionOrder {
         self.entries > 2 * live_sources + 1024
     }
 
-    /// Rebuilds the order from every buffered source's (rows held, address).
+    pub(super) fn is_armed(&self) -> bool {
+        self.armed
+    }
+
+    /// Stops keeping the order (dropping its entries) until the next [`Self::rebuild`].
+    pub(super) fn disarm(&mut self) {
+        if self.armed {
+            self.clear();
+            self.armed = false;
+        }
+    }
+
+    /// Rebuilds the order from every buffered source's (rows held, address), and keeps it
+    /// from now on.
     pub(super) fn rebuild(&mut self, sizes: impl IntoIterator<Item = (usize, IpAddr)>) {
         self.clear();
+        self.armed = true;
         for (count, ip) in sizes {
             self.note(count, ip);
         }
@@ -131,6 +152,9 @@ impl SentinelBeaconing {
     /// (then lowest address), holding no more rows than `src` will once the row is
     /// added, until an eighth of the buffer is free. False if nothing could be evicted.
     pub(super) fn evict_smaller_than(&mut self, src: IpAddr) -> bool {
+        if !self.by_size.is_armed() {
+            self.by_size.rebuild(self.sources.iter().map(|(ip, s)| (s.count, *ip)));
+        }
         let limit = self.sources.get(&src).map_or(0, |s| s.count) + 1;
         let goal = (self.max_rows / 8).max(1);
         let mut freed = 0;
@@ -167,6 +191,7 @@ mod tests {
     #[test]
     fn pops_fewest_rows_first_then_ip_addr_order_within_the_limit() {
         let mut order = EvictionOrder::default();
+        order.rebuild([]);
         let mut want: Vec<(usize, IpAddr)> = Vec::new();
         let ips = ["203.0.113.9", "2001:db8::1", "9.9.9.9", "::1", "198.51.100.200", "10.0.0.1", "ffff::"];
         for (i, ip) in ips.iter().enumerate() {
@@ -191,5 +216,19 @@ mod tests {
         }
         assert_eq!(got[small.len()..], large[..]);
         assert_eq!(order.entries, 0);
+    }
+
+    #[test]
+    fn a_disarmed_order_notes_nothing_until_rebuilt() {
+        let mut order = EvictionOrder::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        order.note(1, ip);
+        assert_eq!((order.entries, order.pop_at_most(usize::MAX)), (0, None));
+        order.rebuild([(2, ip)]);
+        order.note(3, ip);
+        assert_eq!(order.pop_at_most(usize::MAX), Some((2, ip)));
+        order.disarm();
+        order.note(1, ip);
+        assert_eq!((order.entries, order.pop_at_most(usize::MAX)), (0, None));
     }
 }

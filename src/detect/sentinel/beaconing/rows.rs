@@ -104,6 +104,14 @@ impl RowStore {
             _ => unreachable!("only a map has no slice"),
         }
     }
+    /// Whether at most `n` distinct rows lie before `boundary`.
+    pub(super) fn at_most_before(&self, boundary: &RowKey, n: usize) -> bool {
+        match (self, self.as_slice()) {
+            (_, Some(v)) => v.partition_point(|(k, _)| k < boundary) <= n,
+            (RowStore::Many(m), None) => m.range(..*boundary).nth(n).is_none(),
+            _ => unreachable!("only a map has no slice"),
+        }
+    }
     /// Rows before `boundary`, in key order.
     pub(super) fn before<'a>(&'a self, boundary: &RowKey) -> Box<dyn Iterator<Item = (&'a RowKey, &'a RowValue)> + 'a> {
         match (self, self.as_slice()) {

@@ -290,3 +290,65 @@ fn many_rows_then_release_back_to_few_keeps_the_answer() {
     assert_eq!(feed.alerts.len(), 1);
     assert_eq!(feed.alerts[0].evidence["TotalEvents"], 40);
 }
+
+#[test]
+fn alerts_of_one_sweep_come_in_source_string_order() {
+    // "192.0.2.10" < "192.0.2.9" < "203.0.113.1" as strings; sources are evaluated in hash
+    // order, so the sweep must order its alerts.
+    let sources = ["203.0.113.1", "192.0.2.9", "192.0.2.10"];
+    let want: Vec<IpAddr> = ["192.0.2.10", "192.0.2.9", "203.0.113.1"].iter().map(|s| s.parse().unwrap()).collect();
+    // Decided by the horizon (a row of each in the next hour, then capture time moves on)...
+    let mut feed = Feed::new();
+    for i in 0..17 {
+        for src in sources {
+            feed.session(T0 + 5.0 + 60.0 * i as f64, src, "198.51.100.7", Some(443));
+        }
+    }
+    for src in sources {
+        let (_, s) = feed.start(T0 + 3600.0 + 5.0, src, "198.51.100.7", Some(443));
+        feed.end(&s, 100);
+    }
+    assert!(feed.alerts.is_empty());
+    feed.det.on_time(Timestamp::from_secs_f64(T0 + 3700.0), &mut feed.alerts);
+    assert_eq!(feed.alerts.iter().map(|a| a.src).collect::<Vec<_>>(), want);
+    // ... and at the end of input.
+    let mut feed = Feed::new();
+    for i in 0..17 {
+        for src in sources {
+            feed.session(T0 + 5.0 + 60.0 * i as f64, src, "198.51.100.7", Some(443));
+        }
+    }
+    assert!(feed.alerts.is_empty());
+    let alerts = feed.finish();
+    assert_eq!(alerts.iter().map(|a| a.src).collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn evictions_after_the_buffer_drained_and_refilled_use_current_counts() {
+    // The eviction order is dropped once the buffer is far below the cap and rebuilt at
+    // the next eviction: the rebuilt order must see every source's current row count.
+    let mut feed = Feed::new();
+    feed.det = SentinelBeaconing::new(8);
+    let held = |feed: &Feed, src: &str| feed.det.sources.get(&src.parse::<IpAddr>().unwrap()).map(|s| s.count);
+    // Hour 0: fill the buffer, evicting; hour 1 releases hour 0 (the buffer drains).
+    for i in 0..10 {
+        feed.session(T0 + 5.0 + i as f64, &format!("192.0.2.{}", 100 + i), "198.51.100.7", Some(443));
+    }
+    assert!(feed.det.usage().evictions() > 0);
+    for (k, src) in ["192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.2", "192.0.2.2", "192.0.2.3"].iter().enumerate() {
+        feed.session(T0 + 3600.0 + 5.0 + k as f64, src, "198.51.100.7", Some(443));
+    }
+    feed.det.on_time(Timestamp::from_secs_f64(T0 + 3600.0 + 20.0), &mut feed.alerts);
+    assert_eq!(feed.det.usage().series(), 6, "hour 0 released");
+    // Refill to the cap: .4 and .5 with one row each; the next row evicts one-row sources
+    // only, lowest address first: .3, .4 and .5 (8 / 8 = one row is enough: .3 alone).
+    feed.session(T0 + 3600.0 + 30.0, "192.0.2.4", "198.51.100.7", Some(443));
+    feed.session(T0 + 3600.0 + 31.0, "192.0.2.5", "198.51.100.7", Some(443));
+    let before = feed.det.usage().evictions();
+    feed.session(T0 + 3600.0 + 32.0, "192.0.2.6", "198.51.100.7", Some(443));
+    assert_eq!(feed.det.usage().evictions(), before + 1);
+    assert_eq!(
+        (held(&feed, "192.0.2.1"), held(&feed, "192.0.2.2"), held(&feed, "192.0.2.3"), held(&feed, "192.0.2.4")),
+        (Some(3), Some(2), None, Some(1))
+    );
+}
