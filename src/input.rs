@@ -78,6 +78,7 @@ impl Inputs {
     }
 
     /// The next input, lent until the next call (inputs are never copied on the way).
+    #[inline]
     pub fn next_input(&mut self) -> &Input {
         match self {
             Inputs::Inline { source, last } => {
@@ -123,6 +124,7 @@ impl Prefetch {
         Prefetch { batches, recycle, current: Vec::new(), pos: 0, reader: Some(reader) }
     }
 
+    #[inline]
     fn next(&mut self) -> &Input {
         while self.pos >= self.current.len() {
             self.current.clear();

@@ -32,6 +32,7 @@ impl History {
         self.len == 0
     }
 
+    #[inline]
     fn add(&mut self, kind: usize, from_init: bool) {
         let bit = 1u16 << (kind + if from_init { 0 } else { 8 });
         if self.seen & bit != 0 {
@@ -44,6 +45,7 @@ impl History {
     }
 
     /// Records a TCP segment with these flags and this much payload.
+    #[inline]
     pub fn tcp(&mut self, flags: u8, payload_len: u32, from_init: bool) {
         let syn = flags & tcp_flags::SYN != 0;
         let fin = flags & tcp_flags::FIN != 0;

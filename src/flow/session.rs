@@ -8,7 +8,7 @@ use super::key::{icmp_is_request, FlowKey};
 use super::{ConnState, EndReason, EventResult, FirstPacket, FlowRecord, SessionExchange, SessionStart};
 use crate::decode::{proto, tcp_flags, PacketMeta, Transport};
 use crate::time::Timestamp;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Index meaning "no entry" in the intrusive idle lists.
 pub const NIL: u32 = u32::MAX;
@@ -53,8 +53,6 @@ pub struct Session {
     pub segment: u32,
     pub start: Timestamp,
     pub last: Timestamp,
-    /// Table time of the last packet (monotonic; orders the idle lists).
-    pub touched: Timestamp,
     pub class: TimeoutClass,
     pub src_bytes: u64,
     pub dst_bytes: u64,
@@ -80,22 +78,21 @@ pub struct Session {
 }
 
 impl Session {
-    /// A free slot placeholder.
+    /// A free slot placeholder (every field is set again by [`Self::init`]).
     pub fn vacant(key: FlowKey) -> Self {
         Session {
             live: false,
             key,
             hash: 0,
-            init_addr: key.addr_a(),
+            init_addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             init_port: 0,
-            resp_addr: key.addr_b(),
+            resp_addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             resp_port: 0,
             has_ports: false,
             id: 0,
             segment: 0,
             start: Timestamp::ZERO,
             last: Timestamp::ZERO,
-            touched: Timestamp::ZERO,
             class: TimeoutClass::Other,
             src_bytes: 0,
             dst_bytes: 0,
@@ -129,7 +126,6 @@ impl Session {
         has_ports: bool,
         id: u64,
         ts: Timestamp,
-        now: Timestamp,
     ) {
         self.live = true;
         self.key = key;
@@ -142,7 +138,6 @@ impl Session {
         self.id = id;
         self.segment = 0;
         self.reset_counters(ts);
-        self.touched = now;
         self.class = match key.protocol {
             proto::TCP if has_ports => TimeoutClass::TcpEstablished,
             proto::UDP => TimeoutClass::Udp,
