@@ -42,6 +42,7 @@ pub enum Input {
 }
 
 /// Reads and decodes one frame.
+#[inline(always)]
 fn read_one(source: &mut dyn PacketSource) -> Input {
     match source.next_frame() {
         Ok(Some(frame)) => match decode(frame.link, &frame) {
@@ -167,14 +168,13 @@ fn reader_thread(source: &mut dyn PacketSource, tx: Sender<Vec<Input>>, recycled
         let mut batch = recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(READ_BATCH));
         let mut done = false;
         while batch.len() < READ_BATCH && !done {
-            let input = read_one(source);
+            batch.push(read_one(source));
             // A broken replay file is followed by the next file; anything else ends input.
-            done = match &input {
-                Input::End => true,
-                Input::Failed(e) => !e.is_file_fault(),
+            done = match batch.last() {
+                Some(Input::End) => true,
+                Some(Input::Failed(e)) => !e.is_file_fault(),
                 _ => false,
             };
-            batch.push(input);
         }
         // Before the batch goes: the bytes read never lag the packets the capture counted.
         publish_progress(source, stats);

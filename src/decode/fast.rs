@@ -15,7 +15,7 @@ const IPV6_HEADER_LEN: usize = 40;
 
 /// Decodes the IP packet `ip` (the frame's bytes after the link header, version already
 /// checked against the link's hint) if it is one the fast path handles.
-#[inline]
+#[inline(always)]
 pub(super) fn ip(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<Result<PacketMeta, SkipReason>> {
     match ip.first()? >> 4 {
         4 => v4(ip, ts, vlan),
@@ -24,7 +24,7 @@ pub(super) fn ip(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<Result<P
     }
 }
 
-#[inline]
+#[inline(always)]
 fn v4(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<Result<PacketMeta, SkipReason>> {
     let h: &[u8; IPV4_HEADER_LEN] = ip.get(..IPV4_HEADER_LEN)?.try_into().ok()?;
     let protocol = h[9];

@@ -141,6 +141,7 @@ impl SkipReason {
 ///
 /// Plain IPv4/IPv6 + TCP/UDP packets take a fixed-offset fast path (`fast.rs`); the rest
 /// is sliced by `etherparse`. Both give the same result for every frame.
+#[inline]
 pub fn decode(link: LinkType, frame: &Frame<'_>) -> Result<PacketMeta, SkipReason> {
     let net = checked_link(link, frame)?;
     if let Some(fast) = fast::ip(net.ip, frame.ts, net.vlan) {
@@ -150,6 +151,7 @@ pub fn decode(link: LinkType, frame: &Frame<'_>) -> Result<PacketMeta, SkipReaso
 }
 
 /// The link layer stripped and the IP version checked against what it announced.
+#[inline(always)]
 fn checked_link<'a>(link: LinkType, frame: &Frame<'a>) -> Result<link::LinkPayload<'a>, SkipReason> {
     let net = link::strip(link, frame.data)?;
     let version = net.ip.first().map(|b| b >> 4).ok_or(SkipReason::Truncated)?;
