@@ -28,16 +28,34 @@ impl FlowKey {
     /// Key for a packet sent from `(src, sport)` to `(dst, dport)`.
     #[inline]
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, protocol: u8, vlan: Option<u16>) -> Self {
+        Self::oriented(src, sport, dst, dport, protocol, vlan).0
+    }
+
+    /// [`Self::new`], and whether the sender is the key's lower endpoint `a` (a packet
+    /// between two equal endpoints has its sender at `a`).
+    #[inline]
+    pub fn oriented(
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        protocol: u8,
+        vlan: Option<u16>,
+    ) -> (Self, bool) {
         let (s, s6) = addr_bits(src);
         let (d, d6) = addr_bits(dst);
         // Same order as comparing `(IpAddr, port)`: IPv4 before IPv6, then address, then port.
-        let ((a, a6, pa), (b, b6, pb)) = if (s6, s, sport) <= (d6, d, dport) {
-            ((s, s6, sport), (d, d6, dport))
-        } else {
-            ((d, d6, dport), (s, s6, sport))
-        };
+        let sender_is_a = (s6, s, sport) <= (d6, d, dport);
+        let ((a, a6, pa), (b, b6, pb)) =
+            if sender_is_a { ((s, s6, sport), (d, d6, dport)) } else { ((d, d6, dport), (s, s6, sport)) };
         let flags = u8::from(a6) | u8::from(b6) << 1 | u8::from(vlan.is_some()) << 2;
-        FlowKey { a, b, pa, pb, protocol, flags, vlan: vlan.unwrap_or(0) }
+        (FlowKey { a, b, pa, pb, protocol, flags, vlan: vlan.unwrap_or(0) }, sender_is_a)
+    }
+
+    /// Both endpoints are the same (address, family and port): a host talking to itself.
+    #[inline]
+    pub fn is_loop(&self) -> bool {
+        self.a == self.b && self.pa == self.pb && (self.flags & 1) == (self.flags >> 1 & 1)
     }
 
     /// The VLAN id that is part of the key.

@@ -49,6 +49,11 @@ pub struct Session {
     pub resp_addr: IpAddr,
     pub resp_port: u16,
     pub has_ports: bool,
+    /// The initiator is the key's lower endpoint (so a packet's direction is known from
+    /// its key's orientation, without comparing addresses).
+    init_is_a: bool,
+    /// Initiator and responder are the same endpoint (a host talking to itself).
+    self_talk: bool,
     pub id: u64,
     pub segment: u32,
     pub start: Timestamp,
@@ -89,6 +94,8 @@ impl Session {
             resp_addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             resp_port: 0,
             has_ports: false,
+            init_is_a: false,
+            self_talk: false,
             id: 0,
             segment: 0,
             start: Timestamp::ZERO,
@@ -117,6 +124,7 @@ impl Session {
     /// Resets this slot for a new session, field by field in place (no whole new
     /// `Session` built and moved over the slot).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn init(
         &mut self,
         key: FlowKey,
@@ -124,6 +132,7 @@ impl Session {
         (init_addr, init_port): (IpAddr, u16),
         (resp_addr, resp_port): (IpAddr, u16),
         has_ports: bool,
+        init_is_a: bool,
         id: u64,
         ts: Timestamp,
     ) {
@@ -135,6 +144,8 @@ impl Session {
         self.resp_addr = resp_addr;
         self.resp_port = resp_port;
         self.has_ports = has_ports;
+        self.init_is_a = init_is_a;
+        self.self_talk = key.is_loop();
         self.id = id;
         self.segment = 0;
         self.reset_counters(ts);
@@ -178,16 +189,18 @@ impl Session {
         self.last_icmp_error = None;
     }
 
-    /// Whether a packet from `(addr, key_port)` travels initiator → responder.
-    pub fn is_from_initiator(&self, pkt: &PacketMeta, key_port: u16) -> bool {
-        if self.init_addr == self.resp_addr && self.init_port == self.resp_port {
+    /// Whether a packet of this session travels initiator → responder (`sender_is_a`: its
+    /// sender is the key's lower endpoint, from [`FlowKey::oriented`]).
+    #[inline]
+    pub fn is_from_initiator(&self, pkt: &PacketMeta, sender_is_a: bool) -> bool {
+        if self.self_talk {
             // Talking to itself: only the echo type tells the directions apart.
             return match pkt.transport {
                 Transport::Icmp { v6, icmp_type, .. } => icmp_type != if v6 { 129 } else { 0 },
                 _ => true,
             };
         }
-        pkt.src == self.init_addr && key_port == self.init_port
+        sender_is_a == self.init_is_a
     }
 
     fn span(&mut self, ts: Timestamp) {

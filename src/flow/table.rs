@@ -144,24 +144,24 @@ impl FlowTable {
         }
 
         let (sport, dport, has_ports) = key_ports(pkt);
-        let key = FlowKey::new(pkt.src, sport, pkt.dst, dport, pkt.protocol(), pkt.vlan);
+        let (key, sender_is_a) = FlowKey::oriented(pkt.src, sport, pkt.dst, dport, pkt.protocol(), pkt.vlan);
         let hash = self.hasher.hash_one(key);
         let existing = self.lookup(&key, hash);
         let (idx, announce) = match existing {
             Some(idx) if self.slots[idx as usize].closed.is_some() && is_bare_syn(pkt) => {
                 let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Fin);
                 self.end(idx, reason, out);
-                (self.create(key, hash, pkt, sport, dport, has_ports, out), true)
+                (self.create(key, hash, pkt, (sport, dport, has_ports), sender_is_a, out), true)
             }
             Some(idx) => {
                 let split = self.split_if_old(idx, pkt.ts, out);
                 self.unlink(idx);
                 (idx, split)
             }
-            None => (self.create(key, hash, pkt, sport, dport, has_ports, out), true),
+            None => (self.create(key, hash, pkt, (sport, dport, has_ports), sender_is_a, out), true),
         };
         let s = &mut self.slots[idx as usize];
-        let from_init = s.is_from_initiator(pkt, sport);
+        let from_init = s.is_from_initiator(pkt, sender_is_a);
         s.count(pkt, from_init);
         let exchange =
             if self.exchange_gap_ms > 0 { s.track_exchange(pkt, from_init, self.exchange_gap_ms) } else { None };
@@ -316,15 +316,15 @@ impl FlowTable {
         self.map.find(hash, |&i| slots[i as usize].key == *key).copied()
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A new session for `pkt` (keyed `key`, hashed `hash`, with the ports and the key
+    /// orientation of the packet's sender).
     fn create(
         &mut self,
         key: FlowKey,
         hash: u64,
         pkt: &PacketMeta,
-        sport: u16,
-        dport: u16,
-        has_ports: bool,
+        (sport, dport, has_ports): (u16, u16, bool),
+        sender_is_a: bool,
         out: &mut Vec<FlowEvent>,
     ) -> u32 {
         if self.map.len() >= self.cfg.max_flows.max(1) {
@@ -332,7 +332,8 @@ impl FlowTable {
         }
         let sender = (pkt.src, sport);
         let receiver = (pkt.dst, dport);
-        let (init, resp) = if sender_is_initiator(pkt) { (sender, receiver) } else { (receiver, sender) };
+        let sender_inits = sender_is_initiator(pkt);
+        let (init, resp) = if sender_inits { (sender, receiver) } else { (receiver, sender) };
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -342,7 +343,7 @@ impl FlowTable {
             }
         };
         let id = self.take_id();
-        self.slots[idx as usize].init(key, hash, init, resp, has_ports, id, pkt.ts);
+        self.slots[idx as usize].init(key, hash, init, resp, has_ports, sender_inits == sender_is_a, id, pkt.ts);
         let slots = &self.slots;
         self.map.insert_unique(hash, idx, |&i| slots[i as usize].hash);
         self.counters.sessions += 1;
