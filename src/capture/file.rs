@@ -151,7 +151,9 @@ impl PacketSource for FileSource {
             input.frames += 1;
             return match input.head() {
                 Some(frame) => Ok(Some(frame)),
-                None => Err(CaptureError::ReadFile { path: input.name.clone(), reason: "internal: reader closed".into() }),
+                None => {
+                    Err(CaptureError::ReadFile { path: input.name.clone(), reason: "internal: reader closed".into() })
+                }
             };
         }
         let next = match self.current.take() {

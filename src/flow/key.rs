@@ -34,14 +34,7 @@ impl FlowKey {
     /// [`Self::new`], and whether the sender is the key's lower endpoint `a` (a packet
     /// between two equal endpoints has its sender at `a`).
     #[inline]
-    pub fn oriented(
-        src: IpAddr,
-        sport: u16,
-        dst: IpAddr,
-        dport: u16,
-        protocol: u8,
-        vlan: Option<u16>,
-    ) -> (Self, bool) {
+    pub fn oriented(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, protocol: u8, vlan: Option<u16>) -> (Self, bool) {
         let (s, s6) = addr_bits(src);
         let (d, d6) = addr_bits(dst);
         // Same order as comparing `(IpAddr, port)`: IPv4 before IPv6, then address, then port.
