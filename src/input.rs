@@ -13,7 +13,7 @@
 //! ([`Stats::input_bytes_read`] and `input_bytes_total`), once per batch.
 
 use crate::capture::{CaptureError, CaptureStats, PacketSource};
-use crate::decode::{decode, PacketMeta, SkipReason};
+use crate::decode::{decode, decode_into, PacketMeta, SkipReason};
 use crate::stats::Stats;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::sync::atomic::Ordering::Relaxed;
@@ -42,6 +42,7 @@ pub enum Input {
 }
 
 /// Reads and decodes one frame.
+#[inline(always)]
 fn read_one(source: &mut dyn PacketSource) -> Input {
     match source.next_frame() {
         Ok(Some(frame)) => match decode(frame.link, &frame) {
@@ -51,6 +52,31 @@ fn read_one(source: &mut dyn PacketSource) -> Input {
         Ok(None) => Input::End,
         Err(CaptureError::Timeout) => Input::Timeout,
         Err(e) => Input::Failed(e),
+    }
+}
+
+/// Reads and decodes one frame onto the end of `batch` (decoded in place); returns
+/// whether the input is over: its end, or a failure other than a broken replay file
+/// (which is followed by the next file).
+#[inline(always)]
+fn read_into(source: &mut dyn PacketSource, batch: &mut Vec<Input>) -> bool {
+    batch.push(Input::End);
+    let Some(slot) = batch.last_mut() else { return true };
+    match source.next_frame() {
+        Ok(Some(frame)) => {
+            decode_into(frame.link, &frame, slot, Input::Packet, Input::Skipped);
+            false
+        }
+        Ok(None) => true,
+        Err(CaptureError::Timeout) => {
+            *slot = Input::Timeout;
+            false
+        }
+        Err(e) => {
+            let done = !e.is_file_fault();
+            *slot = Input::Failed(e);
+            done
+        }
     }
 }
 
@@ -78,6 +104,7 @@ impl Inputs {
     }
 
     /// The next input, lent until the next call (inputs are never copied on the way).
+    #[inline]
     pub fn next_input(&mut self) -> &Input {
         match self {
             Inputs::Inline { source, last } => {
@@ -123,6 +150,7 @@ impl Prefetch {
         Prefetch { batches, recycle, current: Vec::new(), pos: 0, reader: Some(reader) }
     }
 
+    #[inline]
     fn next(&mut self) -> &Input {
         while self.pos >= self.current.len() {
             self.current.clear();
@@ -165,14 +193,7 @@ fn reader_thread(source: &mut dyn PacketSource, tx: Sender<Vec<Input>>, recycled
         let mut batch = recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(READ_BATCH));
         let mut done = false;
         while batch.len() < READ_BATCH && !done {
-            let input = read_one(source);
-            // A broken replay file is followed by the next file; anything else ends input.
-            done = match &input {
-                Input::End => true,
-                Input::Failed(e) => !e.is_file_fault(),
-                _ => false,
-            };
-            batch.push(input);
+            done = read_into(source, &mut batch);
         }
         // Before the batch goes: the bytes read never lag the packets the capture counted.
         publish_progress(source, stats);

@@ -133,6 +133,41 @@ impl ClassicReader {
     /// truncated or impossible record, after which the file is finished.
     #[inline(always)] // inlined into the replay's per-packet path (FileSource::next_frame)
     pub fn next_record(&mut self) -> Result<Option<Record>, String> {
+        // The usual case: the whole record (header and data) is in the buffer already.
+        if let Some(h) = self.buf.get(self.pos..self.end).and_then(|b| b.first_chunk::<RECORD_HEADER>()) {
+            let caplen = header_field(h, 8, self.swapped);
+            if caplen <= MAX_SNAPLEN && self.end - self.pos - RECORD_HEADER >= caplen as usize {
+                let record = self.record_at(h);
+                self.pos += RECORD_HEADER + caplen as usize;
+                return Ok(Some(record));
+            }
+        }
+        self.next_record_slow()
+    }
+
+    /// Where the record whose header `h` sits at `self.pos` is (its data fully buffered).
+    #[inline(always)]
+    fn record_at(&self, h: &[u8; RECORD_HEADER]) -> Record {
+        // libpcap 1.10 sign-extends the fields of a file in host byte order (bpf_int32)
+        // but zero-extends byte-swapped ones (SWAPLONG yields an unsigned value).
+        let (sec, frac, caplen, len) = if self.swapped {
+            let f = |at| header_field(h, at, true);
+            (i64::from(f(0)), i64::from(f(4)), f(8), f(12))
+        } else {
+            let f = |at| header_field(h, at, false);
+            (i64::from(f(0) as i32), i64::from(f(4) as i32), f(8), f(12))
+        };
+        let kept = caplen.min(self.snapshot) as usize;
+        let nsec = if self.nanos { frac } else { frac * 1000 };
+        let ts = Timestamp::from_sec_nsec(sec, nsec);
+        Record { ts, len, start: self.pos + RECORD_HEADER, caplen: kept }
+    }
+
+    /// [`Self::next_record`] when the record is not (wholly) buffered: reads more, and
+    /// reports the end of the file or a truncated or impossible record.
+    #[cold]
+    #[inline(never)]
+    fn next_record_slow(&mut self) -> Result<Option<Record>, String> {
         let got = self.fill(RECORD_HEADER);
         if got == 0 {
             return match self.take_fault() {
@@ -147,11 +182,7 @@ impl ClassicReader {
             }
             return Err(format!("truncated dump file; tried to read {RECORD_HEADER} header bytes, only got {got}"));
         }
-        let h = &self.buf[self.pos..self.pos + RECORD_HEADER];
-        let sec = field(h, 0, self.swapped);
-        let frac = field(h, 4, self.swapped);
-        let caplen = field(h, 8, self.swapped);
-        let len = field(h, 12, self.swapped);
+        let caplen = field(&self.buf[self.pos..], 8, self.swapped);
         if caplen > MAX_SNAPLEN {
             self.finish();
             return Err(if caplen > self.snapshot {
@@ -160,10 +191,11 @@ impl ClassicReader {
                 format!("invalid packet capture length {caplen}, bigger than maximum of {MAX_SNAPLEN}")
             });
         }
-        self.pos += RECORD_HEADER;
         let want = caplen as usize;
-        let got = self.fill(want);
+        let got = self.fill(RECORD_HEADER + want).saturating_sub(RECORD_HEADER);
         if got < want {
+            // Past the header, as libpcap would be.
+            self.pos += RECORD_HEADER;
             self.finish();
             if let Some(e) = self.take_fault() {
                 return Err(e);
@@ -173,15 +205,11 @@ impl ClassicReader {
             let tried = if caplen > self.snapshot && got < self.snapshot as usize { self.snapshot } else { caplen };
             return Err(format!("truncated dump file; tried to read {tried} captured bytes, only got {got}"));
         }
-        let start = self.pos;
-        self.pos += want;
-        let kept = caplen.min(self.snapshot) as usize;
-        // libpcap 1.10 sign-extends the fields of a file in host byte order (bpf_int32)
-        // but zero-extends byte-swapped ones (SWAPLONG yields an unsigned value).
-        let widen = |v: u32| if self.swapped { i64::from(v) } else { i64::from(v as i32) };
-        let nsec = if self.nanos { widen(frac) } else { widen(frac) * 1000 };
-        let ts = Timestamp::from_sec_nsec(widen(sec), nsec);
-        Ok(Some(Record { ts, len, start, caplen: kept }))
+        let mut h = [0; RECORD_HEADER];
+        h.copy_from_slice(&self.buf[self.pos..self.pos + RECORD_HEADER]);
+        let record = self.record_at(&h);
+        self.pos += RECORD_HEADER + want;
+        Ok(Some(record))
     }
 
     /// The bytes of `record`, the one `next_record` returned last.
@@ -263,6 +291,17 @@ impl ClassicReader {
 #[inline]
 fn field(bytes: &[u8], at: usize, swapped: bool) -> u32 {
     let v = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    if swapped {
+        v.swap_bytes()
+    } else {
+        v
+    }
+}
+
+/// [`field`] of a record header (no bounds checks once inlined: `at` is a constant).
+#[inline(always)]
+fn header_field(h: &[u8; RECORD_HEADER], at: usize, swapped: bool) -> u32 {
+    let v = u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
     if swapped {
         v.swap_bytes()
     } else {

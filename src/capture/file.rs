@@ -137,6 +137,25 @@ impl PacketSource for FileSource {
 
     #[inline]
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        // A single input needs no merge: its frames go out as they come (the first frame
+        // still goes the general way, which opens the merge).
+        if self.inputs.len() == 1 && self.current.is_some() {
+            let input = &mut self.inputs[0];
+            if input.advance().is_none() {
+                self.current = None;
+                return match input.take_error() {
+                    Some(e) => Err(e),
+                    None => Ok(None),
+                };
+            }
+            input.frames += 1;
+            return match input.head() {
+                Some(frame) => Ok(Some(frame)),
+                None => {
+                    Err(CaptureError::ReadFile { path: input.name.clone(), reason: "internal: reader closed".into() })
+                }
+            };
+        }
         let next = match self.current.take() {
             Some(i) => {
                 let input = &mut self.inputs[i];

@@ -6,7 +6,7 @@
 //! goes the general way. Its results are checked against the general path byte for byte
 //! (`decode::tests`, on generated traffic and on random mutations of it).
 
-use super::{proto, transport, PacketMeta, SkipReason};
+use super::{proto, transport, PacketMeta};
 use crate::time::Timestamp;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -14,9 +14,12 @@ const IPV4_HEADER_LEN: usize = 20;
 const IPV6_HEADER_LEN: usize = 40;
 
 /// Decodes the IP packet `ip` (the frame's bytes after the link header, version already
-/// checked against the link's hint) if it is one the fast path handles.
-#[inline]
-pub(super) fn ip(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<Result<PacketMeta, SkipReason>> {
+/// checked against the link's hint) if it is one the fast path handles. A packet the
+/// fast path would reject (a TCP header length below 20) is left to the general path
+/// too, which rejects it the same way; so the result is a plain `Option` and the packet
+/// is built once, where it is returned.
+#[inline(always)]
+pub(super) fn ip(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<PacketMeta> {
     match ip.first()? >> 4 {
         4 => v4(ip, ts, vlan),
         6 => v6(ip, ts, vlan),
@@ -24,8 +27,8 @@ pub(super) fn ip(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<Result<P
     }
 }
 
-#[inline]
-fn v4(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<Result<PacketMeta, SkipReason>> {
+#[inline(always)]
+fn v4(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<PacketMeta> {
     let h: &[u8; IPV4_HEADER_LEN] = ip.get(..IPV4_HEADER_LEN)?.try_into().ok()?;
     let protocol = h[9];
     let total_len = usize::from(u16::from_be_bytes([h[2], h[3]]));
@@ -39,7 +42,8 @@ fn v4(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<Result<PacketMeta, 
     }
     let l4 = &ip[IPV4_HEADER_LEN..total_len.min(ip.len())];
     let l4_len = (total_len - IPV4_HEADER_LEN) as u32;
-    Some(transport::read(protocol, l4, l4_len).map(|transport| PacketMeta {
+    let transport = transport::read(protocol, l4, l4_len).ok()?;
+    Some(PacketMeta {
         ts,
         src: IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15])),
         dst: IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19])),
@@ -48,11 +52,11 @@ fn v4(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<Result<PacketMeta, 
         ip_id: u16::from_be_bytes([h[4], h[5]]),
         vlan,
         transport,
-    }))
+    })
 }
 
 #[inline]
-fn v6(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<Result<PacketMeta, SkipReason>> {
+fn v6(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<PacketMeta> {
     let h: &[u8; IPV6_HEADER_LEN] = ip.get(..IPV6_HEADER_LEN)?.try_into().ok()?;
     let protocol = h[6];
     let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
@@ -64,7 +68,8 @@ fn v6(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<Result<PacketMeta, 
     let l4 = &ip[IPV6_HEADER_LEN..total_len.min(ip.len())];
     let src: [u8; 16] = h[8..24].try_into().ok()?;
     let dst: [u8; 16] = h[24..40].try_into().ok()?;
-    Some(transport::read(protocol, l4, payload_len as u32).map(|transport| PacketMeta {
+    let transport = transport::read(protocol, l4, payload_len as u32).ok()?;
+    Some(PacketMeta {
         ts,
         src: IpAddr::V6(Ipv6Addr::from(src)),
         dst: IpAddr::V6(Ipv6Addr::from(dst)),
@@ -73,5 +78,5 @@ fn v6(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<Result<PacketMeta, 
         ip_id: 0,
         vlan,
         transport,
-    }))
+    })
 }

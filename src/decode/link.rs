@@ -43,6 +43,7 @@ fn be16(bytes: &[u8], at: usize) -> Option<u16> {
 }
 
 /// Strips the link layer of `frame` (as captured).
+#[inline(always)]
 pub(super) fn strip(link: LinkType, frame: &[u8]) -> Result<LinkPayload<'_>, SkipReason> {
     match link {
         LinkType::Ethernet => {
@@ -87,11 +88,13 @@ pub(super) fn strip(link: LinkType, frame: &[u8]) -> Result<LinkPayload<'_>, Ski
     }
 }
 
+#[inline(always)]
 fn plain(hint: IpHint, frame: &[u8], header_len: usize) -> LinkPayload<'_> {
     LinkPayload { hint, vlan: None, header_len, ip: frame.get(header_len..).unwrap_or(&[]) }
 }
 
 /// Walks VLAN tags starting at `offset` (just past `ether_type`), keeping the innermost id.
+#[inline(always)]
 fn after_ether_type(mut ether_type: u16, frame: &[u8], mut offset: usize) -> Result<LinkPayload<'_>, SkipReason> {
     let mut vlan = None;
     let mut tags = 0;

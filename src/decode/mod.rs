@@ -141,15 +141,40 @@ impl SkipReason {
 ///
 /// Plain IPv4/IPv6 + TCP/UDP packets take a fixed-offset fast path (`fast.rs`); the rest
 /// is sliced by `etherparse`. Both give the same result for every frame.
+#[inline]
 pub fn decode(link: LinkType, frame: &Frame<'_>) -> Result<PacketMeta, SkipReason> {
     let net = checked_link(link, frame)?;
-    if let Some(fast) = fast::ip(net.ip, frame.ts, net.vlan) {
-        return fast;
+    if let Some(meta) = fast::ip(net.ip, frame.ts, net.vlan) {
+        return Ok(meta);
     }
     decode_ip(net, frame)
 }
 
+/// [`decode`] into `slot`, a packet wrapped by `packet` or a skip wrapped by `skipped`:
+/// the fast path builds the packet right in the slot (the reader thread decodes into
+/// the batch it sends, so a packet is not moved from one temporary to the next).
+#[inline(always)]
+pub fn decode_into<T>(
+    link: LinkType,
+    frame: &Frame<'_>,
+    slot: &mut T,
+    packet: impl FnOnce(PacketMeta) -> T,
+    skipped: impl FnOnce(SkipReason) -> T,
+) {
+    *slot = match checked_link(link, frame) {
+        Ok(net) => match fast::ip(net.ip, frame.ts, net.vlan) {
+            Some(meta) => packet(meta),
+            None => match decode_ip(net, frame) {
+                Ok(meta) => packet(meta),
+                Err(reason) => skipped(reason),
+            },
+        },
+        Err(reason) => skipped(reason),
+    };
+}
+
 /// The link layer stripped and the IP version checked against what it announced.
+#[inline(always)]
 fn checked_link<'a>(link: LinkType, frame: &Frame<'a>) -> Result<link::LinkPayload<'a>, SkipReason> {
     let net = link::strip(link, frame.data)?;
     let version = net.ip.first().map(|b| b >> 4).ok_or(SkipReason::Truncated)?;

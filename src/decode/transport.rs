@@ -24,6 +24,7 @@ fn be32(bytes: &[u8], at: usize) -> Option<u32> {
 
 /// Reads the transport header of `protocol` from the captured bytes `l4`; `l4_len` is the
 /// transport-layer length the IP header declares (payload lengths are derived from it).
+#[inline(always)]
 pub(super) fn read(protocol: u8, l4: &[u8], l4_len: u32) -> Result<Transport, SkipReason> {
     let other = Transport::Other { protocol };
     Ok(match protocol {

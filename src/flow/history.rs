@@ -22,6 +22,48 @@ pub struct History {
 
 const KINDS: &[u8; 8] = b"SHADFRQI";
 
+/// No letter for this segment (a bare segment without ACK, payload or SYN/FIN/RST).
+const NO_KIND: u8 = u8::MAX;
+
+/// Index into [`TCP_KIND`]: FIN, SYN, RST, ACK and "has payload", one bit each.
+#[inline]
+fn tcp_kind_index(flags: u8, payload: bool) -> usize {
+    let bits = flags & (tcp_flags::FIN | tcp_flags::SYN | tcp_flags::RST) | (flags & tcp_flags::ACK) >> 1;
+    usize::from(bits | u8::from(payload) << 4)
+}
+
+/// The letter kind (index into `KINDS`) of every combination of [`tcp_kind_index`].
+const TCP_KIND: [u8; 32] = {
+    let mut table = [NO_KIND; 32];
+    let mut i = 0;
+    while i < 32 {
+        table[i] = tcp_kind(i & 2 != 0, i & 1 != 0, i & 4 != 0, i & 8 != 0, i & 16 != 0);
+        i += 1;
+    }
+    table
+};
+
+/// Zeek's letter for a TCP segment: SYN/FIN/RST alone or together first, then payload,
+/// then a pure ACK.
+const fn tcp_kind(syn: bool, fin: bool, rst: bool, ack: bool, payload: bool) -> u8 {
+    match syn as u8 + fin as u8 + rst as u8 {
+        0 if payload => 3,
+        0 if ack => 2,
+        0 => NO_KIND,
+        1 if syn => {
+            if ack {
+                1
+            } else {
+                0
+            }
+        }
+        1 if fin => 4,
+        1 => 5,
+        _ if fin && rst => 7,
+        _ => 6,
+    }
+}
+
 impl History {
     /// The letters, e.g. `ShADadFf`; empty when nothing was recorded.
     pub fn as_bytes(&self) -> &[u8] {
@@ -32,6 +74,7 @@ impl History {
         self.len == 0
     }
 
+    #[inline]
     fn add(&mut self, kind: usize, from_init: bool) {
         let bit = 1u16 << (kind + if from_init { 0 } else { 8 });
         if self.seen & bit != 0 {
@@ -43,20 +86,13 @@ impl History {
         self.len += 1;
     }
 
-    /// Records a TCP segment with these flags and this much payload.
+    /// Records a TCP segment with these flags and this much payload (its letter is
+    /// looked up in [`TCP_KIND`], once per packet).
+    #[inline]
     pub fn tcp(&mut self, flags: u8, payload_len: u32, from_init: bool) {
-        let syn = flags & tcp_flags::SYN != 0;
-        let fin = flags & tcp_flags::FIN != 0;
-        let rst = flags & tcp_flags::RST != 0;
-        match u8::from(syn) + u8::from(fin) + u8::from(rst) {
-            0 if payload_len > 0 => self.add(3, from_init),
-            0 if flags & tcp_flags::ACK != 0 => self.add(2, from_init),
-            0 => {}
-            1 if syn => self.add(if flags & tcp_flags::ACK != 0 { 1 } else { 0 }, from_init),
-            1 if fin => self.add(4, from_init),
-            1 => self.add(5, from_init),
-            _ if fin && rst => self.add(7, from_init),
-            _ => self.add(6, from_init),
+        let kind = TCP_KIND[tcp_kind_index(flags, payload_len > 0)];
+        if kind != NO_KIND {
+            self.add(usize::from(kind), from_init);
         }
     }
 
@@ -111,6 +147,29 @@ mod tests {
         u.udp(80, false);
         assert_eq!(text(&u), "Dd");
         assert!(History::default().is_empty());
+    }
+
+    #[test]
+    fn kind_table_matches_the_rules_for_every_flag_byte() {
+        for flags in 0..=255u8 {
+            for payload in [false, true] {
+                let (syn, fin, rst, ack) = (flags & SYN != 0, flags & FIN != 0, flags & RST != 0, flags & ACK != 0);
+                let expected = match u8::from(syn) + u8::from(fin) + u8::from(rst) {
+                    0 if payload => Some(b'D'),
+                    0 if ack => Some(b'A'),
+                    0 => None,
+                    1 if syn && ack => Some(b'H'),
+                    1 if syn => Some(b'S'),
+                    1 if fin => Some(b'F'),
+                    1 => Some(b'R'),
+                    _ if fin && rst => Some(b'I'),
+                    _ => Some(b'Q'),
+                };
+                let mut h = History::default();
+                h.tcp(flags, u32::from(payload), true);
+                assert_eq!(h.as_bytes().first().copied(), expected, "flags {flags:#04x} payload {payload}");
+            }
+        }
     }
 
     #[test]

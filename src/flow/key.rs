@@ -12,7 +12,7 @@ use std::net::IpAddr;
 /// Addresses are held as 128-bit integers (IPv4 mapped into IPv6) plus family flags, so
 /// building, comparing and hashing a key — done for every packet — is a handful of
 /// integer operations rather than `IpAddr` enum matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     a: u128,
     b: u128,
@@ -26,17 +26,29 @@ pub struct FlowKey {
 
 impl FlowKey {
     /// Key for a packet sent from `(src, sport)` to `(dst, dport)`.
+    #[inline]
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, protocol: u8, vlan: Option<u16>) -> Self {
+        Self::oriented(src, sport, dst, dport, protocol, vlan).0
+    }
+
+    /// [`Self::new`], and whether the sender is the key's lower endpoint `a` (a packet
+    /// between two equal endpoints has its sender at `a`).
+    #[inline]
+    pub fn oriented(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, protocol: u8, vlan: Option<u16>) -> (Self, bool) {
         let (s, s6) = addr_bits(src);
         let (d, d6) = addr_bits(dst);
         // Same order as comparing `(IpAddr, port)`: IPv4 before IPv6, then address, then port.
-        let ((a, a6, pa), (b, b6, pb)) = if (s6, s, sport) <= (d6, d, dport) {
-            ((s, s6, sport), (d, d6, dport))
-        } else {
-            ((d, d6, dport), (s, s6, sport))
-        };
+        let sender_is_a = (s6, s, sport) <= (d6, d, dport);
+        let ((a, a6, pa), (b, b6, pb)) =
+            if sender_is_a { ((s, s6, sport), (d, d6, dport)) } else { ((d, d6, dport), (s, s6, sport)) };
         let flags = u8::from(a6) | u8::from(b6) << 1 | u8::from(vlan.is_some()) << 2;
-        FlowKey { a, b, pa, pb, protocol, flags, vlan: vlan.unwrap_or(0) }
+        (FlowKey { a, b, pa, pb, protocol, flags, vlan: vlan.unwrap_or(0) }, sender_is_a)
+    }
+
+    /// Both endpoints are the same (address, family and port): a host talking to itself.
+    #[inline]
+    pub fn is_loop(&self) -> bool {
+        self.a == self.b && self.pa == self.pb && (self.flags & 1) == (self.flags >> 1 & 1)
     }
 
     /// The VLAN id that is part of the key.
@@ -55,11 +67,31 @@ impl FlowKey {
     }
 }
 
+/// The 16-bit fields of a key in one word, so hashing a key is three writes.
+impl std::hash::Hash for FlowKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(self.a);
+        state.write_u128(self.b);
+        state.write_u64(
+            u64::from(self.pa)
+                | u64::from(self.pb) << 16
+                | u64::from(self.protocol) << 32
+                | u64::from(self.flags) << 40
+                | u64::from(self.vlan) << 48,
+        );
+    }
+}
+
+/// IPv4-mapped IPv6 prefix `::ffff:0:0/96` as the high bits of a 128-bit address.
+const V4_MAPPED: u128 = 0xffff << 32;
+
 /// An address as a 128-bit integer (IPv4 mapped into IPv6) and whether it is IPv6 (so
 /// an IPv4 address and its mapped IPv6 form stay apart when both are hashed or compared).
+#[inline]
 pub fn addr_bits(ip: IpAddr) -> (u128, bool) {
     match ip {
-        IpAddr::V4(a) => (u128::from(a.to_ipv6_mapped()), false),
+        IpAddr::V4(a) => (V4_MAPPED | u128::from(u32::from(a)), false),
         IpAddr::V6(a) => (u128::from(a), true),
     }
 }

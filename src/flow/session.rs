@@ -8,7 +8,7 @@ use super::key::{icmp_is_request, FlowKey};
 use super::{ConnState, EndReason, EventResult, FirstPacket, FlowRecord, SessionExchange, SessionStart};
 use crate::decode::{proto, tcp_flags, PacketMeta, Transport};
 use crate::time::Timestamp;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Index meaning "no entry" in the intrusive idle lists.
 pub const NIL: u32 = u32::MAX;
@@ -49,12 +49,15 @@ pub struct Session {
     pub resp_addr: IpAddr,
     pub resp_port: u16,
     pub has_ports: bool,
+    /// The initiator is the key's lower endpoint (so a packet's direction is known from
+    /// its key's orientation, without comparing addresses).
+    init_is_a: bool,
+    /// Initiator and responder are the same endpoint (a host talking to itself).
+    self_talk: bool,
     pub id: u64,
     pub segment: u32,
     pub start: Timestamp,
     pub last: Timestamp,
-    /// Table time of the last packet (monotonic; orders the idle lists).
-    pub touched: Timestamp,
     pub class: TimeoutClass,
     pub src_bytes: u64,
     pub dst_bytes: u64,
@@ -80,22 +83,23 @@ pub struct Session {
 }
 
 impl Session {
-    /// A free slot placeholder.
+    /// A free slot placeholder (every field is set again by [`Self::init`]).
     pub fn vacant(key: FlowKey) -> Self {
         Session {
             live: false,
             key,
             hash: 0,
-            init_addr: key.addr_a(),
+            init_addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             init_port: 0,
-            resp_addr: key.addr_b(),
+            resp_addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             resp_port: 0,
             has_ports: false,
+            init_is_a: false,
+            self_talk: false,
             id: 0,
             segment: 0,
             start: Timestamp::ZERO,
             last: Timestamp::ZERO,
-            touched: Timestamp::ZERO,
             class: TimeoutClass::Other,
             src_bytes: 0,
             dst_bytes: 0,
@@ -120,6 +124,7 @@ impl Session {
     /// Resets this slot for a new session, field by field in place (no whole new
     /// `Session` built and moved over the slot).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn init(
         &mut self,
         key: FlowKey,
@@ -127,9 +132,9 @@ impl Session {
         (init_addr, init_port): (IpAddr, u16),
         (resp_addr, resp_port): (IpAddr, u16),
         has_ports: bool,
+        init_is_a: bool,
         id: u64,
         ts: Timestamp,
-        now: Timestamp,
     ) {
         self.live = true;
         self.key = key;
@@ -139,10 +144,11 @@ impl Session {
         self.resp_addr = resp_addr;
         self.resp_port = resp_port;
         self.has_ports = has_ports;
+        self.init_is_a = init_is_a;
+        self.self_talk = key.is_loop();
         self.id = id;
         self.segment = 0;
         self.reset_counters(ts);
-        self.touched = now;
         self.class = match key.protocol {
             proto::TCP if has_ports => TimeoutClass::TcpEstablished,
             proto::UDP => TimeoutClass::Udp,
@@ -183,16 +189,18 @@ impl Session {
         self.last_icmp_error = None;
     }
 
-    /// Whether a packet from `(addr, key_port)` travels initiator → responder.
-    pub fn is_from_initiator(&self, pkt: &PacketMeta, key_port: u16) -> bool {
-        if self.init_addr == self.resp_addr && self.init_port == self.resp_port {
+    /// Whether a packet of this session travels initiator → responder (`sender_is_a`: its
+    /// sender is the key's lower endpoint, from [`FlowKey::oriented`]).
+    #[inline]
+    pub fn is_from_initiator(&self, pkt: &PacketMeta, sender_is_a: bool) -> bool {
+        if self.self_talk {
             // Talking to itself: only the echo type tells the directions apart.
             return match pkt.transport {
                 Transport::Icmp { v6, icmp_type, .. } => icmp_type != if v6 { 129 } else { 0 },
                 _ => true,
             };
         }
-        pkt.src == self.init_addr && key_port == self.init_port
+        sender_is_a == self.init_is_a
     }
 
     fn span(&mut self, ts: Timestamp) {

@@ -137,43 +137,31 @@ impl FlowTable {
         self.set_now(pkt.ts);
         self.expire(out);
 
-        if let Transport::Icmp { quoted: Some(q), icmp_type, code, .. } = pkt.transport {
-            let qkey = FlowKey::new(q.src, q.sport, q.dst, q.dport, q.protocol, pkt.vlan);
-            if let Some(idx) = self.lookup(&qkey, self.hasher.hash_one(qkey)) {
-                self.counters.icmp_errors_matched += 1;
-                let split = self.split_if_old(idx, pkt.ts, out);
-                self.unlink(idx);
-                let s = &mut self.slots[idx as usize];
-                let quoted_from_init = s.init_addr == s.resp_addr || (q.src == s.init_addr && q.sport == s.init_port);
-                s.count_icmp_error(pkt, quoted_from_init, icmp_type, code);
-                self.relink(idx);
-                if split {
-                    out.push(FlowEvent::Start(self.slots[idx as usize].start_event()));
-                }
+        if let Transport::Icmp { quoted: Some(_), .. } = &pkt.transport {
+            if self.ingest_icmp_error(pkt, out) {
                 return;
             }
-            self.counters.icmp_errors_unmatched += 1;
         }
 
         let (sport, dport, has_ports) = key_ports(pkt);
-        let key = FlowKey::new(pkt.src, sport, pkt.dst, dport, pkt.protocol(), pkt.vlan);
+        let (key, sender_is_a) = FlowKey::oriented(pkt.src, sport, pkt.dst, dport, pkt.protocol(), pkt.vlan);
         let hash = self.hasher.hash_one(key);
         let existing = self.lookup(&key, hash);
         let (idx, announce) = match existing {
             Some(idx) if self.slots[idx as usize].closed.is_some() && is_bare_syn(pkt) => {
                 let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Fin);
                 self.end(idx, reason, out);
-                (self.create(key, hash, pkt, sport, dport, has_ports, out), true)
+                (self.create(key, hash, pkt, (sport, dport, has_ports), sender_is_a, out), true)
             }
             Some(idx) => {
                 let split = self.split_if_old(idx, pkt.ts, out);
                 self.unlink(idx);
                 (idx, split)
             }
-            None => (self.create(key, hash, pkt, sport, dport, has_ports, out), true),
+            None => (self.create(key, hash, pkt, (sport, dport, has_ports), sender_is_a, out), true),
         };
         let s = &mut self.slots[idx as usize];
-        let from_init = s.is_from_initiator(pkt, sport);
+        let from_init = s.is_from_initiator(pkt, sender_is_a);
         s.count(pkt, from_init);
         let exchange =
             if self.exchange_gap_ms > 0 { s.track_exchange(pkt, from_init, self.exchange_gap_ms) } else { None };
@@ -184,6 +172,32 @@ impl FlowTable {
         if let Some(b) = exchange {
             self.report_exchange(idx, b, out);
         }
+    }
+
+    /// Counts an ICMP error in the session it quotes, if that is open (returns true);
+    /// otherwise the error is counted as unmatched and goes on as a packet of its own.
+    #[cold]
+    #[inline(never)]
+    fn ingest_icmp_error(&mut self, pkt: &PacketMeta, out: &mut Vec<FlowEvent>) -> bool {
+        let Transport::Icmp { quoted: Some(q), icmp_type, code, .. } = pkt.transport else {
+            return false;
+        };
+        let qkey = FlowKey::new(q.src, q.sport, q.dst, q.dport, q.protocol, pkt.vlan);
+        if let Some(idx) = self.lookup(&qkey, self.hasher.hash_one(qkey)) {
+            self.counters.icmp_errors_matched += 1;
+            let split = self.split_if_old(idx, pkt.ts, out);
+            self.unlink(idx);
+            let s = &mut self.slots[idx as usize];
+            let quoted_from_init = s.init_addr == s.resp_addr || (q.src == s.init_addr && q.sport == s.init_port);
+            s.count_icmp_error(pkt, quoted_from_init, icmp_type, code);
+            self.relink(idx);
+            if split {
+                out.push(FlowEvent::Start(self.slots[idx as usize].start_event()));
+            }
+            return true;
+        }
+        self.counters.icmp_errors_unmatched += 1;
+        false
     }
 
     /// Pushes the exchange `b` of session `idx` (rare: once per pause).
@@ -201,13 +215,17 @@ impl FlowTable {
     /// Ends every open session (reason Shutdown; `fin`/`rst` for sessions already closed
     /// and lingering), oldest start first, then by id.
     pub fn flush_all(&mut self, out: &mut Vec<FlowEvent>) {
-        // Small copied sort keys (start, id, slot): the sort never looks into the slab.
-        let slots = &self.slots;
-        let mut open: Vec<(Timestamp, u64, u32)> =
-            self.map.iter().map(|&i| (slots[i as usize].start, slots[i as usize].id, i)).collect();
+        // Small copied sort keys ((start, id) packed in one integer, slot): the sort never
+        // looks into the slab, and comparing two keys is one 128-bit comparison.
+        let mut open: Vec<(u128, u32)> = Vec::with_capacity(self.map.len());
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.live {
+                open.push((start_id_key(s.start, s.id), i as u32));
+            }
+        }
         // Ids are unique, so an unstable sort gives the same order.
-        open.sort_unstable();
-        for (_, _, idx) in open {
+        open.sort_unstable_by_key(|&(k, _)| k);
+        for (_, idx) in open {
             let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Shutdown);
             self.end(idx, reason, out);
         }
@@ -230,11 +248,17 @@ impl FlowTable {
     }
 
     /// Ends every session whose idle timeout has passed, earliest deadline first (ties:
-    /// the class listed first in `CLASSES`).
+    /// the class listed first in `CLASSES`). Most packets stop at the first comparison,
+    /// inlined into the caller; the list walk is a call of its own.
+    #[inline(always)]
     fn expire(&mut self, out: &mut Vec<FlowEvent>) {
-        if self.now < self.next_deadline {
-            return;
+        if self.now >= self.next_deadline {
+            self.expire_due(out);
         }
+    }
+
+    #[inline(never)]
+    fn expire_due(&mut self, out: &mut Vec<FlowEvent>) {
         loop {
             let (mut earliest, mut class) = (NEVER, 0);
             for (c, &deadline) in self.head_deadline.iter().enumerate() {
@@ -258,17 +282,25 @@ impl FlowTable {
     /// The segment's length is measured in its own packet times (`ts` or its last packet,
     /// whichever is later), not in table time: after the clock jumped ahead, a session
     /// made of older packets would otherwise be split on every single packet.
+    #[inline(always)]
     fn split_if_old(&mut self, idx: u32, ts: Timestamp, out: &mut Vec<FlowEvent>) -> bool {
         let s = &self.slots[idx as usize];
         if ts.max(s.last).since(s.start) <= self.cfg.active_timeout {
             return false;
         }
-        out.push(FlowEvent::End(s.record(EndReason::ActiveTimeout)));
+        self.split(idx, ts, out);
+        true
+    }
+
+    /// The split itself (rare: once per active timeout of a long session).
+    #[cold]
+    #[inline(never)]
+    fn split(&mut self, idx: u32, ts: Timestamp, out: &mut Vec<FlowEvent>) {
+        out.push(FlowEvent::End(self.slots[idx as usize].record(EndReason::ActiveTimeout)));
         self.counters.records += 1;
         self.counters.active_splits += 1;
         let id = self.take_id();
         self.slots[idx as usize].next_segment(id, ts);
-        true
     }
 
     fn take_id(&mut self) -> u64 {
@@ -278,20 +310,21 @@ impl FlowTable {
     }
 
     /// Slab index of the live session keyed `key` (`hash` = its hash).
+    #[inline(always)]
     fn lookup(&self, key: &FlowKey, hash: u64) -> Option<u32> {
         let slots = &self.slots;
         self.map.find(hash, |&i| slots[i as usize].key == *key).copied()
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A new session for `pkt` (keyed `key`, hashed `hash`, with the ports and the key
+    /// orientation of the packet's sender).
     fn create(
         &mut self,
         key: FlowKey,
         hash: u64,
         pkt: &PacketMeta,
-        sport: u16,
-        dport: u16,
-        has_ports: bool,
+        (sport, dport, has_ports): (u16, u16, bool),
+        sender_is_a: bool,
         out: &mut Vec<FlowEvent>,
     ) -> u32 {
         if self.map.len() >= self.cfg.max_flows.max(1) {
@@ -299,7 +332,8 @@ impl FlowTable {
         }
         let sender = (pkt.src, sport);
         let receiver = (pkt.dst, dport);
-        let (init, resp) = if sender_is_initiator(pkt) { (sender, receiver) } else { (receiver, sender) };
+        let sender_inits = sender_is_initiator(pkt);
+        let (init, resp) = if sender_inits { (sender, receiver) } else { (receiver, sender) };
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -309,8 +343,7 @@ impl FlowTable {
             }
         };
         let id = self.take_id();
-        let now = self.now;
-        self.slots[idx as usize].init(key, hash, init, resp, has_ports, id, pkt.ts, now);
+        self.slots[idx as usize].init(key, hash, init, resp, has_ports, sender_inits == sender_is_a, id, pkt.ts);
         let slots = &self.slots;
         self.map.insert_unique(hash, idx, |&i| slots[i as usize].hash);
         self.counters.sessions += 1;
@@ -320,13 +353,23 @@ impl FlowTable {
 
     /// Ends the longest-idle session of all (smallest "touched" among the list heads).
     fn evict_one(&mut self, out: &mut Vec<FlowEvent>) {
-        let victim = self
-            .heads
-            .iter()
-            .copied()
-            .filter(|&h| h != NIL)
-            .min_by_key(|&h| (self.links[h as usize].touched, self.slots[h as usize].id));
-        if let Some(idx) = victim {
+        // A plain loop over the six heads: a session's id is only read to break a tie.
+        let mut victim: Option<(u32, Timestamp)> = None;
+        for &h in &self.heads {
+            if h == NIL {
+                continue;
+            }
+            let touched = self.links[h as usize].touched;
+            victim = match victim {
+                Some((v, t))
+                    if t < touched || (t == touched && self.slots[v as usize].id < self.slots[h as usize].id) =>
+                {
+                    Some((v, t))
+                }
+                _ => Some((h, touched)),
+            };
+        }
+        if let Some((idx, _)) = victim {
             self.counters.evictions += 1;
             self.end(idx, EndReason::Evicted, out);
         }
@@ -348,6 +391,7 @@ impl FlowTable {
         self.counters.active = self.map.len() as u64;
     }
 
+    #[inline(always)]
     fn unlink(&mut self, idx: u32) {
         let class = self.slots[idx as usize].class as usize;
         let Link { prev, next, .. } = self.links[idx as usize];
@@ -373,14 +417,12 @@ impl FlowTable {
         self.links[idx as usize] = UNLINKED;
     }
 
-    /// Marks the session touched now and appends it to its (possibly new) class list.
+    /// Marks the session touched now (in its link) and appends it to its (possibly new)
+    /// class list.
+    #[inline(always)]
     fn relink(&mut self, idx: u32) {
         let now = self.now;
-        let class = {
-            let s = &mut self.slots[idx as usize];
-            s.touched = now;
-            s.class as usize
-        };
+        let class = self.slots[idx as usize].class as usize;
         let tail = self.tails[class];
         self.links[idx as usize] = Link { prev: tail, next: NIL, touched: now };
         if tail == NIL {
@@ -394,6 +436,12 @@ impl FlowTable {
         }
         self.tails[class] = idx;
     }
+}
+
+/// `(start, id)` as one integer that orders the same way (the sign bit flipped so
+/// negative times sort first).
+fn start_id_key(start: Timestamp, id: u64) -> u128 {
+    (u128::from((start.0 as u64) ^ (1 << 63)) << 64) | u128::from(id)
 }
 
 /// Idle timeout of `class` under `cfg`.
