@@ -170,14 +170,17 @@ pub fn discovery_response(protocol: u8, sport: Option<u16>) -> bool {
     protocol == UDP && sport.is_some_and(|p| DISCOVERY_RESPONSE_PORTS.contains(&p))
 }
 
-pub fn start_verdict(s: &SessionStart) -> StartVerdict {
+/// What a session start says, given its [`fingerprint`] (`None` for non-TCP sessions;
+/// the scan detector computes it anyway, so it is passed in rather than computed twice).
+#[inline]
+pub fn start_verdict(s: &SessionStart, tool: Option<Tool>) -> StartVerdict {
     if s.segment != 0 || !scan_target_eligible(s.dst) || discovery_response(s.protocol, s.sport) {
         return StartVerdict::Ignore;
     }
     match s.protocol {
         TCP => match tcp_first_kind(s.first.tcp_flags) {
             Some(ProbeKind::Syn) => {
-                if fingerprint(s.dst, s.dport.unwrap_or(0), &s.first).is_some() {
+                if tool.is_some() {
                     StartVerdict::Probe(ProbeKind::Syn)
                 } else {
                     StartVerdict::Attempt(ProbeKind::Syn)

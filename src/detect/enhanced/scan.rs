@@ -96,18 +96,32 @@ impl Tally {
         };
         *c = c.saturating_add_signed(delta);
         if o != Outcome::Success {
-            let e = match self.probes_per_dst.get_mut(&t.dst) {
-                Some(e) => e,
-                None => {
-                    self.probes_per_dst.insert_new(t.dst, 0);
-                    self.probes_per_dst.get_mut(&t.dst).expect("just inserted")
-                }
-            };
-            *e = e.saturating_add_signed(delta);
-            if *e == 0 {
-                self.probes_per_dst.remove(&t.dst);
-            }
+            self.count_dst(t.dst, delta);
         }
+    }
+    /// Adds `delta` to the failed + pending count of `dst` (one lookup; 0 removes it).
+    #[inline]
+    fn count_dst(&mut self, dst: IpAddr, delta: i32) {
+        self.probes_per_dst.update(dst, 0, |e| {
+            *e = e.saturating_add_signed(delta);
+            *e == 0
+        });
+    }
+    /// Moves one target from outcome `old` to `new`: a move between Pending and Failure
+    /// leaves the per-destination count as it is (one decrement, one increment).
+    #[inline]
+    fn recount(&mut self, t: &Target, old: Outcome, new: Outcome) {
+        if old != Outcome::Success && new != Outcome::Success && old != new {
+            let (from, to) = match old {
+                Outcome::Pending => (&mut self.pending, &mut self.failed),
+                _ => (&mut self.failed, &mut self.pending),
+            };
+            *from = from.saturating_sub(1);
+            *to = to.saturating_add(1);
+            return;
+        }
+        self.count(t, old, -1);
+        self.count(t, new, 1);
     }
 }
 
@@ -160,8 +174,7 @@ impl SourceState {
                 if st.kind == ProbeKind::Syn && kind != ProbeKind::Syn {
                     st.kind = kind;
                 }
-                self.tally.count(&t, old, -1);
-                self.tally.count(&t, outcome, 1);
+                self.tally.recount(&t, old, outcome);
             }
             return;
         }
@@ -203,6 +216,8 @@ pub struct ScanDetector {
     cfg: EnhancedConfig,
     weights: Weights,
     allow: Allowlist,
+    /// Whether `allow` lists anything (most configurations list nothing: no per-event check).
+    allow_any: bool,
     suppression: Duration,
     sources: BoundedMap<ScanKey, SourceState>,
     /// (Source, protocol) → its alerts per probe type.
@@ -217,6 +232,7 @@ impl ScanDetector {
             cfg: e.clone(),
             weights: Weights::new(e),
             allow: Allowlist::new(e).unwrap_or_default(),
+            allow_any: lists_any(e),
             suppression: cfg.suppression,
             sources: BoundedMap::new(e.scan_max_sources),
             alerted: BoundedMap::new(e.scan_max_sources),
@@ -228,8 +244,10 @@ impl ScanDetector {
         Duration::from_secs(self.cfg.scan_window_secs as i64)
     }
 
+    #[inline]
     fn ignored(&self, src: IpAddr, dst: IpAddr, port: u16) -> bool {
-        self.allow.pair_allowed(src, dst) || self.cfg.scan_allow_ports.contains(&port)
+        (self.allow_any && self.allow.pair_allowed(src, dst))
+            || (!self.cfg.scan_allow_ports.is_empty() && self.cfg.scan_allow_ports.contains(&port))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -305,10 +323,18 @@ impl Judge<'_> {
     /// unanswered probes of one host (`to_dst`). Returns the log-likelihood ratio.
     #[inline]
     fn is_scan(&self, failed: u32, succeeded: u32, pending: u32, to_dst: u32) -> Option<f64> {
+        self.is_scan_with(failed, succeeded, pending, || to_dst)
+    }
+
+    /// [`Judge::is_scan`] that counts the unanswered probes of one host only when the
+    /// answer depends on them.
+    #[inline]
+    fn is_scan_with(&self, failed: u32, succeeded: u32, pending: u32, to_dst: impl FnOnce() -> u32) -> Option<f64> {
         let llr = self.weights.llr(failed, succeeded);
         let trw = failed >= self.cfg.scan_min_failed_targets && llr >= self.weights.threshold;
-        let fast = to_dst >= self.cfg.scan_fast_vertical_ports && llr + pending as f64 * 0.5 >= self.weights.threshold;
-        (trw || fast).then_some(llr)
+        let fast =
+            || llr + pending as f64 * 0.5 >= self.weights.threshold && to_dst() >= self.cfg.scan_fast_vertical_ports;
+        (trw || fast()).then_some(llr)
     }
 
     /// Judges the source after an attempt of probe type `class` to `dst`.
@@ -325,8 +351,8 @@ impl Judge<'_> {
         alerts: &mut Vec<Alert>,
     ) {
         let tally = &st.tally;
-        let to_dst = tally.probes_per_dst.get(&dst).copied().unwrap_or(0);
-        if let Some(llr) = self.is_scan(tally.failed, tally.succeeded, tally.pending, to_dst) {
+        let to_dst = || tally.probes_per_dst.get(&dst).copied().unwrap_or(0);
+        if let Some(llr) = self.is_scan_with(tally.failed, tally.succeeded, tally.pending, to_dst) {
             self.scanner(alerted, key, st, dst, class, now, llr, alerts);
         }
     }
@@ -516,6 +542,11 @@ fn build_alert(src: IpAddr, st: &SourceState, only: Option<usize>, now: Timestam
     (alert, probe_class(probe_kind))
 }
 
+/// Whether the allowlists of `cfg` list anything.
+pub(super) fn lists_any(cfg: &EnhancedConfig) -> bool {
+    !(cfg.allow_src.is_empty() && cfg.allow_dst.is_empty() && cfg.allow_pairs.is_empty())
+}
+
 pub(crate) fn round(x: f64, digits: i32) -> f64 {
     let m = 10f64.powi(digits);
     (x * m).round() / m
@@ -531,7 +562,7 @@ impl Detector for ScanDetector {
                 }
                 let t = Target { dst: s.dst, port, proto: s.protocol };
                 let tool = if s.protocol == super::probe::TCP { fingerprint(s.dst, port, &s.first) } else { None };
-                match start_verdict(s) {
+                match start_verdict(s, tool) {
                     StartVerdict::Attempt(k) => {
                         self.observe(s.id, s.src, t, s.ts, k, Outcome::Pending, tool, true, alerts)
                     }
@@ -575,6 +606,7 @@ impl Detector for ScanDetector {
         self.cfg = cfg.enhanced.clone();
         self.weights = Weights::new(&self.cfg);
         self.allow = Allowlist::new(&cfg.enhanced).unwrap_or_default();
+        self.allow_any = lists_any(&cfg.enhanced);
         self.suppression = cfg.suppression;
         self.sources.set_cap(self.cfg.scan_max_sources);
         self.alerted.set_cap(self.cfg.scan_max_sources);

@@ -21,6 +21,7 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         SmallMap::Inline { len: 0, items: [None; N] }
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         match self {
             SmallMap::Inline { len, .. } => *len,
@@ -28,6 +29,7 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         }
     }
 
+    #[inline]
     pub fn get(&self, key: &K) -> Option<&V> {
         match self {
             SmallMap::Inline { len, items } => items[..*len].iter().flatten().find(|(k, _)| k == key).map(|(_, v)| v),
@@ -35,6 +37,7 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         }
     }
 
+    #[inline]
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         match self {
             SmallMap::Inline { len, items } => {
@@ -45,18 +48,16 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
     }
 
     /// Inserts `key`, which the caller knows is absent.
+    #[inline]
     pub fn insert_new(&mut self, key: K, value: V) {
         match self {
             SmallMap::Inline { len, items } if *len < N => {
                 items[*len] = Some((key, value));
                 *len += 1;
             }
-            SmallMap::Inline { items, .. } => {
-                let mut m = keyed_map();
-                m.reserve(2 * N);
-                m.extend(items.iter().flatten().copied());
-                m.insert(key, value);
-                *self = SmallMap::Heap(m);
+            SmallMap::Inline { .. } => {
+                self.spill();
+                self.insert_new(key, value);
             }
             SmallMap::Heap(m) => {
                 m.insert(key, value);
@@ -64,6 +65,62 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         }
     }
 
+    /// Applies `f` to the value of `key` (inserted as `absent` first if missing) with one
+    /// lookup; removes the entry if `f` returns true.
+    #[inline]
+    pub fn update(&mut self, key: K, absent: V, f: impl FnOnce(&mut V) -> bool) {
+        if let SmallMap::Inline { len, items } = self {
+            let n = *len;
+            let at = items[..n].iter().position(|e| e.as_ref().is_some_and(|(k, _)| *k == key));
+            let i = match at {
+                Some(i) => i,
+                None if n < N => {
+                    items[n] = Some((key, absent));
+                    *len += 1;
+                    n
+                }
+                None => {
+                    self.spill();
+                    return self.update(key, absent, f);
+                }
+            };
+            let (_, v) = items[i].as_mut().expect("inline entries below len are set");
+            if f(v) {
+                *len -= 1;
+                items.swap(i, *len);
+                items[*len] = None;
+            }
+            return;
+        }
+        if let SmallMap::Heap(m) = self {
+            match m.entry(key) {
+                hashbrown::hash_map::Entry::Occupied(mut o) => {
+                    if f(o.get_mut()) {
+                        o.remove();
+                    }
+                }
+                hashbrown::hash_map::Entry::Vacant(e) => {
+                    let mut v = absent;
+                    if !f(&mut v) {
+                        e.insert(v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves full inline entries to a hash map.
+    #[cold]
+    fn spill(&mut self) {
+        if let SmallMap::Inline { items, .. } = self {
+            let mut m = keyed_map();
+            m.reserve(2 * N);
+            m.extend(items.iter().flatten().copied());
+            *self = SmallMap::Heap(m);
+        }
+    }
+
+    #[cfg(test)]
     pub fn remove(&mut self, key: &K) {
         match self {
             SmallMap::Inline { len, items } => {
