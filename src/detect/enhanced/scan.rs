@@ -17,6 +17,8 @@ use super::probe::{
     end_verdict, fingerprint, start_verdict, Outcome, ProbeKind, StartVerdict, Tool, PROBE_KINDS, TOOLS,
 };
 use super::small::SmallMap;
+use crate::net::{keyed_map, KeyedMap};
+use hashbrown::hash_map::Entry;
 use crate::detect::alert::SESSION_SAMPLE;
 use crate::detect::{
     Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
@@ -83,45 +85,39 @@ struct Tally {
     failed: u32,
     succeeded: u32,
     pending: u32,
-    /// Pending + failed distinct targets per destination host (fast vertical path).
-    probes_per_dst: SmallMap<IpAddr, u32, 2>,
 }
 
 impl Tally {
-    fn count(&mut self, t: &Target, o: Outcome, delta: i32) {
+    #[inline]
+    fn count(&mut self, o: Outcome, delta: i32) {
         let c = match o {
             Outcome::Pending => &mut self.pending,
             Outcome::Failure => &mut self.failed,
             Outcome::Success => &mut self.succeeded,
         };
         *c = c.saturating_add_signed(delta);
-        if o != Outcome::Success {
-            self.count_dst(t.dst, delta);
-        }
     }
-    /// Adds `delta` to the failed + pending count of `dst` (one lookup; 0 removes it).
-    #[inline]
-    fn count_dst(&mut self, dst: IpAddr, delta: i32) {
-        self.probes_per_dst.update(dst, 0, |e| {
-            *e = e.saturating_add_signed(delta);
-            *e == 0
-        });
-    }
-    /// Moves one target from outcome `old` to `new`: a move between Pending and Failure
-    /// leaves the per-destination count as it is (one decrement, one increment).
-    #[inline]
-    fn recount(&mut self, t: &Target, old: Outcome, new: Outcome) {
-        if old != Outcome::Success && new != Outcome::Success && old != new {
-            let (from, to) = match old {
-                Outcome::Pending => (&mut self.pending, &mut self.failed),
-                _ => (&mut self.failed, &mut self.pending),
-            };
-            *from = from.saturating_sub(1);
-            *to = to.saturating_add(1);
-            return;
+}
+
+/// Adds `delta` to the count of `dst` (one lookup; a count of 0 is removed).
+#[inline]
+fn count_dst(per_dst: &mut Option<KeyedMap<IpAddr, u32>>, dst: IpAddr, delta: i32) {
+    let Some(m) = per_dst else { return };
+    match m.entry(dst) {
+        Entry::Occupied(mut e) => {
+            let n = e.get().saturating_add_signed(delta);
+            if n == 0 {
+                e.remove();
+            } else {
+                *e.get_mut() = n;
+            }
         }
-        self.count(t, old, -1);
-        self.count(t, new, 1);
+        Entry::Vacant(e) => {
+            let n = 0u32.saturating_add_signed(delta);
+            if n != 0 {
+                e.insert(n);
+            }
+        }
     }
 }
 
@@ -133,6 +129,11 @@ struct SourceState {
     last_seen: Timestamp,
     targets: SmallMap<Target, TargetState, INLINE_TARGETS>,
     tally: Tally,
+    /// Pending + failed distinct targets per destination host (fast vertical path), kept
+    /// once the targets outgrow their inline slots; until then they are few enough to
+    /// count when asked ([`SourceState::to_dst`]), which spares the one-off sources of a
+    /// flood a map update per event.
+    per_dst: Option<KeyedMap<IpAddr, u32>>,
     /// New targets not stored because the per-source cap was reached (still evidence).
     overflow: u64,
 }
@@ -141,15 +142,31 @@ impl SourceState {
     fn new(now: Timestamp) -> Self {
         SourceState {
             targets: SmallMap::new(),
-            tally: Tally { failed: 0, succeeded: 0, pending: 0, probes_per_dst: SmallMap::new() },
+            tally: Tally { failed: 0, succeeded: 0, pending: 0 },
+            per_dst: None,
             overflow: 0,
             last_seen: now,
             last_prune: now,
         }
     }
+    /// Pending + failed distinct targets on host `dst`.
+    fn to_dst(&self, dst: IpAddr) -> u32 {
+        match &self.per_dst {
+            Some(m) => m.get(&dst).copied().unwrap_or(0),
+            None => self.targets.iter().filter(|(t, s)| t.dst == dst && s.outcome != Outcome::Success).count() as u32,
+        }
+    }
     fn prune(&mut self, cutoff: Timestamp) {
-        let tally = &mut self.tally;
-        self.targets.retain_with(|_, s| s.last_seen >= cutoff, |t, s| tally.count(&t, s.outcome, -1));
+        let (tally, per_dst) = (&mut self.tally, &mut self.per_dst);
+        self.targets.retain_with(
+            |_, s| s.last_seen >= cutoff,
+            |t, s| {
+                tally.count(s.outcome, -1);
+                if s.outcome != Outcome::Success {
+                    count_dst(per_dst, t.dst, -1);
+                }
+            },
+        );
     }
     /// Records an attempt; outcomes only move Pending → Failure → Success.
     #[allow(clippy::too_many_arguments)]
@@ -174,7 +191,12 @@ impl SourceState {
                 if st.kind == ProbeKind::Syn && kind != ProbeKind::Syn {
                     st.kind = kind;
                 }
-                self.tally.recount(&t, old, outcome);
+                self.tally.count(old, -1);
+                self.tally.count(outcome, 1);
+                // Pending → Failure keeps the target counted on its host.
+                if outcome == Outcome::Success {
+                    count_dst(&mut self.per_dst, t.dst, -1);
+                }
             }
             return;
         }
@@ -185,7 +207,19 @@ impl SourceState {
         let classes = 1 << class;
         self.targets
             .insert_new(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool, session, classes });
-        self.tally.count(&t, outcome, 1);
+        self.tally.count(outcome, 1);
+        if self.per_dst.is_none() {
+            if !self.targets.is_inline() {
+                // The targets just moved to the heap: count them per host from now on.
+                let mut m = keyed_map();
+                for (t, _) in self.targets.iter().filter(|(_, s)| s.outcome != Outcome::Success) {
+                    *m.entry(t.dst).or_insert(0) += 1;
+                }
+                self.per_dst = Some(m);
+            }
+        } else if outcome != Outcome::Success {
+            count_dst(&mut self.per_dst, t.dst, 1);
+        }
     }
 }
 
@@ -351,7 +385,7 @@ impl Judge<'_> {
         alerts: &mut Vec<Alert>,
     ) {
         let tally = &st.tally;
-        let to_dst = || tally.probes_per_dst.get(&dst).copied().unwrap_or(0);
+        let to_dst = || st.to_dst(dst);
         if let Some(llr) = self.is_scan_with(tally.failed, tally.succeeded, tally.pending, to_dst) {
             self.scanner(alerted, key, st, dst, class, now, llr, alerts);
         }

@@ -29,7 +29,7 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         }
     }
 
-    #[inline]
+    #[cfg(test)]
     pub fn get(&self, key: &K) -> Option<&V> {
         match self {
             SmallMap::Inline { len, items } => items[..*len].iter().flatten().find(|(k, _)| k == key).map(|(_, v)| v),
@@ -65,48 +65,10 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         }
     }
 
-    /// Applies `f` to the value of `key` (inserted as `absent` first if missing) with one
-    /// lookup; removes the entry if `f` returns true.
+    /// Whether the entries are still kept inline (no hash map yet).
     #[inline]
-    pub fn update(&mut self, key: K, absent: V, f: impl FnOnce(&mut V) -> bool) {
-        if let SmallMap::Inline { len, items } = self {
-            let n = *len;
-            let at = items[..n].iter().position(|e| e.as_ref().is_some_and(|(k, _)| *k == key));
-            let i = match at {
-                Some(i) => i,
-                None if n < N => {
-                    items[n] = Some((key, absent));
-                    *len += 1;
-                    n
-                }
-                None => {
-                    self.spill();
-                    return self.update(key, absent, f);
-                }
-            };
-            let (_, v) = items[i].as_mut().expect("inline entries below len are set");
-            if f(v) {
-                *len -= 1;
-                items.swap(i, *len);
-                items[*len] = None;
-            }
-            return;
-        }
-        if let SmallMap::Heap(m) = self {
-            match m.entry(key) {
-                hashbrown::hash_map::Entry::Occupied(mut o) => {
-                    if f(o.get_mut()) {
-                        o.remove();
-                    }
-                }
-                hashbrown::hash_map::Entry::Vacant(e) => {
-                    let mut v = absent;
-                    if !f(&mut v) {
-                        e.insert(v);
-                    }
-                }
-            }
-        }
+    pub fn is_inline(&self) -> bool {
+        matches!(self, SmallMap::Inline { .. })
     }
 
     /// Moves full inline entries to a hash map.
