@@ -162,12 +162,14 @@ pub fn scan_target_eligible(dst: IpAddr) -> bool {
 /// DHCPv6 546/547). The query went to multicast or broadcast, so the flow table cannot
 /// pair the answer with it and the answer starts a session of its own, "initiated" by
 /// the responder towards the querier's ephemeral port: a reply, not an attempt.
+#[cfg_attr(not(test), allow(dead_code))]
 pub const DISCOVERY_RESPONSE_PORTS: &[u16] = &[67, 68, 137, 138, 546, 547, 1900, 3702, 5353, 5355];
 
 /// A UDP session that is an answer to a group-addressed discovery query (see
 /// [`DISCOVERY_RESPONSE_PORTS`]).
 pub fn discovery_response(protocol: u8, sport: Option<u16>) -> bool {
-    protocol == UDP && sport.is_some_and(|p| DISCOVERY_RESPONSE_PORTS.contains(&p))
+    // A match compiles to a few compares; the test keeps it equal to the list.
+    protocol == UDP && sport.is_some_and(|p| matches!(p, 67 | 68 | 137 | 138 | 546 | 547 | 1900 | 3702 | 5353 | 5355))
 }
 
 /// What a session start says, given its [`fingerprint`] (`None` for non-TCP sessions;
@@ -331,5 +333,8 @@ mod tests {
         assert!(!discovery_response(UDP, Some(53)), "nmap -g 53 scans must still count");
         assert!(!discovery_response(TCP, Some(5355)));
         assert!(!discovery_response(UDP, None));
+        for p in 0..=u16::MAX {
+            assert_eq!(discovery_response(UDP, Some(p)), DISCOVERY_RESPONSE_PORTS.contains(&p), "port {p}");
+        }
     }
 }

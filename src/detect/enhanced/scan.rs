@@ -17,14 +17,14 @@ use super::probe::{
     end_verdict, fingerprint, start_verdict, Outcome, ProbeKind, StartVerdict, Tool, PROBE_KINDS, TOOLS,
 };
 use super::small::SmallMap;
-use crate::net::{keyed_map, KeyedMap};
-use hashbrown::hash_map::Entry;
 use crate::detect::alert::SESSION_SAMPLE;
 use crate::detect::{
     Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
 };
 use crate::flow::FlowEvent;
+use crate::net::{keyed_map, KeyedMap};
 use crate::time::{Duration, Timestamp};
+use hashbrown::hash_map::Entry;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -212,6 +212,7 @@ impl SourceState {
             if !self.targets.is_inline() {
                 // The targets just moved to the heap: count them per host from now on.
                 let mut m = keyed_map();
+                m.reserve(2 * INLINE_TARGETS);
                 for (t, _) in self.targets.iter().filter(|(_, s)| s.outcome != Outcome::Success) {
                     *m.entry(t.dst).or_insert(0) += 1;
                 }
