@@ -243,8 +243,8 @@ impl BeaconDetector {
         self.home.contains(src)
             && (self.cfg.beacon_internal || !self.home.contains(dst))
             && !non_unicast(dst)
-            && !self.cfg.beacon_allow_ports.iter().any(|&p| p == dport)
-            && !(self.allow_any && self.allow.pair_allowed(src, dst))
+            && !self.cfg.beacon_allow_ports.contains(&dport)
+            && (!self.allow_any || !self.allow.pair_allowed(src, dst))
     }
 
     fn key(src: IpAddr, dst: IpAddr, dport: Option<u16>, proto: u8, inside: bool) -> SeriesKey {
