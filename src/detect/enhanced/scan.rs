@@ -680,3 +680,54 @@ impl Detector for ScanDetector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-host count of failed + pending targets is the same whether it is counted
+    /// on demand (targets inline) or kept in a map (after the spill), through new targets,
+    /// outcome changes, overflow and pruning.
+    #[test]
+    fn per_host_counts_match_the_targets_inline_and_after_the_spill() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let dsts: Vec<IpAddr> = (1..=4u8).map(|i| IpAddr::from([10, 0, 0, i])).collect();
+        let (mut spilled, mut inline_checks) = (0, 0);
+        for round in 0..200 {
+            let mut st = SourceState::new(Timestamp::from_secs(0));
+            let cap = 2 + round % 12;
+            for step in 0..60i64 {
+                let ts = Timestamp::from_secs(step);
+                if next(10) == 0 {
+                    st.prune(Timestamp::from_secs(step - next(30) as i64));
+                } else {
+                    let t = Target { dst: dsts[next(4) as usize], port: next(6) as u16, proto: 6 };
+                    let o = [Outcome::Pending, Outcome::Failure, Outcome::Success][next(3) as usize];
+                    st.record(t, ts, ProbeKind::Syn, o, None, cap, step as u64);
+                }
+                for &d in &dsts {
+                    let truth =
+                        st.targets.iter().filter(|(t, s)| t.dst == d && s.outcome != Outcome::Success).count() as u32;
+                    assert_eq!(st.to_dst(d), truth, "round {round} step {step}");
+                }
+                let all = |o| st.targets.iter().filter(|(_, s)| s.outcome == o).count() as u32;
+                assert_eq!(
+                    (st.tally.pending, st.tally.failed, st.tally.succeeded),
+                    (all(Outcome::Pending), all(Outcome::Failure), all(Outcome::Success))
+                );
+                if st.per_dst.is_some() {
+                    spilled += 1;
+                } else {
+                    inline_checks += 1;
+                }
+            }
+        }
+        assert!(spilled > 1000 && inline_checks > 1000, "{spilled} {inline_checks}");
+    }
+}
