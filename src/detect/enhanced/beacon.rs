@@ -19,7 +19,7 @@ use super::bounded::BoundedMap;
 use super::config::{Allowlist, EnhancedConfig};
 use super::jitter::{self, gap_shape, size_consistency};
 use super::robust::summarize;
-use super::scan::round;
+use super::scan::{lists_any, round};
 use crate::detect::alert::SESSION_SAMPLE;
 use crate::detect::{
     Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
@@ -198,6 +198,8 @@ pub struct BeaconDetector {
     cfg: EnhancedConfig,
     home: NetSet,
     allow: Allowlist,
+    /// Whether `allow` lists anything (most configurations list nothing: no per-event check).
+    allow_any: bool,
     suppression: Duration,
     series: BoundedMap<SeriesKey, Series>,
     /// `cfg.beacon_min_gap_secs` and `cfg.beacon_horizon_secs` as durations (per event).
@@ -226,6 +228,7 @@ impl BeaconDetector {
             cfg: cfg.enhanced.clone(),
             home: cfg.home_net.clone(),
             allow: Allowlist::new(&cfg.enhanced).unwrap_or_default(),
+            allow_any: lists_any(&cfg.enhanced),
             suppression: cfg.suppression,
             series: BoundedMap::new(cfg.enhanced.beacon_max_series),
             min_gap: Duration::from_secs_f64(cfg.enhanced.beacon_min_gap_secs),
@@ -241,7 +244,7 @@ impl BeaconDetector {
             && (self.cfg.beacon_internal || !self.home.contains(dst))
             && !non_unicast(dst)
             && !self.cfg.beacon_allow_ports.contains(&dport)
-            && !self.allow.pair_allowed(src, dst)
+            && (!self.allow_any || !self.allow.pair_allowed(src, dst))
     }
 
     fn key(src: IpAddr, dst: IpAddr, dport: Option<u16>, proto: u8, inside: bool) -> SeriesKey {
@@ -477,6 +480,7 @@ impl Detector for BeaconDetector {
         self.cfg = cfg.enhanced.clone();
         self.home = cfg.home_net.clone();
         self.allow = Allowlist::new(&cfg.enhanced).unwrap_or_default();
+        self.allow_any = lists_any(&cfg.enhanced);
         self.suppression = cfg.suppression;
         self.series.set_cap(self.cfg.beacon_max_series);
         self.min_gap = Duration::from_secs_f64(self.cfg.beacon_min_gap_secs);

@@ -173,7 +173,14 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
             u32::try_from(self.slots.len() - 1).expect("bounded map ids fit in u32")
         });
         self.hashes[id as usize] = hash;
-        self.slots[id as usize] = Some(Slot { key, value: make() });
+        match &mut self.slots[id as usize] {
+            // An evicted entry left in place (see `evict_pass`) is overwritten.
+            Some(stale) => {
+                stale.key = key;
+                stale.value = make();
+            }
+            slot => *slot = Some(Slot { key, value: make() }),
+        }
         let hashes = &self.hashes;
         self.table.insert_unique(hash, id, |&id| hashes[id as usize]);
         id
@@ -268,8 +275,13 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
         let demote_cut = cutoff(&mut self.protected, from_protected + demote, protected_len);
         self.evicted.clear();
         self.chances.clear();
+        // Most stamps are above every cutoff: one compare skips them.
+        let top = probation_cut.max(evict_cut).max(demote_cut);
         for id in 0..self.stamps.len() {
             let s = self.stamps[id];
+            if s > top {
+                continue;
+            }
             let evict = if s & PROTECTED == 0 {
                 s <= probation_cut
             } else if s <= evict_cut {
@@ -294,8 +306,9 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
                 }
                 Err(_) => unreachable!("every stamped id has an entry"),
             }
+            // The slot stays as it is until its id is reused: moving a large value out
+            // to drop it costs a copy per eviction, and the next insert overwrites it.
             self.evicted.push(fixed);
-            self.slots[id] = None;
             self.stamps[id] = FREE;
             self.free.push(id as u32);
             self.evictions += 1;

@@ -162,22 +162,27 @@ pub fn scan_target_eligible(dst: IpAddr) -> bool {
 /// DHCPv6 546/547). The query went to multicast or broadcast, so the flow table cannot
 /// pair the answer with it and the answer starts a session of its own, "initiated" by
 /// the responder towards the querier's ephemeral port: a reply, not an attempt.
+#[cfg_attr(not(test), allow(dead_code))]
 pub const DISCOVERY_RESPONSE_PORTS: &[u16] = &[67, 68, 137, 138, 546, 547, 1900, 3702, 5353, 5355];
 
 /// A UDP session that is an answer to a group-addressed discovery query (see
 /// [`DISCOVERY_RESPONSE_PORTS`]).
 pub fn discovery_response(protocol: u8, sport: Option<u16>) -> bool {
-    protocol == UDP && sport.is_some_and(|p| DISCOVERY_RESPONSE_PORTS.contains(&p))
+    // A match compiles to a few compares; the test keeps it equal to the list.
+    protocol == UDP && sport.is_some_and(|p| matches!(p, 67 | 68 | 137 | 138 | 546 | 547 | 1900 | 3702 | 5353 | 5355))
 }
 
-pub fn start_verdict(s: &SessionStart) -> StartVerdict {
+/// What a session start says, given its [`fingerprint`] (`None` for non-TCP sessions;
+/// the scan detector computes it anyway, so it is passed in rather than computed twice).
+#[inline]
+pub fn start_verdict(s: &SessionStart, tool: Option<Tool>) -> StartVerdict {
     if s.segment != 0 || !scan_target_eligible(s.dst) || discovery_response(s.protocol, s.sport) {
         return StartVerdict::Ignore;
     }
     match s.protocol {
         TCP => match tcp_first_kind(s.first.tcp_flags) {
             Some(ProbeKind::Syn) => {
-                if fingerprint(s.dst, s.dport.unwrap_or(0), &s.first).is_some() {
+                if tool.is_some() {
                     StartVerdict::Probe(ProbeKind::Syn)
                 } else {
                     StartVerdict::Attempt(ProbeKind::Syn)
@@ -328,5 +333,8 @@ mod tests {
         assert!(!discovery_response(UDP, Some(53)), "nmap -g 53 scans must still count");
         assert!(!discovery_response(TCP, Some(5355)));
         assert!(!discovery_response(UDP, None));
+        for p in 0..=u16::MAX {
+            assert_eq!(discovery_response(UDP, Some(p)), DISCOVERY_RESPONSE_PORTS.contains(&p), "port {p}");
+        }
     }
 }

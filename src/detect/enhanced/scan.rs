@@ -23,7 +23,9 @@ use crate::detect::{
     Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
 };
 use crate::flow::FlowEvent;
+use crate::net::{keyed_map, KeyedMap};
 use crate::time::{Duration, Timestamp};
+use hashbrown::hash_map::Entry;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -84,29 +86,37 @@ struct Tally {
     failed: u32,
     succeeded: u32,
     pending: u32,
-    /// Pending + failed distinct targets per destination host (fast vertical path).
-    probes_per_dst: SmallMap<IpAddr, u32, 2>,
 }
 
 impl Tally {
-    fn count(&mut self, t: &Target, o: Outcome, delta: i32) {
+    #[inline]
+    fn count(&mut self, o: Outcome, delta: i32) {
         let c = match o {
             Outcome::Pending => &mut self.pending,
             Outcome::Failure => &mut self.failed,
             Outcome::Success => &mut self.succeeded,
         };
         *c = c.saturating_add_signed(delta);
-        if o != Outcome::Success {
-            let e = match self.probes_per_dst.get_mut(&t.dst) {
-                Some(e) => e,
-                None => {
-                    self.probes_per_dst.insert_new(t.dst, 0);
-                    self.probes_per_dst.get_mut(&t.dst).expect("just inserted")
-                }
-            };
-            *e = e.saturating_add_signed(delta);
-            if *e == 0 {
-                self.probes_per_dst.remove(&t.dst);
+    }
+}
+
+/// Adds `delta` to the count of `dst` (one lookup; a count of 0 is removed).
+#[inline]
+fn count_dst(per_dst: &mut Option<KeyedMap<IpAddr, u32>>, dst: IpAddr, delta: i32) {
+    let Some(m) = per_dst else { return };
+    match m.entry(dst) {
+        Entry::Occupied(mut e) => {
+            let n = e.get().saturating_add_signed(delta);
+            if n == 0 {
+                e.remove();
+            } else {
+                *e.get_mut() = n;
+            }
+        }
+        Entry::Vacant(e) => {
+            let n = 0u32.saturating_add_signed(delta);
+            if n != 0 {
+                e.insert(n);
             }
         }
     }
@@ -120,6 +130,11 @@ struct SourceState {
     last_seen: Timestamp,
     targets: SmallMap<Target, TargetState, INLINE_TARGETS>,
     tally: Tally,
+    /// Pending + failed distinct targets per destination host (fast vertical path), kept
+    /// once the targets outgrow their inline slots; until then they are few enough to
+    /// count when asked ([`SourceState::to_dst`]), which spares the one-off sources of a
+    /// flood a map update per event.
+    per_dst: Option<KeyedMap<IpAddr, u32>>,
     /// New targets not stored because the per-source cap was reached (still evidence).
     overflow: u64,
 }
@@ -128,15 +143,31 @@ impl SourceState {
     fn new(now: Timestamp) -> Self {
         SourceState {
             targets: SmallMap::new(),
-            tally: Tally { failed: 0, succeeded: 0, pending: 0, probes_per_dst: SmallMap::new() },
+            tally: Tally { failed: 0, succeeded: 0, pending: 0 },
+            per_dst: None,
             overflow: 0,
             last_seen: now,
             last_prune: now,
         }
     }
+    /// Pending + failed distinct targets on host `dst`.
+    fn to_dst(&self, dst: IpAddr) -> u32 {
+        match &self.per_dst {
+            Some(m) => m.get(&dst).copied().unwrap_or(0),
+            None => self.targets.iter().filter(|(t, s)| t.dst == dst && s.outcome != Outcome::Success).count() as u32,
+        }
+    }
     fn prune(&mut self, cutoff: Timestamp) {
-        let tally = &mut self.tally;
-        self.targets.retain_with(|_, s| s.last_seen >= cutoff, |t, s| tally.count(&t, s.outcome, -1));
+        let (tally, per_dst) = (&mut self.tally, &mut self.per_dst);
+        self.targets.retain_with(
+            |_, s| s.last_seen >= cutoff,
+            |t, s| {
+                tally.count(s.outcome, -1);
+                if s.outcome != Outcome::Success {
+                    count_dst(per_dst, t.dst, -1);
+                }
+            },
+        );
     }
     /// Records an attempt; outcomes only move Pending → Failure → Success.
     #[allow(clippy::too_many_arguments)]
@@ -161,8 +192,12 @@ impl SourceState {
                 if st.kind == ProbeKind::Syn && kind != ProbeKind::Syn {
                     st.kind = kind;
                 }
-                self.tally.count(&t, old, -1);
-                self.tally.count(&t, outcome, 1);
+                self.tally.count(old, -1);
+                self.tally.count(outcome, 1);
+                // Pending → Failure keeps the target counted on its host.
+                if outcome == Outcome::Success {
+                    count_dst(&mut self.per_dst, t.dst, -1);
+                }
             }
             return;
         }
@@ -173,7 +208,20 @@ impl SourceState {
         let classes = 1 << class;
         self.targets
             .insert_new(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool, session, classes });
-        self.tally.count(&t, outcome, 1);
+        self.tally.count(outcome, 1);
+        if self.per_dst.is_none() {
+            if !self.targets.is_inline() {
+                // The targets just moved to the heap: count them per host from now on.
+                let mut m = keyed_map();
+                m.reserve(2 * INLINE_TARGETS);
+                for (t, _) in self.targets.iter().filter(|(_, s)| s.outcome != Outcome::Success) {
+                    *m.entry(t.dst).or_insert(0) += 1;
+                }
+                self.per_dst = Some(m);
+            }
+        } else if outcome != Outcome::Success {
+            count_dst(&mut self.per_dst, t.dst, 1);
+        }
     }
 }
 
@@ -204,6 +252,8 @@ pub struct ScanDetector {
     cfg: EnhancedConfig,
     weights: Weights,
     allow: Allowlist,
+    /// Whether `allow` lists anything (most configurations list nothing: no per-event check).
+    allow_any: bool,
     suppression: Duration,
     sources: BoundedMap<ScanKey, SourceState>,
     /// (Source, protocol) → its alerts per probe type.
@@ -218,6 +268,7 @@ impl ScanDetector {
             cfg: e.clone(),
             weights: Weights::new(e),
             allow: Allowlist::new(e).unwrap_or_default(),
+            allow_any: lists_any(e),
             suppression: cfg.suppression,
             sources: BoundedMap::new(e.scan_max_sources),
             alerted: BoundedMap::new(e.scan_max_sources),
@@ -229,8 +280,10 @@ impl ScanDetector {
         Duration::from_secs(self.cfg.scan_window_secs as i64)
     }
 
+    #[inline]
     fn ignored(&self, src: IpAddr, dst: IpAddr, port: u16) -> bool {
-        self.allow.pair_allowed(src, dst) || self.cfg.scan_allow_ports.contains(&port)
+        (self.allow_any && self.allow.pair_allowed(src, dst))
+            || (!self.cfg.scan_allow_ports.is_empty() && self.cfg.scan_allow_ports.contains(&port))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -306,10 +359,18 @@ impl Judge<'_> {
     /// unanswered probes of one host (`to_dst`). Returns the log-likelihood ratio.
     #[inline]
     fn is_scan(&self, failed: u32, succeeded: u32, pending: u32, to_dst: u32) -> Option<f64> {
+        self.is_scan_with(failed, succeeded, pending, || to_dst)
+    }
+
+    /// [`Judge::is_scan`] that counts the unanswered probes of one host only when the
+    /// answer depends on them.
+    #[inline]
+    fn is_scan_with(&self, failed: u32, succeeded: u32, pending: u32, to_dst: impl FnOnce() -> u32) -> Option<f64> {
         let llr = self.weights.llr(failed, succeeded);
         let trw = failed >= self.cfg.scan_min_failed_targets && llr >= self.weights.threshold;
-        let fast = to_dst >= self.cfg.scan_fast_vertical_ports && llr + pending as f64 * 0.5 >= self.weights.threshold;
-        (trw || fast).then_some(llr)
+        let fast =
+            || llr + pending as f64 * 0.5 >= self.weights.threshold && to_dst() >= self.cfg.scan_fast_vertical_ports;
+        (trw || fast()).then_some(llr)
     }
 
     /// Judges the source after an attempt of probe type `class` to `dst`.
@@ -326,8 +387,8 @@ impl Judge<'_> {
         alerts: &mut Vec<Alert>,
     ) {
         let tally = &st.tally;
-        let to_dst = tally.probes_per_dst.get(&dst).copied().unwrap_or(0);
-        if let Some(llr) = self.is_scan(tally.failed, tally.succeeded, tally.pending, to_dst) {
+        let to_dst = || st.to_dst(dst);
+        if let Some(llr) = self.is_scan_with(tally.failed, tally.succeeded, tally.pending, to_dst) {
             self.scanner(alerted, key, st, dst, class, now, llr, alerts);
         }
     }
@@ -517,6 +578,11 @@ fn build_alert(src: IpAddr, st: &SourceState, only: Option<usize>, now: Timestam
     (alert, probe_class(probe_kind))
 }
 
+/// Whether the allowlists of `cfg` list anything.
+pub(super) fn lists_any(cfg: &EnhancedConfig) -> bool {
+    !(cfg.allow_src.is_empty() && cfg.allow_dst.is_empty() && cfg.allow_pairs.is_empty())
+}
+
 pub(crate) fn round(x: f64, digits: i32) -> f64 {
     let m = 10f64.powi(digits);
     (x * m).round() / m
@@ -532,7 +598,7 @@ impl Detector for ScanDetector {
                 }
                 let t = Target { dst: s.dst, port, proto: s.protocol };
                 let tool = if s.protocol == super::probe::TCP { fingerprint(s.dst, port, &s.first) } else { None };
-                match start_verdict(s) {
+                match start_verdict(s, tool) {
                     StartVerdict::Attempt(k) => {
                         self.observe(s.id, s.src, t, s.ts, k, Outcome::Pending, tool, true, alerts)
                     }
@@ -576,6 +642,7 @@ impl Detector for ScanDetector {
         self.cfg = cfg.enhanced.clone();
         self.weights = Weights::new(&self.cfg);
         self.allow = Allowlist::new(&cfg.enhanced).unwrap_or_default();
+        self.allow_any = lists_any(&cfg.enhanced);
         self.suppression = cfg.suppression;
         self.sources.set_cap(self.cfg.scan_max_sources);
         self.alerted.set_cap(self.cfg.scan_max_sources);
@@ -613,5 +680,56 @@ impl Detector for ScanDetector {
                 ),
             ],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-host count of failed + pending targets is the same whether it is counted
+    /// on demand (targets inline) or kept in a map (after the spill), through new targets,
+    /// outcome changes, overflow and pruning.
+    #[test]
+    fn per_host_counts_match_the_targets_inline_and_after_the_spill() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let dsts: Vec<IpAddr> = (1..=4u8).map(|i| IpAddr::from([10, 0, 0, i])).collect();
+        let (mut spilled, mut inline_checks) = (0, 0);
+        for round in 0..200 {
+            let mut st = SourceState::new(Timestamp::from_secs(0));
+            let cap = 2 + round % 12;
+            for step in 0..60i64 {
+                let ts = Timestamp::from_secs(step);
+                if next(10) == 0 {
+                    st.prune(Timestamp::from_secs(step - next(30) as i64));
+                } else {
+                    let t = Target { dst: dsts[next(4) as usize], port: next(6) as u16, proto: 6 };
+                    let o = [Outcome::Pending, Outcome::Failure, Outcome::Success][next(3) as usize];
+                    st.record(t, ts, ProbeKind::Syn, o, None, cap, step as u64);
+                }
+                for &d in &dsts {
+                    let truth =
+                        st.targets.iter().filter(|(t, s)| t.dst == d && s.outcome != Outcome::Success).count() as u32;
+                    assert_eq!(st.to_dst(d), truth, "round {round} step {step}");
+                }
+                let all = |o| st.targets.iter().filter(|(_, s)| s.outcome == o).count() as u32;
+                assert_eq!(
+                    (st.tally.pending, st.tally.failed, st.tally.succeeded),
+                    (all(Outcome::Pending), all(Outcome::Failure), all(Outcome::Success))
+                );
+                if st.per_dst.is_some() {
+                    spilled += 1;
+                } else {
+                    inline_checks += 1;
+                }
+            }
+        }
+        assert!(spilled > 1000 && inline_checks > 1000, "{spilled} {inline_checks}");
     }
 }

@@ -21,6 +21,7 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         SmallMap::Inline { len: 0, items: [None; N] }
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         match self {
             SmallMap::Inline { len, .. } => *len,
@@ -28,6 +29,7 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         }
     }
 
+    #[cfg(test)]
     pub fn get(&self, key: &K) -> Option<&V> {
         match self {
             SmallMap::Inline { len, items } => items[..*len].iter().flatten().find(|(k, _)| k == key).map(|(_, v)| v),
@@ -35,6 +37,7 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         }
     }
 
+    #[inline]
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         match self {
             SmallMap::Inline { len, items } => {
@@ -45,18 +48,16 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
     }
 
     /// Inserts `key`, which the caller knows is absent.
+    #[inline]
     pub fn insert_new(&mut self, key: K, value: V) {
         match self {
             SmallMap::Inline { len, items } if *len < N => {
                 items[*len] = Some((key, value));
                 *len += 1;
             }
-            SmallMap::Inline { items, .. } => {
-                let mut m = keyed_map();
-                m.reserve(2 * N);
-                m.extend(items.iter().flatten().copied());
-                m.insert(key, value);
-                *self = SmallMap::Heap(m);
+            SmallMap::Inline { .. } => {
+                self.spill();
+                self.insert_new(key, value);
             }
             SmallMap::Heap(m) => {
                 m.insert(key, value);
@@ -64,6 +65,24 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         }
     }
 
+    /// Whether the entries are still kept inline (no hash map yet).
+    #[inline]
+    pub fn is_inline(&self) -> bool {
+        matches!(self, SmallMap::Inline { .. })
+    }
+
+    /// Moves full inline entries to a hash map.
+    #[cold]
+    fn spill(&mut self) {
+        if let SmallMap::Inline { items, .. } = self {
+            let mut m = keyed_map();
+            m.reserve(2 * N);
+            m.extend(items.iter().flatten().copied());
+            *self = SmallMap::Heap(m);
+        }
+    }
+
+    #[cfg(test)]
     pub fn remove(&mut self, key: &K) {
         match self {
             SmallMap::Inline { len, items } => {
