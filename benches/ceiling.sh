@@ -23,7 +23,13 @@
 # one core sends, the other is left to the capturer... and the kernel's receive work;
 # with 2, two independent trafgen processes, pinned one per core, each send half the
 # rate from their own address ranges — trafgen's own `-P 2` dies with "xfree: NULL
-# pointer" before its last packets when the configuration has more than eight templates).
+# pointer" before its last packets when the configuration has more than eight templates),
+# CPU_QUOTA (percent of one core: each capturer runs in a CPU cgroup with that quota, so
+# its ceiling falls below what the generator can send and both ceilings can be found
+# under the same CPU allowance; pair it with a small BUFFER so a trial measures the
+# sustained rate, not the socket buffer).
+#
+#   CPU_QUOTA=10 BUFFER=4194304 RATES="25000 50000 100000 200000 300000" sudo benches/ceiling.sh
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +40,7 @@ COMMON_RATE=${COMMON_RATE:-200000}
 BUFFER=${BUFFER:-134217728}
 SNAPLEN=${SNAPLEN:-256}
 GEN_CPUS=${GEN_CPUS:-1}
+CPU_QUOTA=${CPU_QUOTA:-}
 TX=fsceil-tx-$$
 RX=fsceil-rx-$$
 
@@ -44,8 +51,10 @@ done
 
 WORK=$(mktemp -d /tmp/flowsentry-ceiling.XXXXXX)
 CAP_PID=
+CGROUP=
 cleanup() {
     [[ -n "$CAP_PID" ]] && kill "$CAP_PID" 2>/dev/null || true
+    [[ -n "$CGROUP" ]] && rmdir "$CGROUP" 2>/dev/null || true
     ip netns del "$TX" 2>/dev/null || true
     ip netns del "$RX" 2>/dev/null || true
     [[ -n "${KEEP:-}" ]] || rm -rf "$WORK"
@@ -54,6 +63,29 @@ trap cleanup EXIT
 
 (cd "$ROOT" && cargo build --release --bins --quiet)
 FS="$ROOT/target/release/flowsentry"
+
+# The capturers' CPU cgroup (CPU_QUOTA): cgroup v2 (cpu.max) or v1 (cpu controller).
+if [[ -n "$CPU_QUOTA" ]]; then
+    quota=$(( CPU_QUOTA * 1000 ))
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        CGROUP=/sys/fs/cgroup/fsceil-$$
+        echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+        mkdir "$CGROUP"
+        echo "$quota 100000" >"$CGROUP/cpu.max"
+    elif [[ -d /sys/fs/cgroup/cpu ]]; then
+        CGROUP=/sys/fs/cgroup/cpu/fsceil-$$
+        mkdir "$CGROUP"
+        echo 100000 >"$CGROUP/cpu.cfs_period_us"
+        echo "$quota" >"$CGROUP/cpu.cfs_quota_us"
+    else
+        echo "benches/ceiling.sh: CPU_QUOTA needs a cgroup CPU controller (none under /sys/fs/cgroup)" >&2
+        exit 1
+    fi
+fi
+# Prefix of the capturer commands: enter the cgroup, then exec (the capturer keeps the
+# pid that is signalled).
+IN_QUOTA=()
+[[ -n "$CGROUP" ]] && IN_QUOTA=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGROUP")
 TICK=$(getconf CLK_TCK)
 
 ip netns add "$TX"
@@ -170,12 +202,12 @@ send() {
 trial() {
     local who=$1 rate=$2 n=$(( $2 * TRIAL_SECS )) out processed kdrop ticks
     if [[ $who == flowsentry ]]; then
-        ip netns exec "$RX" "$FS" live -i vrx -B "$BUFFER" -s "$SNAPLEN" --stats-interval 0 \
+        "${IN_QUOTA[@]}" ip netns exec "$RX" "$FS" live -i vrx -B "$BUFFER" -s "$SNAPLEN" --stats-interval 0 \
             --home-net 2001:db8:a00::/40 -a "$WORK/alerts.json" 2>"$WORK/cap.err" &
         CAP_PID=$!
         wait_for "$WORK/cap.err" "capturing on"
     else
-        ip netns exec "$RX" tcpdump -i vrx -B $((BUFFER / 1024)) -s "$SNAPLEN" -w /dev/null 2>"$WORK/cap.err" &
+        "${IN_QUOTA[@]}" ip netns exec "$RX" tcpdump -i vrx -B $((BUFFER / 1024)) -s "$SNAPLEN" -w /dev/null 2>"$WORK/cap.err" &
         CAP_PID=$!
         wait_for "$WORK/cap.err" "listening on"
     fi
@@ -202,6 +234,7 @@ print(s["packets_read"], s["kernel_dropped"] + s["interface_dropped"])' "$WORK/c
 }
 
 echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+[[ -n "$CPU_QUOTA" ]] && echo "== capturers limited to $CPU_QUOTA % of one core ($CGROUP), buffer $BUFFER bytes"
 echo "== trafgen alone (no capturer), $GEN_CPUS process(es), as fast as it can"
 read -r sent secs < <(send 0 $((1000000 * GEN_CPUS)))
 echo "generator ceiling: $(python3 -c "print(f'{$sent / $secs:,.0f}')") packets/s ($sent packets in $(printf %.2f "$secs") s)"
