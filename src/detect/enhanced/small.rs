@@ -7,10 +7,14 @@
 use crate::net::{keyed_map, KeyedMap};
 use std::hash::Hash;
 
+/// `repr(u8)` puts the tag and `len` (read by every lookup) in the first bytes, before
+/// the items; Rust's own layout puts `len` after the items, a cache line away from the
+/// first entry in a map of three 56-byte entries.
+#[repr(u8)]
 pub enum SmallMap<K, V, const N: usize> {
-    /// `items[..len]` are all `Some`; the rest `None`.
+    /// `items[..len]` are all `Some`; the rest `None` (`N` is at most 255).
     Inline {
-        len: usize,
+        len: u8,
         items: [Option<(K, V)>; N],
     },
     Heap(KeyedMap<K, V>),
@@ -18,13 +22,14 @@ pub enum SmallMap<K, V, const N: usize> {
 
 impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
     pub fn new() -> Self {
+        const { assert!(N <= u8::MAX as usize, "inline length is a u8") };
         SmallMap::Inline { len: 0, items: [None; N] }
     }
 
     #[inline]
     pub fn len(&self) -> usize {
         match self {
-            SmallMap::Inline { len, .. } => *len,
+            SmallMap::Inline { len, .. } => usize::from(*len),
             SmallMap::Heap(m) => m.len(),
         }
     }
@@ -32,7 +37,9 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
     #[cfg(test)]
     pub fn get(&self, key: &K) -> Option<&V> {
         match self {
-            SmallMap::Inline { len, items } => items[..*len].iter().flatten().find(|(k, _)| k == key).map(|(_, v)| v),
+            SmallMap::Inline { len, items } => {
+                items[..usize::from(*len)].iter().flatten().find(|(k, _)| k == key).map(|(_, v)| v)
+            }
             SmallMap::Heap(m) => m.get(key),
         }
     }
@@ -41,7 +48,7 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         match self {
             SmallMap::Inline { len, items } => {
-                items[..*len].iter_mut().flatten().find(|(k, _)| k == key).map(|(_, v)| v)
+                items[..usize::from(*len)].iter_mut().flatten().find(|(k, _)| k == key).map(|(_, v)| v)
             }
             SmallMap::Heap(m) => m.get_mut(key),
         }
@@ -51,8 +58,8 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
     #[inline]
     pub fn insert_new(&mut self, key: K, value: V) {
         match self {
-            SmallMap::Inline { len, items } if *len < N => {
-                items[*len] = Some((key, value));
+            SmallMap::Inline { len, items } if usize::from(*len) < N => {
+                items[usize::from(*len)] = Some((key, value));
                 *len += 1;
             }
             SmallMap::Inline { .. } => {
@@ -86,10 +93,10 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
     pub fn remove(&mut self, key: &K) {
         match self {
             SmallMap::Inline { len, items } => {
-                if let Some(i) = items[..*len].iter().position(|e| e.is_some_and(|(k, _)| k == *key)) {
+                if let Some(i) = items[..usize::from(*len)].iter().position(|e| e.is_some_and(|(k, _)| k == *key)) {
                     *len -= 1;
-                    items.swap(i, *len);
-                    items[*len] = None;
+                    items.swap(i, usize::from(*len));
+                    items[usize::from(*len)] = None;
                 }
             }
             SmallMap::Heap(m) => {
@@ -100,7 +107,9 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
 
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         let (inline, heap) = match self {
-            SmallMap::Inline { len, items } => (Some(items[..*len].iter().flatten().map(|(k, v)| (k, v))), None),
+            SmallMap::Inline { len, items } => {
+                (Some(items[..usize::from(*len)].iter().flatten().map(|(k, v)| (k, v))), None)
+            }
             SmallMap::Heap(m) => (None, Some(m.iter())),
         };
         inline.into_iter().flatten().chain(heap.into_iter().flatten())
@@ -111,14 +120,14 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         match self {
             SmallMap::Inline { len, items } => {
                 let mut i = 0;
-                while i < *len {
+                while i < usize::from(*len) {
                     let (k, v) = items[i].expect("inline entries below len are set");
                     if keep(&k, &v) {
                         i += 1;
                     } else {
                         *len -= 1;
-                        items.swap(i, *len);
-                        items[*len] = None;
+                        items.swap(i, usize::from(*len));
+                        items[usize::from(*len)] = None;
                         removed(k, v);
                     }
                 }
