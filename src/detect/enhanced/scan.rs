@@ -102,7 +102,7 @@ impl Tally {
 
 /// Adds `delta` to the count of `dst` (one lookup; a count of 0 is removed).
 #[inline]
-fn count_dst(per_dst: &mut Option<KeyedMap<IpAddr, u32>>, dst: IpAddr, delta: i32) {
+fn count_dst(per_dst: &mut Option<Box<KeyedMap<IpAddr, u32>>>, dst: IpAddr, delta: i32) {
     let Some(m) = per_dst else { return };
     match m.entry(dst) {
         Entry::Occupied(mut e) => {
@@ -132,12 +132,13 @@ struct SourceState {
     last_prune: Timestamp,
     last_seen: Timestamp,
     tally: Tally,
-    targets: SmallMap<Target, TargetState, INLINE_TARGETS>,
     /// Pending + failed distinct targets per destination host (fast vertical path), kept
     /// once the targets outgrow their inline slots; until then they are few enough to
     /// count when asked ([`SourceState::to_dst`]), which spares the one-off sources of a
-    /// flood a map update per event.
-    per_dst: Option<KeyedMap<IpAddr, u32>>,
+    /// flood a map update per event. Boxed: a pointer (8 B instead of 40) that a one-off
+    /// source never uses, next to the targets' tag that dropping an evicted slot reads too.
+    per_dst: Option<Box<KeyedMap<IpAddr, u32>>>,
+    targets: SmallMap<Target, TargetState, INLINE_TARGETS>,
     /// New targets not stored because the per-source cap was reached (still evidence).
     overflow: u64,
 }
@@ -220,7 +221,7 @@ impl SourceState {
                 for (t, _) in self.targets.iter().filter(|(_, s)| s.outcome != Outcome::Success) {
                     *m.entry(t.dst).or_insert(0) += 1;
                 }
-                self.per_dst = Some(m);
+                self.per_dst = Some(Box::new(m));
             }
         } else if outcome != Outcome::Success {
             count_dst(&mut self.per_dst, t.dst, 1);
