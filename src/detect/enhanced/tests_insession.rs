@@ -16,17 +16,6 @@ fn beacon(cfg: &DetectConfig, feed: Feed) -> Vec<Alert> {
     feed.run(&mut det)
 }
 
-fn times_from_gaps(start: f64, n: usize, mut gap: impl FnMut() -> f64) -> Vec<f64> {
-    let mut t = start;
-    (0..n)
-        .map(|_| {
-            let now = t;
-            t += gap();
-            now
-        })
-        .collect()
-}
-
 /// Check-in sizes with a little variation, as C2 messages have.
 fn checkin_sizes(n: usize, up: u64, down: u64) -> Vec<(u64, u64)> {
     (0..n as u64).map(|i| (up + i % 5, down + i % 3)).collect()
