@@ -252,6 +252,21 @@ pub struct RecordWriter {
     end: TimeText,
 }
 
+/// One endpoint: `ip_key` (opening the quoted address), the address, its closing quote,
+/// then `port_key` and the port when there is one.
+#[inline]
+fn put_endpoint(b: &mut [u8], at: usize, ip_key: &[u8], ip: IpAddr, port_key: &[u8], port: Option<u16>) -> usize {
+    let mut at = put(b, at, ip_key);
+    at = text::put_ip(b, at, ip);
+    b[at] = b'"';
+    at += 1;
+    if let Some(p) = port {
+        at = put(b, at, port_key);
+        at = text::put_u64(b, at, p.into());
+    }
+    at
+}
+
 /// Copies `s` to `b[at..]`; returns the new end.
 #[inline(always)]
 fn put(b: &mut [u8], at: usize, s: &[u8]) -> usize {
@@ -314,22 +329,8 @@ impl RecordWriter {
         at = put(b, at, direction(rec.src, rec.dst, &ctx.home_net).as_bytes());
         at = put(b, at, b"\",\"NetworkDuration\":");
         at = text::put_i64(b, at, rec.end.since(rec.start).0 / 1_000_000);
-        at = put(b, at, b",\"SrcIpAddr\":\"");
-        at = text::put_ip(b, at, rec.src);
-        b[at] = b'"';
-        at += 1;
-        if let Some(p) = rec.sport {
-            at = put(b, at, b",\"SrcPortNumber\":");
-            at = text::put_u64(b, at, p.into());
-        }
-        at = put(b, at, b",\"DstIpAddr\":\"");
-        at = text::put_ip(b, at, rec.dst);
-        b[at] = b'"';
-        at += 1;
-        if let Some(p) = rec.dport {
-            at = put(b, at, b",\"DstPortNumber\":");
-            at = text::put_u64(b, at, p.into());
-        }
+        at = put_endpoint(b, at, b",\"SrcIpAddr\":\"", rec.src, b",\"SrcPortNumber\":", rec.sport);
+        at = put_endpoint(b, at, b",\"DstIpAddr\":\"", rec.dst, b",\"DstPortNumber\":", rec.dport);
         at = put(b, at, b",\"SrcBytes\":");
         at = text::put_u64(b, at, rec.src_bytes);
         at = put(b, at, b",\"DstBytes\":");
