@@ -4,9 +4,11 @@
 # with a stats line every 10 minutes of capture time. Prints memory (resident set)
 # against capture time, hour by hour, and checks that peak RSS stays flat after warm-up
 # (within 10 % of its value at the end of the warm-up) and that every table stays within
-# its cap. Warm-up ends when the detector tables are full (the first stats line with a
-# detector eviction: until then memory may grow, by design, up to the caps), or after
-# WARMUP_HOURS if given. Exit status 1 if a check fails.
+# its cap. Warm-up ends when the detector tables are full and their contents have settled:
+# the first stats line after the first detector eviction at which the tables' estimated
+# memory (`detector_memory.estimated_bytes`) grew less than 5 % over the hour before —
+# until then memory may grow, by design, up to the caps: a full series table still fills
+# its rings for hours. Or after WARMUP_HOURS if given. Exit status 1 if a check fails.
 #
 #   benches/long.sh                       # 24 h of mix c at 15 sessions/s (~6.5 M packets)
 #   HOURS=6 RATE=30 MIX=short benches/long.sh
@@ -51,21 +53,32 @@ if not lines:
     sys.exit("no stats lines: is --stats-interval supported by this build?")
 MAX_FLOWS = 131072  # --max-flows default
 per_hour = max(1, 3600 // interval)
+def table_bytes(s):
+    return (s.get("detector_memory") or {}).get("estimated_bytes")
+def table_mib(s):
+    b = table_bytes(s)
+    return "–" if b is None else f"{b / 2**20:.1f}"
 print()
-print("| capture time | hours | packets read | active sessions | tracked sources | tracked series | detector evictions | RSS MiB | peak RSS MiB |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| capture time | hours | packets read | active sessions | tracked sources | tracked series | detector evictions | detector tables MiB (estimate) | RSS MiB | peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for i, s in enumerate(lines):
     if (i + 1) % per_hour and i != len(lines) - 1:
         continue
     print(f"| {s['capture_time'][:16]}Z | {(i + 1) * interval / 3600:.1f} | {s['packets_read']:,} | {s['active_sessions']:,} | "
-          f"{s['tracked_sources']:,} | {s['tracked_series']:,} | {s['detector_evictions']:,} | "
+          f"{s['tracked_sources']:,} | {s['tracked_series']:,} | {s['detector_evictions']:,} | {table_mib(s)} | "
           f"{s['rss_bytes'] / 2**20:.0f} | {s['peak_rss_bytes'] / 2**20:.0f} |")
 ok = True
 if warmup == "auto":
-    warm = next((i for i, s in enumerate(lines) if s["detector_evictions"] > 0), None)
-    if warm is None:
+    full = next((i for i, s in enumerate(lines) if s["detector_evictions"] > 0), None)
+    if full is None:
         sys.exit("the detector tables never filled up: make the capture longer or busier (warm-up not reached)")
-    how = "tables full"
+    def settled(i):
+        now, before = table_bytes(lines[i]), table_bytes(lines[max(0, i - per_hour)])
+        return now is None or before is None or now < before * 1.05  # builds without the estimate: full is enough
+    warm = next((i for i in range(max(full, per_hour), len(lines)) if settled(i)), None)
+    if warm is None:
+        sys.exit("the detector tables never settled (estimated memory still growing 5 %/h): make the capture longer")
+    how = f"tables full at {(full + 1) * interval / 3600:.1f} h, contents settled"
 else:
     warm, how = int(float(warmup) * 3600 // interval) - 1, "fixed"
 if warm >= len(lines) - 1:
