@@ -474,6 +474,7 @@ impl Session {
         self.exchanges.finish(self.last).map(|b| self.exchange_event(b))
     }
 
+    #[inline(always)]
     pub fn record(&self, end_reason: EndReason) -> FlowRecord {
         let (sport, dport) = self.ports();
         let conn_state = self.conn_state();
