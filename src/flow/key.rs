@@ -35,6 +35,24 @@ impl FlowKey {
     /// between two equal endpoints has its sender at `a`).
     #[inline]
     pub fn oriented(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, protocol: u8, vlan: Option<u16>) -> (Self, bool) {
+        if let (IpAddr::V4(s4), IpAddr::V4(d4)) = (src, dst) {
+            // Both IPv4 (the common case): each endpoint as one `address << 16 | port`
+            // integer, which orders like `(address, port)`; one comparison, one swap.
+            let s = u64::from(u32::from(s4)) << 16 | u64::from(sport);
+            let d = u64::from(u32::from(d4)) << 16 | u64::from(dport);
+            let sender_is_a = s <= d;
+            let (a, b) = if sender_is_a { (s, d) } else { (d, s) };
+            let key = FlowKey {
+                a: V4_MAPPED | u128::from(a >> 16),
+                b: V4_MAPPED | u128::from(b >> 16),
+                pa: a as u16,
+                pb: b as u16,
+                protocol,
+                flags: u8::from(vlan.is_some()) << 2,
+                vlan: vlan.unwrap_or(0),
+            };
+            return (key, sender_is_a);
+        }
         let (s, s6) = addr_bits(src);
         let (d, d6) = addr_bits(dst);
         // Same order as comparing `(IpAddr, port)`: IPv4 before IPv6, then address, then port.
@@ -184,6 +202,21 @@ mod tests {
         let y: IpAddr = "192.0.2.2".parse().unwrap();
         assert_eq!(FlowKey::new(x, 5000, y, 80, 6, None), FlowKey::new(y, 80, x, 5000, 6, None));
         assert_ne!(FlowKey::new(x, 5000, y, 80, 6, None), FlowKey::new(x, 5000, y, 80, 6, Some(7)));
+    }
+
+    #[test]
+    fn ipv4_keys_order_endpoints_by_address_then_port() {
+        let x: IpAddr = "192.0.2.1".parse().unwrap();
+        let y: IpAddr = "192.0.2.2".parse().unwrap();
+        for (src, sport, dst, dport, sender_is_a) in
+            [(x, 9, y, 1, true), (y, 1, x, 9, false), (x, 5, x, 6, true), (x, 6, x, 5, false), (x, 7, x, 7, true)]
+        {
+            let (k, a) = FlowKey::oriented(src, sport, dst, dport, 17, Some(3));
+            assert_eq!(a, sender_is_a);
+            let ((lo, plo), (hi, phi)) = if a { ((src, sport), (dst, dport)) } else { ((dst, dport), (src, sport)) };
+            assert_eq!((k.addr_a(), k.pa, k.addr_b(), k.pb, k.vlan()), (lo, plo, hi, phi, Some(3)));
+            assert_eq!(k.is_loop(), src == dst && sport == dport);
+        }
     }
 
     #[test]

@@ -37,50 +37,70 @@ const O_RST: u8 = 16;
 const R_RST: u8 = 32;
 
 /// A session slot. `live == false` means the slot is on the free list.
+///
+/// Laid out by hand (`repr(C)`, 64-byte aligned: exactly four cache lines) so that an
+/// ordinary packet touches two lines: line 0 holds the key (the lookup) and the span,
+/// line 1 the counters, flags and histories. Line 2 holds what payload packets (the
+/// exchange tracker) and the table's bookkeeping use, line 3 what only the Start and
+/// End events read. The field order is the layout; `_SLOT_LAYOUT` checks it.
 #[derive(Clone, Debug)]
+#[repr(C, align(64))]
 pub struct Session {
-    pub live: bool,
+    // Line 0: lookup and span.
     pub key: FlowKey,
-    /// The table's hash of `key`, kept so removal and map growth never rehash.
-    pub hash: u64,
-    /// Initiator endpoint as keyed (port is the key port: echo id for ICMP echo).
-    pub init_addr: IpAddr,
-    pub init_port: u16,
-    pub resp_addr: IpAddr,
-    pub resp_port: u16,
-    pub has_ports: bool,
+    pub start: Timestamp,
+    pub last: Timestamp,
+    // Line 1: what every packet counts.
+    pub src_bytes: u64,
+    pub dst_bytes: u64,
+    pub src_packets: u64,
+    pub dst_packets: u64,
+    /// Zeek-style history; kept across active-timeout segments like the TCP state.
+    pub conn_history: History,
+    pub class: TimeoutClass,
+    /// Set once FIN-both or RST closed the session.
+    pub closed: Option<EndReason>,
+    pub src_flags: u8,
+    pub dst_flags: u8,
+    history: u8,
+    first_rst_by_initiator: bool,
+    pub has_first: bool,
     /// The initiator is the key's lower endpoint (so a packet's direction is known from
     /// its key's orientation, without comparing addresses).
     init_is_a: bool,
     /// Initiator and responder are the same endpoint (a host talking to itself).
     self_talk: bool,
+    pub icmp_first: Option<(u8, u8)>,
+    // Line 2: payload packets, ICMP errors, table bookkeeping.
+    /// The table's hash of `key`, kept so removal and map growth never rehash.
+    pub hash: u64,
     pub id: u64,
-    pub segment: u32,
-    pub start: Timestamp,
-    pub last: Timestamp,
-    pub class: TimeoutClass,
-    pub src_bytes: u64,
-    pub dst_bytes: u64,
-    pub src_packets: u64,
-    pub dst_packets: u64,
     /// Packets counted in `dst_packets` that were ICMP errors (not real answers).
     pub dst_error_packets: u64,
-    pub src_flags: u8,
-    pub dst_flags: u8,
-    history: u8,
-    first_rst_by_initiator: bool,
-    /// Set once FIN-both or RST closed the session.
-    pub closed: Option<EndReason>,
-    pub icmp_first: Option<(u8, u8)>,
+    pub segment: u32,
     pub icmp_errors: u32,
-    pub last_icmp_error: Option<(u8, u8)>,
-    pub first: FirstPacket,
-    pub has_first: bool,
-    /// Zeek-style history; kept across active-timeout segments like the TCP state.
-    pub conn_history: History,
     /// Pauses and exchanges inside the session; kept across active-timeout segments.
     pub exchanges: Exchanges,
+    pub last_icmp_error: Option<(u8, u8)>,
+    pub live: bool,
+    pub has_ports: bool,
+    /// Initiator endpoint as keyed (port is the key port: echo id for ICMP echo).
+    pub init_port: u16,
+    // Line 3: read by the Start and End events only.
+    pub first: FirstPacket,
+    pub resp_port: u16,
+    pub init_addr: IpAddr,
+    pub resp_addr: IpAddr,
 }
+
+/// Compile-time check of the slot layout: four cache lines, with the per-packet fields
+/// in the first two.
+const _SLOT_LAYOUT: () = {
+    assert!(std::mem::size_of::<Session>() == 256);
+    assert!(std::mem::offset_of!(Session, icmp_first) + 3 <= 128);
+    assert!(std::mem::offset_of!(Session, hash) == 128);
+    assert!(std::mem::offset_of!(Session, first) == 192);
+};
 
 impl Session {
     /// A free slot placeholder (every field is set again by [`Self::init`]).
@@ -454,6 +474,7 @@ impl Session {
         self.exchanges.finish(self.last).map(|b| self.exchange_event(b))
     }
 
+    #[inline(always)]
     pub fn record(&self, end_reason: EndReason) -> FlowRecord {
         let (sport, dport) = self.ports();
         let conn_state = self.conn_state();

@@ -91,6 +91,9 @@ struct Link {
     touched: Timestamp,
 }
 
+/// Slots reserved when the table is made: the default `max_flows` (32 MiB of address space).
+const SLOTS_RESERVED: usize = 131_072;
+
 const UNLINKED: Link = Link { prev: NIL, next: NIL, touched: Timestamp::ZERO };
 const NEVER: Timestamp = Timestamp(i64::MAX);
 
@@ -106,6 +109,7 @@ const CLASSES: [TimeoutClass; CLASS_COUNT] = [
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
         let initial = cfg.max_flows.clamp(1, 65_536);
+        let reserved = cfg.max_flows.clamp(1, SLOTS_RESERVED);
         let exchange_gap_ms = (cfg.exchange_gap.0.max(0) / 1_000_000).min(i64::from(i32::MAX)) as u32;
         let timeouts = CLASSES.map(|c| class_timeout(&cfg, c));
         FlowTable {
@@ -113,7 +117,10 @@ impl FlowTable {
             counters: FlowCounters::default(),
             map: HashTable::with_capacity(initial),
             hasher: KeyedHasher::default(),
-            slots: Vec::with_capacity(initial),
+            // Address space for the default `max_flows` up front (pages are only touched as
+            // sessions arrive): a slab of 64-byte aligned slots cannot grow in place, so
+            // growing it would copy every session.
+            slots: Vec::with_capacity(reserved),
             links: Vec::with_capacity(initial),
             free: Vec::new(),
             heads: [NIL; CLASS_COUNT],

@@ -59,11 +59,14 @@ impl Batcher {
         if events.len() <= BATCH_EVENTS {
             self.send_batch(txs, events, now, stats);
         } else {
-            // Each message gets its own right-sized Vec: `split_off` would leave every
-            // chunk holding the whole burst's capacity (quadratic memory after a mass expiry).
+            // Each message gets its own right-sized Vec (a recycled one when the writer
+            // has handed one back, so a burst does not fault in fresh pages for every
+            // chunk): `split_off` would leave every chunk holding the whole burst's
+            // capacity (quadratic memory after a mass expiry).
             let mut pending = events.into_iter().peekable();
             while pending.peek().is_some() {
-                let chunk: Vec<FlowEvent> = pending.by_ref().take(BATCH_EVENTS).collect();
+                let mut chunk = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_EVENTS));
+                chunk.extend(pending.by_ref().take(BATCH_EVENTS));
                 self.send_batch(txs, chunk, now, stats);
             }
         }
