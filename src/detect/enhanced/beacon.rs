@@ -284,6 +284,14 @@ impl BeaconDetector {
             collapsed: 0,
             alerted_at: None,
         });
+        // A series without beats was just created (an expired one is removed): nothing to
+        // collapse, expire or suppress, and one beat is too few to score. Most series
+        // never get a second one.
+        if series.beats.is_empty() && self.cfg.beacon_min_connections > 1 {
+            series.beats = Beats::One(beat);
+            series.connections = 1;
+            return;
+        }
         // Session starts arrive in time order; exchanges of several sessions of one
         // series may not (each is reported when its own session pauses again).
         let near = |b: &Beat| b.ts.0.abs_diff(beat.ts.0) < min_gap.0.unsigned_abs();
