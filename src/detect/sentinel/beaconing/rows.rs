@@ -73,6 +73,13 @@ impl RowStore {
             RowStore::Many(m) => m.entry(key).or_insert(RowValue { dst, copies: 0, session }).copies += 1,
         }
     }
+    /// The row, if there is exactly one distinct row (held inline).
+    pub(super) fn single(&self) -> Option<(&RowKey, &RowValue)> {
+        match self {
+            RowStore::One((k, v)) => Some((k, v)),
+            _ => None,
+        }
+    }
     /// The rows as a sorted slice, unless held in a map.
     pub(super) fn as_slice(&self) -> Option<&[(RowKey, RowValue)]> {
         match self {
