@@ -247,7 +247,11 @@ impl BeaconDetector {
         self.home.contains(src)
             && (self.cfg.beacon_internal || !self.home.contains(dst))
             && !non_unicast(dst)
-            && !self.cfg.beacon_allow_ports.contains(&dport)
+            && !match self.cfg.beacon_allow_ports.as_slice() {
+                // The default lists one port: one compare instead of a generic slice search.
+                [port] => *port == dport,
+                ports => ports.contains(&dport),
+            }
             && (!self.allow_any || !self.allow.pair_allowed(src, dst))
     }
 
