@@ -42,6 +42,10 @@ impl Default for RowStore {
 }
 
 impl RowStore {
+    /// A store holding one copy of the row `key` (to `dst`, of session `session`).
+    pub(super) fn one(key: RowKey, dst: Ipv4Addr, session: u64) -> Self {
+        RowStore::One((key, RowValue { dst, copies: 1, session }))
+    }
     /// Adds one copy of the row `key` (to `dst`, of session `session`).
     pub(super) fn add(&mut self, key: RowKey, dst: Ipv4Addr, session: u64) {
         match self {
