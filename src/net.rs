@@ -82,15 +82,32 @@ impl fmt::Display for Cidr {
     }
 }
 
-/// A set of CIDR blocks (home network, allowlists). Small sets: a linear scan is fastest.
+/// A set of CIDR blocks (home network, allowlists). Small sets: a linear scan is fastest,
+/// over each family's blocks as plain integer (mask, network) pairs (asked per event).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NetSet {
     blocks: Vec<Cidr>,
+    /// The IPv4 and IPv6 blocks as (mask, network) bits, in `blocks` order.
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
 }
 
 impl NetSet {
     pub fn new(blocks: Vec<Cidr>) -> Self {
-        NetSet { blocks }
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for b in &blocks {
+            match b.addr {
+                IpAddr::V4(a) => {
+                    let m = if b.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(b.prefix)) };
+                    v4.push((m, a.to_bits() & m));
+                }
+                IpAddr::V6(a) => {
+                    let m = if b.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(b.prefix)) };
+                    v6.push((m, a.to_bits() & m));
+                }
+            }
+        }
+        NetSet { blocks, v4, v6 }
     }
     /// RFC 1918, carrier-grade NAT (100.64.0.0/10) and unique-local IPv6 (fc00::/7).
     pub fn default_home() -> Self {
@@ -100,10 +117,20 @@ impl NetSet {
     pub fn parse_list(s: &str) -> Result<Self, String> {
         let blocks =
             s.split(',').filter(|p| !p.trim().is_empty()).map(Cidr::from_str).collect::<Result<Vec<_>, _>>()?;
-        Ok(NetSet { blocks })
+        Ok(NetSet::new(blocks))
     }
+    /// Whether a block holds `ip` (an IPv4 block never holds an IPv6 address, mapped or not).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.blocks.iter().any(|b| b.contains(ip))
+        match ip {
+            IpAddr::V4(a) => {
+                let bits = a.to_bits();
+                self.v4.iter().any(|&(m, net)| bits & m == net)
+            }
+            IpAddr::V6(a) => {
+                let bits = a.to_bits();
+                self.v6.iter().any(|&(m, net)| bits & m == net)
+            }
+        }
     }
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
@@ -140,6 +167,33 @@ mod tests {
         assert!(!set.contains("11.0.0.1".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
         assert!("banana".parse::<Cidr>().unwrap_err().contains("banana"));
+    }
+
+    /// The per-family integer blocks answer exactly what each block's `Cidr::contains` does.
+    #[test]
+    fn contains_matches_the_blocks() {
+        let set = NetSet::parse_list("10.0.0.0/8,192.0.2.7/32,fc00::/7,2001:db8::1/128,172.16.0.0/12,0.0.0.0/0,::/0")
+            .unwrap();
+        let fixed = ["192.0.2.7", "192.0.2.6", "172.31.255.255", "172.32.0.0", "2001:db8::1", "2001:db8::2", "fd00::1"];
+        let fixed = fixed.iter().map(|s| s.parse::<IpAddr>().unwrap());
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let random = (0..20_000u32).map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if i % 2 == 0 {
+                IpAddr::from(Ipv4Addr::from_bits(x as u32 & if i % 3 == 0 { 0x0aff_ffff } else { u32::MAX }))
+            } else {
+                IpAddr::from(Ipv6Addr::from_bits(u128::from(x) << 64 | u128::from(x.rotate_left(7))))
+            }
+        });
+        for ip in fixed.chain(random) {
+            for n in 1..=set.blocks().len() {
+                let sub = NetSet::new(set.blocks()[..n].to_vec());
+                assert_eq!(sub.contains(ip), sub.blocks().iter().any(|b| b.contains(ip)), "{ip} in {n} blocks");
+            }
+        }
+        assert!(!NetSet::parse_list("10.0.0.0/8").unwrap().contains("::ffff:10.0.0.1".parse().unwrap()));
     }
 
     #[test]

@@ -206,6 +206,9 @@ pub struct BeaconDetector {
     min_gap: Duration,
     horizon: Duration,
     last_sweep: Timestamp,
+    /// Whether a reload changed what [`BeaconDetector::in_scope`] depends on: until then a
+    /// session from outside the home network has no series, so its End needs no lookup.
+    scope_changed: bool,
     /// Scratch buffers for scoring a series (reused, so scoring does not allocate).
     times: Vec<f64>,
     bytes: Vec<(u64, u64)>,
@@ -234,6 +237,7 @@ impl BeaconDetector {
             min_gap: Duration::from_secs_f64(cfg.enhanced.beacon_min_gap_secs),
             horizon: Duration::from_secs(cfg.enhanced.beacon_horizon_secs as i64),
             last_sweep: Timestamp::ZERO,
+            scope_changed: false,
             times: Vec::new(),
             bytes: Vec::new(),
         }
@@ -243,7 +247,11 @@ impl BeaconDetector {
         self.home.contains(src)
             && (self.cfg.beacon_internal || !self.home.contains(dst))
             && !non_unicast(dst)
-            && !self.cfg.beacon_allow_ports.contains(&dport)
+            && !match self.cfg.beacon_allow_ports.as_slice() {
+                // The default lists one port: one compare instead of a generic slice search.
+                [port] => *port == dport,
+                ports => ports.contains(&dport),
+            }
             && (!self.allow_any || !self.allow.pair_allowed(src, dst))
     }
 
@@ -280,6 +288,14 @@ impl BeaconDetector {
             collapsed: 0,
             alerted_at: None,
         });
+        // A series without beats was just created (an expired one is removed): nothing to
+        // collapse, expire or suppress, and one beat is too few to score. Most series
+        // never get a second one.
+        if series.beats.is_empty() && self.cfg.beacon_min_connections > 1 {
+            series.beats = Beats::One(beat);
+            series.connections = 1;
+            return;
+        }
         // Session starts arrive in time order; exchanges of several sessions of one
         // series may not (each is reported when its own session pauses again).
         let near = |b: &Beat| b.ts.0.abs_diff(beat.ts.0) < min_gap.0.unsigned_abs();
@@ -342,7 +358,9 @@ impl BeaconDetector {
     }
 
     fn on_end(&mut self, r: &FlowRecord) {
-        if r.segment != 0 {
+        // Series are created in scope only (`on_start`), so only from home sources: from
+        // elsewhere (a flood of outside sources) there is none to look up.
+        if r.segment != 0 || (!self.scope_changed && !self.home.contains(r.src)) {
             return;
         }
         let key = Self::key(r.src, r.dst, r.dport, r.protocol, false);
@@ -477,6 +495,8 @@ impl Detector for BeaconDetector {
     fn finish(&mut self, _alerts: &mut Vec<Alert>) {}
 
     fn reload(&mut self, cfg: &DetectConfig) {
+        // Series created under the old scope may be out of the new one.
+        self.scope_changed |= cfg.enhanced != self.cfg || cfg.home_net != self.home;
         self.cfg = cfg.enhanced.clone();
         self.home = cfg.home_net.clone();
         self.allow = Allowlist::new(&cfg.enhanced).unwrap_or_default();

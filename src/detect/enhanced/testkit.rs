@@ -327,6 +327,12 @@ impl Feed {
         id
     }
 
+    /// The events in time order (what [`Feed::run`] feeds), for tests acting between them.
+    pub fn into_events(mut self) -> Vec<(Timestamp, FlowEvent)> {
+        self.events.sort_by_key(|(ts, order, _)| (*ts, *order));
+        self.events.into_iter().map(|(ts, _, ev)| (ts, ev)).collect()
+    }
+
     /// Runs the events through `det` in time order, calling `on_time` before each.
     pub fn run(mut self, det: &mut dyn Detector) -> Vec<Alert> {
         self.events.sort_by_key(|(ts, order, _)| (*ts, *order));

@@ -262,3 +262,33 @@ fn beacon_that_misses_check_ins_is_still_caught() {
         assert!(alerts[0].time.as_secs_f64() < 1800.0, "seed {seed}: raised only at {}", alerts[0].time.as_secs_f64());
     }
 }
+
+/// A session's End is looked up only if its source could have a series: after a reload
+/// that took the source out of the home network, the End of a session started before it
+/// still completes that session's beat (its byte counts).
+#[test]
+fn an_end_after_a_reload_out_of_scope_still_completes_its_beat() {
+    use crate::detect::Detector;
+    use crate::flow::FlowEvent;
+    use crate::net::NetSet;
+    let home = config();
+    let away = DetectConfig { home_net: NetSet::parse_list("198.51.100.0/24").unwrap(), ..config() };
+    let times = times_from_gaps(1000.0, 12, || 60.0);
+    for reload_around_ends in [false, true] {
+        let mut det = BeaconDetector::new(&home);
+        let mut alerts = Vec::new();
+        for (ts, ev) in series(&times, 443, false).into_events() {
+            det.on_time(ts, &mut alerts);
+            let end = matches!(ev, FlowEvent::End(_));
+            if end && reload_around_ends {
+                det.reload(&away);
+            }
+            det.on_event(&ev, &mut alerts);
+            if end && reload_around_ends {
+                det.reload(&home);
+            }
+        }
+        assert_one_beacon(&alerts, 60.0, 0.01);
+        assert!(alerts[0].evidence.contains_key("BytesScore"), "reload {reload_around_ends}: {}", json(&alerts[0]));
+    }
+}

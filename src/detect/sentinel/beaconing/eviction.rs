@@ -61,10 +61,14 @@ impl Bucket {
 
 impl EvictionOrder {
     /// Records that `ip` now holds `count` rows (its entries for other counts go stale).
+    #[inline]
     pub(super) fn note(&mut self, count: usize, ip: IpAddr) {
-        if !self.armed {
-            return;
+        if self.armed {
+            self.push(count, ip);
         }
+    }
+
+    fn push(&mut self, count: usize, ip: IpAddr) {
         if count < SMALL_COUNTS {
             if self.small.len() <= count {
                 self.small.resize_with(count + 1, Bucket::default);

@@ -66,6 +66,7 @@ use crate::flow::FlowEvent;
 use crate::net::{keyed_map, kusto_ipv4_is_private, KeyedMap};
 use crate::time::{Duration, Timestamp, NANOS_PER_SEC};
 use eviction::EvictionOrder;
+use hashbrown::hash_map::Entry;
 use open_sessions::OpenSessions;
 use rows::RowStore;
 use std::net::IpAddr;
@@ -179,8 +180,17 @@ impl SentinelBeaconing {
         }
         self.rows_total += 1;
         let key = (t, dst_text, rec.dport, rec.sport, rec.src_bytes, rec.dst_bytes);
-        let source = self.sources.entry(rec.src).or_default();
-        source.rows.add(key, dst_v4, rec.id);
+        let source = match self.sources.entry(rec.src) {
+            Entry::Occupied(known) => {
+                let source = known.into_mut();
+                source.rows.add(key, dst_v4, rec.id);
+                source
+            }
+            // A new source (most of a flood) gets its row inline at once.
+            Entry::Vacant(new) => {
+                new.insert(SourceRows { rows: RowStore::one(key, dst_v4, rec.id), count: 0, wake_at: None })
+            }
+        };
         source.count += 1;
         let count = source.count;
         // The source is to be evaluated once the horizon passes its first row's hour:

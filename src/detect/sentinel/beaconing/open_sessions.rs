@@ -40,6 +40,7 @@ pub struct OpenSessions {
 
 impl OpenSessions {
     /// Session `id`, starting at `t`, is open.
+    #[inline(never)]
     pub fn start(&mut self, t: Timestamp, id: u64) {
         if self.bits.is_empty() {
             self.base = id & !63;
@@ -70,6 +71,7 @@ impl OpenSessions {
     }
 
     /// Session `id` has ended (nothing happens if it was not open).
+    #[inline(never)]
     pub fn end(&mut self, id: u64) {
         let was_open = match self.word_of(id) {
             Some(w) if w < self.bits.len() => {

@@ -42,6 +42,10 @@ impl Default for RowStore {
 }
 
 impl RowStore {
+    /// A store holding one copy of the row `key` (to `dst`, of session `session`).
+    pub(super) fn one(key: RowKey, dst: Ipv4Addr, session: u64) -> Self {
+        RowStore::One((key, RowValue { dst, copies: 1, session }))
+    }
     /// Adds one copy of the row `key` (to `dst`, of session `session`).
     pub(super) fn add(&mut self, key: RowKey, dst: Ipv4Addr, session: u64) {
         match self {
@@ -71,6 +75,13 @@ impl RowStore {
                 }
             },
             RowStore::Many(m) => m.entry(key).or_insert(RowValue { dst, copies: 0, session }).copies += 1,
+        }
+    }
+    /// The row, if there is exactly one distinct row (held inline).
+    pub(super) fn single(&self) -> Option<(&RowKey, &RowValue)> {
+        match self {
+            RowStore::One((k, v)) => Some((k, v)),
+            _ => None,
         }
     }
     /// The rows as a sorted slice, unless held in a map.

@@ -26,14 +26,21 @@ pub(super) struct WakeUps {
 
 impl WakeUps {
     /// Registers `ip` to be evaluated once the horizon reaches `w`.
+    #[inline]
     pub(super) fn add(&mut self, w: Timestamp, ip: IpAddr) {
         if self.recent.0 != w || self.recent.1.is_empty() {
-            self.park_recent();
-            let bucket = self.by_time.remove(&w).unwrap_or_default();
-            self.recent = (w, bucket);
+            self.switch_recent(w);
         }
         self.recent.1.push(ip);
         self.entries += 1;
+    }
+
+    /// Makes `w`'s bucket the `recent` one (rare on the per-row path: kept out of line).
+    #[inline(never)]
+    fn switch_recent(&mut self, w: Timestamp) {
+        self.park_recent();
+        let bucket = self.by_time.remove(&w).unwrap_or_default();
+        self.recent = (w, bucket);
     }
 
     /// Moves the `recent` bucket into `by_time`.
