@@ -38,6 +38,8 @@ const CHANCED: u64 = 1;
 /// Tables with more live entries pick eviction cutoffs from samples.
 const EXACT_UP_TO: usize = 4096;
 const SAMPLES: usize = 1024;
+/// Stamps a pass classifies before visiting the slots of those leaving.
+const WALK_CHUNK: usize = 64;
 
 /// Map capped at `cap` entries; inserting into a full map first runs an eviction pass
 /// (about `cap / 8` entries, at least one, counted in [`BoundedMap::evictions`]).
@@ -46,8 +48,9 @@ const SAMPLES: usize = 1024;
 /// segment) and key hashes live in dense arrays indexed by a per-entry id; the hash
 /// table holds only the ids (4 bytes a bucket: a capped map that keeps evicting
 /// accumulates tombstones, which makes hashbrown grow it to 4 buckets per entry, so
-/// keys in the buckets would cost megabytes and page faults). A pass reads the stamps (a few hundred KiB) instead of walking every entry, and
-/// the evicted entries are then removed one by one through their stored hash.
+/// keys in the buckets would cost megabytes and page faults). A pass reads the stamps (a
+/// few hundred KiB) instead of walking every entry, and the evicted entries are then
+/// removed one by one through their stored hash.
 pub struct BoundedMap<K, V> {
     /// A raw table of ids (rehashed through `hashes`) so a key is hashed once per call,
     /// even when a full map must evict before inserting it.
@@ -69,9 +72,11 @@ pub struct BoundedMap<K, V> {
     /// State of the sampling sequence (xorshift; fixed seed).
     rng: u64,
     /// Scratch buffers of a pass (kept: no allocation): probation and protected stamps,
-    /// evicted keys' fixed hashes, second chances (stamp, id).
+    /// entries leaving or getting a second chance, evicted keys' fixed hashes, second
+    /// chances (stamp, id).
     probation: Vec<u64>,
     protected: Vec<u64>,
+    candidates: Vec<(u64, u32)>,
     evicted: Vec<u64>,
     chances: Vec<(u64, u32)>,
 }
@@ -104,6 +109,7 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
             rng: 0x2545_f491_4f6c_dd1d,
             probation: Vec::new(),
             protected: Vec::new(),
+            candidates: Vec::new(),
             evicted: Vec::new(),
             chances: Vec::new(),
         }
@@ -275,52 +281,70 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
         let demote_cut = cutoff(&mut self.protected, from_protected + demote, protected_len);
         self.evicted.clear();
         self.chances.clear();
-        // Most stamps are above every cutoff: one compare skips them.
+        // A tight walk of the stamps classifies them (one compare skips those above
+        // every cutoff, FREE included): demotions are done in place, and the entries to
+        // evict are set aside with their stamps (marked FREE meanwhile) a chunk at a time,
+        // so the list stays in L1 and the walk does no bounds checks or calls.
         let top = probation_cut.max(evict_cut).max(demote_cut);
-        for id in 0..self.stamps.len() {
-            let s = self.stamps[id];
-            if s > top {
-                continue;
-            }
-            let evict = if s & PROTECTED == 0 {
-                s <= probation_cut
-            } else if s <= evict_cut {
-                true
-            } else {
-                if s <= demote_cut {
-                    self.stamps[id] = s & !PROTECTED;
+        // Second chances keep their order; their clocks span `low..=high`.
+        let (mut low, mut high) = (u64::MAX, 0);
+        for start in (0..self.stamps.len()).step_by(WALK_CHUNK) {
+            let end = self.stamps.len().min(start + WALK_CHUNK);
+            self.candidates.clear();
+            for (id, stamp) in (start..end).zip(&mut self.stamps[start..end]) {
+                let s = *stamp;
+                if s > top {
+                    continue;
                 }
-                false
-            };
-            if !evict {
-                continue; // FREE is above every cutoff
-            }
-            let fixed = fixed_hash(&self.slots[id].as_ref().expect("a stamped id has a slot").key);
-            if s & (PROTECTED | CHANCED) == 0 && self.doorkeeper.contains(fixed) {
-                self.chances.push((s, id as u32));
-                continue;
-            }
-            match self.table.find_entry(self.hashes[id], |&e| e as usize == id) {
-                Ok(entry) => {
-                    entry.remove();
+                let evict = if s & PROTECTED == 0 {
+                    s <= probation_cut
+                } else if s <= evict_cut {
+                    true
+                } else {
+                    if s <= demote_cut {
+                        *stamp = s & !PROTECTED;
+                    }
+                    false
+                };
+                if evict {
+                    self.candidates.push((s, id as u32));
+                    *stamp = FREE;
                 }
-                Err(_) => unreachable!("every stamped id has an entry"),
             }
-            // The slot stays as it is until its id is reused: moving a large value out
-            // to drop it costs a copy per eviction, and the next insert overwrites it.
-            self.evicted.push(fixed);
-            self.stamps[id] = FREE;
-            self.free.push(id as u32);
-            self.evictions += 1;
+            for &(s, id) in &self.candidates {
+                let key = &self.slots[id as usize].as_ref().expect("a stamped id has a slot").key;
+                let fixed = fixed_hash(key);
+                if s & (PROTECTED | CHANCED) == 0 && self.doorkeeper.contains(fixed) {
+                    self.chances.push((s, id));
+                    (low, high) = (low.min(s >> 2), high.max(s >> 2));
+                    continue;
+                }
+                match self.table.find_entry(self.hashes[id as usize], |&e| e == id) {
+                    Ok(entry) => {
+                        entry.remove();
+                    }
+                    Err(_) => unreachable!("every stamped id has an entry"),
+                }
+                // The slot stays as it is until its id is reused: moving a large value
+                // out to drop it costs a copy per eviction, and the next insert
+                // overwrites it.
+                self.evicted.push(fixed);
+                self.free.push(id);
+                self.evictions += 1;
+            }
         }
         for &fixed in &self.evicted {
             self.doorkeeper.insert(fixed);
         }
-        // Second chances become the newest probation entries, in their previous order.
-        self.chances.sort_unstable();
-        for &(_, id) in &self.chances {
-            self.clock += 1;
-            self.stamps[id as usize] = self.clock << 2 | CHANCED;
+        // Second chances become the newest probation entries, in their previous order:
+        // their clocks move past the map's by the same offset (no sort; only the order
+        // of stamps matters, and they stay unique and below every later one).
+        if !self.chances.is_empty() {
+            let shift = self.clock + 1 - low;
+            for &(s, id) in &self.chances {
+                self.stamps[id as usize] = ((s >> 2) + shift) << 2 | CHANCED;
+            }
+            self.clock = high + shift;
         }
     }
 }
