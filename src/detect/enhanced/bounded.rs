@@ -101,12 +101,12 @@ pub struct BoundedMap<K, V, A = ()> {
     /// State of the sampling sequence (xorshift; fixed seed).
     rng: u64,
     /// Scratch buffers of a pass (kept: no allocation): probation and protected stamps,
-    /// entries leaving or getting a second chance, evicted keys' fixed hashes, second
+    /// entries leaving or getting a second chance, evicted keys' doorkeeper slots, second
     /// chances (stamp, id).
     probation: Vec<u64>,
     protected: Vec<u64>,
     candidates: Vec<(u64, u32)>,
-    evicted: Vec<u64>,
+    evicted: Vec<(usize, u64)>,
     chances: Vec<(u64, u32)>,
 }
 
@@ -349,8 +349,10 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
             }
             for &(s, id) in &self.candidates {
                 let key = &self.slots[id as usize].as_ref().expect("a stamped id has a slot").key;
-                let fixed = fixed_hash(key);
-                if s & (PROTECTED | CHANCED) == 0 && self.doorkeeper.contains(fixed) {
+                // The doorkeeper's word and bits, for the check and the insert (the
+                // filter is allocated by `age`).
+                let fixed = self.doorkeeper.slot(fixed_hash(key));
+                if s & (PROTECTED | CHANCED) == 0 && self.doorkeeper.contains_at(fixed) {
                     self.chances.push((s, id));
                     (low, high) = (low.min(s >> 2), high.max(s >> 2));
                     continue;
@@ -370,7 +372,7 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
             }
         }
         for &fixed in &self.evicted {
-            self.doorkeeper.insert(fixed);
+            self.doorkeeper.insert_at(fixed);
         }
         // Second chances become the newest probation entries, in their previous order:
         // their clocks move past the map's by the same offset (no sort; only the order
