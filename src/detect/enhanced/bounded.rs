@@ -19,14 +19,43 @@ use super::doorkeeper::{fixed_hash, Doorkeeper};
 use crate::net::KeyedHasher;
 use hashbrown::HashTable;
 use std::hash::{BuildHasher, Hash};
+use std::mem::align_of;
 
 /// An entry: the key first, next to the front of its value (a `repr(C)` value keeps
 /// what every event reads at its front), so the key compare of a lookup reads the cache
-/// line the caller reads next. Slots never move once stored.
+/// line the caller reads next. Slots never move once stored. `A` sets the slot's
+/// alignment ([`CacheLine`]: each slot starts a cache line, so the lines an event
+/// reads are the same for every slot), without taking room.
 #[repr(C)]
-struct Slot<K, V> {
+struct Slot<K, V, A> {
     key: K,
     value: V,
+    align: [A; 0],
+}
+
+/// A slot alignment of one cache line (64 bytes): `BoundedMap<K, V, CacheLine>`.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+pub struct CacheLine;
+
+/// The value of a new entry: made afresh in an unused slot, or reset in the slot an
+/// evicted entry left (its old value is still there, see `evict_pass`). A closure makes
+/// a fresh value either way; a value type can reset only what its readers read, and
+/// spare the writes (and cache lines) of the rest.
+pub trait Fill<V> {
+    fn make(self) -> V;
+    fn reset(self, stale: &mut V);
+}
+
+impl<V, F: FnOnce() -> V> Fill<V> for F {
+    #[inline(always)]
+    fn make(self) -> V {
+        self()
+    }
+    #[inline(always)]
+    fn reset(self, stale: &mut V) {
+        *stale = self();
+    }
 }
 
 /// Stamp of a free id: larger than every real stamp, so never among the oldest.
@@ -38,6 +67,8 @@ const CHANCED: u64 = 1;
 /// Tables with more live entries pick eviction cutoffs from samples.
 const EXACT_UP_TO: usize = 4096;
 const SAMPLES: usize = 1024;
+/// Stamps a pass classifies before visiting the slots of those leaving.
+const WALK_CHUNK: usize = 64;
 
 /// Map capped at `cap` entries; inserting into a full map first runs an eviction pass
 /// (about `cap / 8` entries, at least one, counted in [`BoundedMap::evictions`]).
@@ -46,9 +77,10 @@ const SAMPLES: usize = 1024;
 /// segment) and key hashes live in dense arrays indexed by a per-entry id; the hash
 /// table holds only the ids (4 bytes a bucket: a capped map that keeps evicting
 /// accumulates tombstones, which makes hashbrown grow it to 4 buckets per entry, so
-/// keys in the buckets would cost megabytes and page faults). A pass reads the stamps (a few hundred KiB) instead of walking every entry, and
-/// the evicted entries are then removed one by one through their stored hash.
-pub struct BoundedMap<K, V> {
+/// keys in the buckets would cost megabytes and page faults). A pass reads the stamps (a
+/// few hundred KiB) instead of walking every entry, and the evicted entries are then
+/// removed one by one through their stored hash.
+pub struct BoundedMap<K, V, A = ()> {
     /// A raw table of ids (rehashed through `hashes`) so a key is hashed once per call,
     /// even when a full map must evict before inserting it.
     table: HashTable<u32>,
@@ -57,7 +89,7 @@ pub struct BoundedMap<K, V> {
     clock: u64,
     evictions: u64,
     /// Key and value of each id (`None` for unused ids).
-    slots: Vec<Option<Slot<K, V>>>,
+    slots: Vec<Option<Slot<K, V, A>>>,
     /// Touch stamp of each id (`FREE` for unused ids).
     stamps: Vec<u64>,
     /// Table hash of each id's key (meaningless for unused ids).
@@ -69,10 +101,12 @@ pub struct BoundedMap<K, V> {
     /// State of the sampling sequence (xorshift; fixed seed).
     rng: u64,
     /// Scratch buffers of a pass (kept: no allocation): probation and protected stamps,
-    /// evicted keys' fixed hashes, second chances (stamp, id).
+    /// entries leaving or getting a second chance, evicted keys' doorkeeper slots, second
+    /// chances (stamp, id).
     probation: Vec<u64>,
     protected: Vec<u64>,
-    evicted: Vec<u64>,
+    candidates: Vec<(u64, u32)>,
+    evicted: Vec<(usize, u64)>,
     chances: Vec<(u64, u32)>,
 }
 
@@ -87,7 +121,7 @@ fn cutoff(stamps: &mut [u64], take: usize, len: usize) -> u64 {
     *stamps.select_nth_unstable(k.clamp(1, stamps.len()) - 1).1
 }
 
-impl<K: Hash + Eq, V> BoundedMap<K, V> {
+impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
     pub fn new(cap: usize) -> Self {
         let cap = cap.max(1);
         BoundedMap {
@@ -104,6 +138,7 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
             rng: 0x2545_f491_4f6c_dd1d,
             probation: Vec::new(),
             protected: Vec::new(),
+            candidates: Vec::new(),
             evicted: Vec::new(),
             chances: Vec::new(),
         }
@@ -132,18 +167,18 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
     /// The entry for `key`, created with `make` if absent (in probation); marks it most
     /// recently used, and an entry that was there is promoted (seen again).
     #[inline(always)]
-    pub fn touch_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+    pub fn touch_or_insert_with(&mut self, key: K, make: impl Fill<V>) -> &mut V {
         self.entry_with(key, make, true)
     }
     /// Like [`BoundedMap::touch_or_insert_with`] without promoting an entry that was
     /// there: for events that do not show the key again (the end of what its last
     /// promoting event started).
     #[inline(always)]
-    pub fn refresh_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+    pub fn refresh_or_insert_with(&mut self, key: K, make: impl Fill<V>) -> &mut V {
         self.entry_with(key, make, false)
     }
     #[inline(always)]
-    fn entry_with(&mut self, key: K, make: impl FnOnce() -> V, promote: bool) -> &mut V {
+    fn entry_with(&mut self, key: K, make: impl Fill<V>, promote: bool) -> &mut V {
         self.clock += 1;
         let hash = self.hasher.hash_one(&key);
         let slots = &self.slots;
@@ -162,11 +197,18 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
         };
         &mut self.slots[id as usize].as_mut().expect("a mapped id has a slot").value
     }
-    fn insert_new(&mut self, hash: u64, key: K, make: impl FnOnce() -> V) -> u32 {
+    #[inline(always)]
+    fn insert_new(&mut self, hash: u64, key: K, make: impl Fill<V>) -> u32 {
         while self.table.len() >= self.cap {
             self.evict_pass();
         }
         let id = self.free.pop().unwrap_or_else(|| {
+            if self.slots.capacity() == 0 && align_of::<Slot<K, V, A>>() > 16 {
+                // The allocator grows over-aligned blocks by copying them: the slots of
+                // a table of up to 64 Ki entries are reserved at once (address space;
+                // pages are touched as slots are).
+                self.slots.reserve_exact(self.cap.min(1 << 16));
+            }
             self.slots.push(None);
             self.stamps.push(FREE);
             self.hashes.push(0);
@@ -177,9 +219,9 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
             // An evicted entry left in place (see `evict_pass`) is overwritten.
             Some(stale) => {
                 stale.key = key;
-                stale.value = make();
+                make.reset(&mut stale.value);
             }
-            slot => *slot = Some(Slot { key, value: make() }),
+            slot => *slot = Some(Slot { key, value: make.make(), align: [] }),
         }
         let hashes = &self.hashes;
         self.table.insert_unique(hash, id, |&id| hashes[id as usize]);
@@ -275,52 +317,72 @@ impl<K: Hash + Eq, V> BoundedMap<K, V> {
         let demote_cut = cutoff(&mut self.protected, from_protected + demote, protected_len);
         self.evicted.clear();
         self.chances.clear();
-        // Most stamps are above every cutoff: one compare skips them.
+        // A tight walk of the stamps classifies them (one compare skips those above
+        // every cutoff, FREE included): demotions are done in place, and the entries to
+        // evict are set aside with their stamps (marked FREE meanwhile) a chunk at a time,
+        // so the list stays in L1 and the walk does no bounds checks or calls.
         let top = probation_cut.max(evict_cut).max(demote_cut);
-        for id in 0..self.stamps.len() {
-            let s = self.stamps[id];
-            if s > top {
-                continue;
-            }
-            let evict = if s & PROTECTED == 0 {
-                s <= probation_cut
-            } else if s <= evict_cut {
-                true
-            } else {
-                if s <= demote_cut {
-                    self.stamps[id] = s & !PROTECTED;
+        // Second chances keep their order; their clocks span `low..=high`.
+        let (mut low, mut high) = (u64::MAX, 0);
+        for start in (0..self.stamps.len()).step_by(WALK_CHUNK) {
+            let end = self.stamps.len().min(start + WALK_CHUNK);
+            self.candidates.clear();
+            for (id, stamp) in (start..end).zip(&mut self.stamps[start..end]) {
+                let s = *stamp;
+                if s > top {
+                    continue;
                 }
-                false
-            };
-            if !evict {
-                continue; // FREE is above every cutoff
-            }
-            let fixed = fixed_hash(&self.slots[id].as_ref().expect("a stamped id has a slot").key);
-            if s & (PROTECTED | CHANCED) == 0 && self.doorkeeper.contains(fixed) {
-                self.chances.push((s, id as u32));
-                continue;
-            }
-            match self.table.find_entry(self.hashes[id], |&e| e as usize == id) {
-                Ok(entry) => {
-                    entry.remove();
+                let evict = if s & PROTECTED == 0 {
+                    s <= probation_cut
+                } else if s <= evict_cut {
+                    true
+                } else {
+                    if s <= demote_cut {
+                        *stamp = s & !PROTECTED;
+                    }
+                    false
+                };
+                if evict {
+                    self.candidates.push((s, id as u32));
+                    *stamp = FREE;
                 }
-                Err(_) => unreachable!("every stamped id has an entry"),
             }
-            // The slot stays as it is until its id is reused: moving a large value out
-            // to drop it costs a copy per eviction, and the next insert overwrites it.
-            self.evicted.push(fixed);
-            self.stamps[id] = FREE;
-            self.free.push(id as u32);
-            self.evictions += 1;
+            for &(s, id) in &self.candidates {
+                let key = &self.slots[id as usize].as_ref().expect("a stamped id has a slot").key;
+                // The doorkeeper's word and bits, for the check and the insert (the
+                // filter is allocated by `age`).
+                let fixed = self.doorkeeper.slot(fixed_hash(key));
+                if s & (PROTECTED | CHANCED) == 0 && self.doorkeeper.contains_at(fixed) {
+                    self.chances.push((s, id));
+                    (low, high) = (low.min(s >> 2), high.max(s >> 2));
+                    continue;
+                }
+                match self.table.find_entry(self.hashes[id as usize], |&e| e == id) {
+                    Ok(entry) => {
+                        entry.remove();
+                    }
+                    Err(_) => unreachable!("every stamped id has an entry"),
+                }
+                // The slot stays as it is until its id is reused: moving a large value
+                // out to drop it costs a copy per eviction, and the next insert
+                // overwrites it.
+                self.evicted.push(fixed);
+                self.free.push(id);
+                self.evictions += 1;
+            }
         }
         for &fixed in &self.evicted {
-            self.doorkeeper.insert(fixed);
+            self.doorkeeper.insert_at(fixed);
         }
-        // Second chances become the newest probation entries, in their previous order.
-        self.chances.sort_unstable();
-        for &(_, id) in &self.chances {
-            self.clock += 1;
-            self.stamps[id as usize] = self.clock << 2 | CHANCED;
+        // Second chances become the newest probation entries, in their previous order:
+        // their clocks move past the map's by the same offset (no sort; only the order
+        // of stamps matters, and they stay unique and below every later one).
+        if !self.chances.is_empty() {
+            let shift = self.clock + 1 - low;
+            for &(s, id) in &self.chances {
+                self.stamps[id as usize] = ((s >> 2) + shift) << 2 | CHANCED;
+            }
+            self.clock = high + shift;
         }
     }
 }
@@ -331,7 +393,7 @@ mod tests {
 
     #[test]
     fn evicts_least_recently_touched_and_counts() {
-        let mut m = BoundedMap::new(8);
+        let mut m = BoundedMap::<_, _>::new(8);
         for k in 0..8u32 {
             m.touch_or_insert_with(k, || k);
         }
@@ -486,7 +548,7 @@ mod tests {
     #[test]
     fn sampled_cutoff_evicts_the_oldest_about_an_eighth() {
         let cap = 65_536u32;
-        let mut m = BoundedMap::new(cap as usize);
+        let mut m = BoundedMap::<_, _>::new(cap as usize);
         for k in 0..=cap {
             m.touch_or_insert_with(k, || k);
         }
@@ -502,7 +564,7 @@ mod tests {
     #[test]
     fn a_repeated_key_survives_a_flood_of_one_off_keys() {
         for cap in [1_000usize, 32_768] {
-            let mut m = BoundedMap::new(cap);
+            let mut m = BoundedMap::<_, _>::new(cap);
             let slow = u32::MAX;
             m.touch_or_insert_with(slow, || 7);
             m.touch_or_insert_with(slow, || 8);
@@ -522,7 +584,7 @@ mod tests {
     /// 128; an unchanged cap keeps what the doorkeeper knows.
     #[test]
     fn set_cap_resizes_the_doorkeeper() {
-        let mut m = BoundedMap::new(64);
+        let mut m = BoundedMap::<_, _>::new(64);
         assert_eq!(m.doorkeeper.limit(), 128);
         for k in 0..100u32 {
             m.touch_or_insert_with(k, || k);
@@ -545,11 +607,39 @@ mod tests {
         assert!(m.len() <= 16 && m.doorkeeper.limit() == 64, "{} entries", m.len());
     }
 
+    /// A new entry in a slot an evicted entry left is reset in place ([`Fill::reset`]),
+    /// in an unused slot made afresh; slots of a `CacheLine` map start cache lines.
+    #[test]
+    fn new_entries_reuse_evicted_slots_through_fill() {
+        struct Counted(u32);
+        impl Fill<(u32, u32)> for Counted {
+            fn make(self) -> (u32, u32) {
+                (self.0, 0)
+            }
+            fn reset(self, stale: &mut (u32, u32)) {
+                *stale = (self.0, stale.1 + 1);
+            }
+        }
+        let mut m: BoundedMap<u32, (u32, u32), CacheLine> = BoundedMap::new(8);
+        for k in 0..8 {
+            assert_eq!(*m.touch_or_insert_with(k, Counted(k)), (k, 0));
+        }
+        // A full map evicts the oldest entry; the new key takes its slot, reset.
+        assert_eq!(*m.refresh_or_insert_with(100, Counted(100)), (100, 1));
+        assert_eq!(m.get(&0), None);
+        assert_eq!(m.touch(&7).copied(), Some((7, 0)));
+        assert!(m.slots.iter().all(|s| std::ptr::from_ref(s).addr() % 64 == 0));
+        assert_eq!(std::mem::size_of::<Slot<u32, (u32, u32), CacheLine>>(), 64);
+        // Expiry frees slots: a new entry there is made afresh.
+        m.retain(|_, _| false);
+        assert_eq!(*m.touch_or_insert_with(5, Counted(5)), (5, 0));
+    }
+
     /// A key evicted once that comes back gets a second chance (the doorkeeper): it
     /// outlives a key inserted with it that was never seen before.
     #[test]
     fn a_returning_key_gets_a_second_chance() {
-        let mut m = BoundedMap::new(64);
+        let mut m = BoundedMap::<_, _>::new(64);
         let (returning, fresh) = (1_000_000u32, 2_000_000u32);
         m.touch_or_insert_with(returning, || 1);
         for k in 0..64 {

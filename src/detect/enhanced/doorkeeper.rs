@@ -77,40 +77,58 @@ pub struct Doorkeeper {
 }
 
 impl Doorkeeper {
-    /// A doorkeeper remembering about `limit` keys (allocated at the first insert).
+    /// A doorkeeper remembering about `limit` keys (allocated at the first insert or
+    /// [`Doorkeeper::age`]).
     pub fn new(limit: usize) -> Self {
         Doorkeeper { words: Vec::new(), limit: limit.max(64), inserted: 0 }
     }
+    /// The word and bits of the key of fixed hash `h`, for [`Doorkeeper::contains_at`]
+    /// and [`Doorkeeper::insert_at`] (valid until the filter is allocated or resized).
     #[inline]
-    fn slot(&self, h: u64) -> (usize, u64) {
+    pub fn slot(&self, h: u64) -> (usize, u64) {
         let word = ((u128::from(h) * self.words.len() as u128) >> 64) as usize;
         let mask = 1u64 << (h & 63) | 1u64 << ((h >> 6) & 63) | 1u64 << ((h >> 12) & 63);
         (word, mask)
     }
     /// Whether the key of fixed hash `h` was inserted since the filter last started
     /// afresh (or is a false positive, ~0.8 % when full).
+    #[cfg(test)]
     pub fn contains(&self, h: u64) -> bool {
         if self.words.is_empty() {
             return false;
         }
-        let (word, mask) = self.slot(h);
+        self.contains_at(self.slot(h))
+    }
+    /// [`Doorkeeper::contains`] of a key's [`Doorkeeper::slot`] (the filter allocated).
+    #[inline]
+    pub fn contains_at(&self, (word, mask): (usize, u64)) -> bool {
         self.words[word] & mask == mask
     }
+    #[cfg(test)]
     pub fn insert(&mut self, h: u64) {
+        self.allocate();
+        self.insert_at(self.slot(h));
+    }
+    /// [`Doorkeeper::insert`] of a key's [`Doorkeeper::slot`] (the filter allocated).
+    #[inline]
+    pub fn insert_at(&mut self, (word, mask): (usize, u64)) {
+        self.words[word] |= mask;
+        self.inserted += 1;
+    }
+    fn allocate(&mut self) {
         if self.words.is_empty() {
             self.words = vec![0; self.limit / 4];
         }
-        let (word, mask) = self.slot(h);
-        self.words[word] |= mask;
-        self.inserted += 1;
     }
     /// About how many keys it remembers.
     #[cfg(test)]
     pub fn limit(&self) -> usize {
         self.limit
     }
-    /// Starts afresh if `limit` keys were inserted since the last time.
+    /// Starts afresh if `limit` keys were inserted since the last time; allocates the
+    /// filter (its slots stay valid until the next `age`).
     pub fn age(&mut self) {
+        self.allocate();
         if self.inserted >= self.limit {
             self.words.fill(0);
             self.inserted = 0;

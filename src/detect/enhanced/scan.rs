@@ -11,7 +11,7 @@
 //! scan, an XMAS (or FIN, NULL, ACK) scan it runs within the suppression period is a
 //! finding of its own, alerted as soon as the probes of that type alone make a scan.
 
-use super::bounded::BoundedMap;
+use super::bounded::{BoundedMap, CacheLine, Fill};
 use super::budget::{ALERTED_BYTES, SOURCE_BYTES};
 use super::config::{Allowlist, EnhancedConfig};
 use super::probe::{
@@ -100,11 +100,21 @@ impl Tally {
     }
 }
 
+/// What a source keeps once its targets outgrow their inline slots (or overflow the
+/// per-source cap first, possible only when the cap is below the inline slots).
+struct Spilled {
+    /// Pending + failed distinct targets per destination host (fast vertical path);
+    /// until the spill they are few enough to count when asked ([`SourceState::to_dst`]).
+    per_dst: KeyedMap<IpAddr, u32>,
+    /// New targets not stored because the per-source cap was reached (still evidence).
+    overflow: u64,
+}
+
 /// Adds `delta` to the count of `dst` (one lookup; a count of 0 is removed).
 #[inline]
-fn count_dst(per_dst: &mut Option<Box<KeyedMap<IpAddr, u32>>>, dst: IpAddr, delta: i32) {
-    let Some(m) = per_dst else { return };
-    match m.entry(dst) {
+fn count_dst(spilled: &mut Option<Box<Spilled>>, dst: IpAddr, delta: i32) {
+    let Some(sp) = spilled else { return };
+    match sp.per_dst.entry(dst) {
         Entry::Occupied(mut e) => {
             let n = e.get().saturating_add_signed(delta);
             if n == 0 {
@@ -124,23 +134,35 @@ fn count_dst(per_dst: &mut Option<Box<KeyedMap<IpAddr, u32>>>, dst: IpAddr, delt
 
 /// Everything remembered about one source within the sliding window. `repr(C)` keeps
 /// what every event reads at the front (Rust would put it last), next to the key in the
-/// map's slot: the times and the tally (read by every judgement) before the targets,
-/// whose inline slots are ~170 B, so an event of a source with one target or with its
-/// targets on the heap reads two cache lines of the slot instead of three or four.
+/// map's slot, which starts a cache line ([`CacheLine`]): the key, the times, the tally
+/// (read by every judgement) and the spill pointer fill the first line, the targets' tag
+/// and length with the first inline target the second, so an event of a source with one
+/// target (most) or with its targets on the heap reads two lines of the slot's four,
+/// and a new source in a slot an evicted one left writes only those two
+/// ([`SourceState::reset`]).
 #[repr(C)]
 struct SourceState {
     last_prune: Timestamp,
     last_seen: Timestamp,
     tally: Tally,
-    /// Pending + failed distinct targets per destination host (fast vertical path), kept
-    /// once the targets outgrow their inline slots; until then they are few enough to
-    /// count when asked ([`SourceState::to_dst`]), which spares the one-off sources of a
-    /// flood a map update per event. Boxed: a pointer (8 B instead of 40) that a one-off
-    /// source never uses, next to the targets' tag that dropping an evicted slot reads too.
-    per_dst: Option<Box<KeyedMap<IpAddr, u32>>>,
+    /// Per-host counts and overflow, boxed (a pointer a one-off source never uses; the
+    /// per-host map spares the one-off sources of a flood a map update per event).
+    spilled: Option<Box<Spilled>>,
     targets: SmallMap<Target, TargetState, INLINE_TARGETS>,
-    /// New targets not stored because the per-source cap was reached (still evidence).
-    overflow: u64,
+}
+
+/// A new source's state: made afresh, or reset in the slot an evicted source left.
+struct NewSource(Timestamp);
+
+impl Fill<SourceState> for NewSource {
+    #[inline]
+    fn make(self) -> SourceState {
+        SourceState::new(self.0)
+    }
+    #[inline]
+    fn reset(self, stale: &mut SourceState) {
+        stale.reset(self.0);
+    }
 }
 
 impl SourceState {
@@ -148,27 +170,51 @@ impl SourceState {
         SourceState {
             targets: SmallMap::new(),
             tally: Tally { failed: 0, succeeded: 0, pending: 0 },
-            per_dst: None,
-            overflow: 0,
+            spilled: None,
             last_seen: now,
             last_prune: now,
         }
     }
+    /// Makes the state of a source just seen at `now` out of an evicted one, writing
+    /// only what [`SourceState::new`] would make differ (the inline targets past the
+    /// length are never read).
+    #[inline]
+    fn reset(&mut self, now: Timestamp) {
+        self.last_prune = now;
+        self.last_seen = now;
+        self.tally = Tally { failed: 0, succeeded: 0, pending: 0 };
+        self.spilled = None;
+        self.targets.clear();
+    }
     /// Pending + failed distinct targets on host `dst`.
     fn to_dst(&self, dst: IpAddr) -> u32 {
-        match &self.per_dst {
-            Some(m) => m.get(&dst).copied().unwrap_or(0),
+        match &self.spilled {
+            Some(sp) => sp.per_dst.get(&dst).copied().unwrap_or(0),
             None => self.targets.iter().filter(|(t, s)| t.dst == dst && s.outcome != Outcome::Success).count() as u32,
         }
     }
+    /// New targets not stored because the per-source cap was reached.
+    fn overflow(&self) -> u64 {
+        self.spilled.as_ref().map_or(0, |sp| sp.overflow)
+    }
+    /// Starts counting the targets per host (from now on kept up to date).
+    #[cold]
+    fn spill(&mut self) -> &mut Spilled {
+        let mut per_dst = keyed_map();
+        per_dst.reserve(2 * INLINE_TARGETS);
+        for (t, _) in self.targets.iter().filter(|(_, s)| s.outcome != Outcome::Success) {
+            *per_dst.entry(t.dst).or_insert(0) += 1;
+        }
+        self.spilled.insert(Box::new(Spilled { per_dst, overflow: 0 }))
+    }
     fn prune(&mut self, cutoff: Timestamp) {
-        let (tally, per_dst) = (&mut self.tally, &mut self.per_dst);
+        let (tally, spilled) = (&mut self.tally, &mut self.spilled);
         self.targets.retain_with(
             |_, s| s.last_seen >= cutoff,
             |t, s| {
                 tally.count(s.outcome, -1);
                 if s.outcome != Outcome::Success {
-                    count_dst(per_dst, t.dst, -1);
+                    count_dst(spilled, t.dst, -1);
                 }
             },
         );
@@ -200,31 +246,29 @@ impl SourceState {
                 self.tally.count(outcome, 1);
                 // Pending → Failure keeps the target counted on its host.
                 if outcome == Outcome::Success {
-                    count_dst(&mut self.per_dst, t.dst, -1);
+                    count_dst(&mut self.spilled, t.dst, -1);
                 }
             }
             return;
         }
         if self.targets.len() >= cap {
-            self.overflow += 1;
+            match &mut self.spilled {
+                Some(sp) => sp.overflow += 1,
+                None => self.spill().overflow += 1,
+            }
             return;
         }
         let classes = 1 << class;
         self.targets
             .insert_new(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool, session, classes });
         self.tally.count(outcome, 1);
-        if self.per_dst.is_none() {
+        if self.spilled.is_none() {
             if !self.targets.is_inline() {
                 // The targets just moved to the heap: count them per host from now on.
-                let mut m = keyed_map();
-                m.reserve(2 * INLINE_TARGETS);
-                for (t, _) in self.targets.iter().filter(|(_, s)| s.outcome != Outcome::Success) {
-                    *m.entry(t.dst).or_insert(0) += 1;
-                }
-                self.per_dst = Some(Box::new(m));
+                self.spill();
             }
         } else if outcome != Outcome::Success {
-            count_dst(&mut self.per_dst, t.dst, 1);
+            count_dst(&mut self.spilled, t.dst, 1);
         }
     }
 }
@@ -259,7 +303,7 @@ pub struct ScanDetector {
     /// Whether `allow` lists anything (most configurations list nothing: no per-event check).
     allow_any: bool,
     suppression: Duration,
-    sources: BoundedMap<ScanKey, SourceState>,
+    sources: BoundedMap<ScanKey, SourceState, CacheLine>,
     /// (Source, protocol) → its alerts per probe type.
     alerted: BoundedMap<ScanKey, Alerted>,
     last_sweep: Timestamp,
@@ -309,9 +353,9 @@ impl ScanDetector {
         // A session start shows the source again (promoted in the table); its end only
         // concludes what the start began.
         let st = if start {
-            self.sources.touch_or_insert_with(key, || SourceState::new(ts))
+            self.sources.touch_or_insert_with(key, NewSource(ts))
         } else {
-            self.sources.refresh_or_insert_with(key, || SourceState::new(ts))
+            self.sources.refresh_or_insert_with(key, NewSource(ts))
         };
         if ts.since(st.last_prune).0 >= window.0 / 8 {
             st.prune(ts.saturating_sub(window));
@@ -530,7 +574,7 @@ fn build_alert(src: IpAddr, st: &SourceState, only: Option<usize>, now: Timestam
     let tally = &st.tally;
     // A finding for one probe type counts that type's targets (and the source's successes).
     let (failed, pending, overflow) = match only {
-        None => (tally.failed, tally.pending, st.overflow),
+        None => (tally.failed, tally.pending, st.overflow()),
         Some(_) => {
             let failed = probes.iter().filter(|(_, s)| s.outcome == Outcome::Failure).count() as u32;
             (failed, probes.len() as u32 - failed, 0)
@@ -712,6 +756,12 @@ mod tests {
                 let ts = Timestamp::from_secs(step);
                 if next(10) == 0 {
                     st.prune(Timestamp::from_secs(step - next(30) as i64));
+                } else if next(40) == 0 {
+                    // An evicted source's slot taken by a new one: as good as new.
+                    st.reset(ts);
+                    let new = SourceState::new(ts);
+                    assert!(st.targets.len() == 0 && st.targets.iter().next().is_none() && st.spilled.is_none());
+                    assert_eq!((st.last_prune, st.last_seen, st.overflow()), (new.last_prune, new.last_seen, 0));
                 } else {
                     let t = Target { dst: dsts[next(4) as usize], port: next(6) as u16, proto: 6 };
                     let o = [Outcome::Pending, Outcome::Failure, Outcome::Success][next(3) as usize];
@@ -727,7 +777,7 @@ mod tests {
                     (st.tally.pending, st.tally.failed, st.tally.succeeded),
                     (all(Outcome::Pending), all(Outcome::Failure), all(Outcome::Success))
                 );
-                if st.per_dst.is_some() {
+                if st.spilled.is_some() {
                     spilled += 1;
                 } else {
                     inline_checks += 1;
@@ -735,5 +785,18 @@ mod tests {
             }
         }
         assert!(spilled > 1000 && inline_checks > 1000, "{spilled} {inline_checks}");
+    }
+
+    /// The layout the hot path counts on: in a slot (key first, 64-byte aligned) the key,
+    /// times, tally and spill pointer fill the first cache line, the targets' tag and
+    /// length with the first inline target the second; a slot is four lines.
+    #[test]
+    fn a_source_slot_is_four_cache_lines_with_the_hot_fields_in_the_first_two() {
+        use std::mem::{align_of, offset_of, size_of};
+        let value_at = size_of::<ScanKey>().next_multiple_of(align_of::<SourceState>());
+        assert_eq!(value_at + offset_of!(SourceState, targets), 64);
+        let first_target = size_of::<(u8, u8)>().next_multiple_of(align_of::<Option<(Target, TargetState)>>());
+        assert!(64 + first_target + size_of::<Option<(Target, TargetState)>>() <= 128);
+        assert!(value_at + size_of::<SourceState>() <= 256);
     }
 }

@@ -12,7 +12,8 @@ use std::hash::Hash;
 /// first entry in a map of three 56-byte entries.
 #[repr(u8)]
 pub enum SmallMap<K, V, const N: usize> {
-    /// `items[..len]` are all `Some`; the rest `None` (`N` is at most 255).
+    /// `items[..len]` are all `Some`; the rest are never read (`None`, or entries left
+    /// by [`SmallMap::clear`]), so clearing writes only `len` (`N` is at most 255).
     Inline {
         len: u8,
         items: [Option<(K, V)>; N],
@@ -72,6 +73,16 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         }
     }
 
+    /// Removes every entry: inline, only the length is written (the old entries stay,
+    /// unread, where the next inserts overwrite them); a hash map is dropped.
+    #[inline]
+    pub fn clear(&mut self) {
+        match self {
+            SmallMap::Inline { len, .. } => *len = 0,
+            SmallMap::Heap(_) => *self = SmallMap::new(),
+        }
+    }
+
     /// Whether the entries are still kept inline (no hash map yet).
     #[inline]
     pub fn is_inline(&self) -> bool {
@@ -81,10 +92,10 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
     /// Moves full inline entries to a hash map.
     #[cold]
     fn spill(&mut self) {
-        if let SmallMap::Inline { items, .. } = self {
+        if let SmallMap::Inline { len, items } = self {
             let mut m = keyed_map();
             m.reserve(2 * N);
-            m.extend(items.iter().flatten().copied());
+            m.extend(items[..usize::from(*len)].iter().flatten().copied());
             *self = SmallMap::Heap(m);
         }
     }
@@ -176,5 +187,19 @@ mod tests {
         gone.sort();
         assert_eq!((small.len(), gone), (2, vec![0, 2]));
         assert!(small.get(&1).is_some() && small.get(&3).is_some() && small.get(&0).is_none());
+        // Cleared inline, the old entries are never seen again; cleared after a spill,
+        // it is inline again.
+        small.clear();
+        assert_eq!((small.len(), small.iter().count(), small.get(&1)), (0, 0, None));
+        small.insert_new(9, 90);
+        small.insert_new(8, 80);
+        small.insert_new(7, 70);
+        small.insert_new(6, 60);
+        small.insert_new(5, 50);
+        let mut all: Vec<u32> = small.iter().map(|(k, _)| *k).collect();
+        all.sort();
+        assert_eq!(all, vec![5, 6, 7, 8, 9], "a spill takes only the live entries");
+        small.clear();
+        assert!(small.is_inline() && small.len() == 0);
     }
 }
