@@ -54,6 +54,22 @@ pub fn times_from_gaps(start: f64, n: usize, mut gap: impl FnMut() -> f64) -> Ve
         .collect()
 }
 
+/// Bursty browsing: page visits of 1 to `max_burst` connections 1.2–6 s apart, each
+/// followed by a read of 10 s plus an exponential time of mean `mean_read` s, until `n`
+/// session start times.
+pub fn bursty_times(rng: &mut SplitMix64, n: usize, max_burst: u64, mean_read: f64) -> Vec<f64> {
+    let mut times = Vec::new();
+    let mut t = 0.0;
+    while times.len() < n {
+        for _ in 0..1 + rng.below(max_burst) {
+            times.push(t);
+            t += rng.uniform(1.2, 6.0);
+        }
+        t += rng.exp(mean_read) + 10.0;
+    }
+    times
+}
+
 pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }

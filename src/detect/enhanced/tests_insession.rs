@@ -327,15 +327,7 @@ fn poisson_visits_rarely_pass_the_jitter_path_and_never_with_varying_replies() {
 fn bursty_activity_with_constant_sizes_is_not_flagged() {
     for seed in 0..50 {
         let mut rng = SplitMix64(900 + seed);
-        let mut times = Vec::new();
-        let mut t = 0.0;
-        while times.len() < 80 {
-            for _ in 0..1 + rng.below(4) {
-                times.push(t);
-                t += rng.uniform(1.2, 6.0);
-            }
-            t += rng.exp(120.0) + 10.0;
-        }
+        let times = bursty_times(&mut rng, 80, 4, 120.0);
         let alerts = beacon(&config(), sessions_at(&times, |_| (700, 900)));
         assert!(alerts.is_empty(), "seed {seed}: {alerts:?}");
     }

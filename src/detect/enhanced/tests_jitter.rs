@@ -125,16 +125,8 @@ fn bursty_browsing_never_alerts() {
     for seed in 0..TRIALS / 4 {
         let mut rng = SplitMix64(70_000 + seed);
         let constant = seed % 2 == 0;
-        let mut times = Vec::new();
-        let mut t = 0.0;
-        while times.len() < 80 {
-            // A page visit: a few connections seconds apart, then reading for a while.
-            for _ in 0..1 + rng.below(5) {
-                times.push(t);
-                t += rng.uniform(1.2, 6.0);
-            }
-            t += rng.exp(150.0) + 10.0;
-        }
+        // Page visits: a few connections seconds apart, then reading for a while.
+        let times = bursty_times(&mut rng, 80, 5, 150.0);
         let sz: Vec<(u64, u64)> = (0..times.len())
             .map(|_| if constant { (700, 900) } else { (400 + rng.below(400), 1_500 + rng.below(58_500)) })
             .collect();
