@@ -54,7 +54,7 @@ impl Batcher {
     /// Sends the pending events in batches of at most `BATCH_EVENTS` (a flush of the
     /// whole table at exit or after a time jump must not become one huge message).
     fn flush(&mut self, txs: &[Sender<ToDetector>], now: Timestamp, stats: &Stats) {
-        let fresh = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_EVENTS));
+        let fresh = self.empty_vec();
         let events = std::mem::replace(&mut self.events, fresh);
         if events.len() <= BATCH_EVENTS {
             self.send_batch(txs, events, now, stats);
@@ -65,13 +65,18 @@ impl Batcher {
             // capacity (quadratic memory after a mass expiry).
             let mut pending = events.into_iter().peekable();
             while pending.peek().is_some() {
-                let mut chunk = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_EVENTS));
+                let mut chunk = self.empty_vec();
                 chunk.extend(pending.by_ref().take(BATCH_EVENTS));
                 self.send_batch(txs, chunk, now, stats);
             }
         }
         self.packets = 0;
         self.last_sent = Instant::now();
+    }
+
+    /// An empty event vector: one the writer handed back, else a new one.
+    fn empty_vec(&self) -> Vec<FlowEvent> {
+        self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_EVENTS))
     }
 
     fn send_batch(&mut self, txs: &[Sender<ToDetector>], events: Vec<FlowEvent>, now: Timestamp, stats: &Stats) {
