@@ -1,19 +1,40 @@
-//! A hash map with a hard size cap and a segmented LRU eviction that one-off keys
-//! cannot thrash. Keys are attacker-controlled (addresses, ports), so every map is
-//! randomly seeded ([`KeyedHasher`]). Eviction never depends on the table's iteration
-//! order: entries carry a unique touch stamp, the oldest are removed, and the
-//! doorkeeper hashes keys with a fixed hash, so behaviour is deterministic.
+//! A hash map with a hard size cap, a segmented LRU eviction that one-off keys cannot
+//! thrash and, once the map has filled, an admission filter that keeps one-off keys out
+//! of it altogether. Keys are attacker-controlled (addresses, ports), so every map is
+//! randomly seeded ([`KeyedHasher`]). Eviction and admission never depend on the table's
+//! iteration order: entries carry a unique touch stamp, the oldest are removed, and the
+//! doorkeeper and the nursery use a fixed hash, so behaviour is deterministic.
 //!
-//! Two segments (SLRU): a new key enters *probation*; a key seen again (a promoting
-//! touch) moves to *protected*, which holds at most 80 % of the cap (its oldest are
-//! demoted back to probation). A full map evicts the oldest probation entries first,
-//! so a flood of sources seen once cannot push out a slow scanner or a beacon that
-//! came back. A key about to be evicted from probation that was evicted before (the
-//! [`Doorkeeper`], consulted only then, never per new key) gets a second chance once.
+//! Two segments (SLRU): a new key enters *probation* (until the map fills, see below);
+//! a key seen again (a promoting touch) moves to *protected*, which holds at most 80 %
+//! of the cap (its oldest are demoted back to probation). A full map evicts the oldest
+//! probation entries first, so a flood of sources seen once cannot push out a slow
+//! scanner or a beacon that came back. Eviction drops about an eighth of the cap per
+//! pass. Up to 4 096 entries the cutoffs are exact; in larger tables they are read from
+//! 1 024 sampled stamps (a fixed pseudo-random sequence), so a pass costs one
+//! sequential walk of the stamps.
 //!
-//! Eviction drops about an eighth of the cap per pass. Up to 4 096 entries the cutoffs
-//! are exact; in larger tables they are read from 1 024 sampled stamps (a fixed
-//! pseudo-random sequence), so a pass costs one sequential walk of the stamps.
+//! Admission (TinyLFU's doorkeeper with a small window): under a flood or background
+//! radiation nearly every key is new and never seen again (840 k of mix b's 850 k
+//! beacon series), and inserting each into the map only to evict it later was a fifth
+//! of the detector thread. So once the map has filled (its first eviction pass), and
+//! while it is at least 3/4 full, a new key enters the map only if a promoting call
+//! shows it and the [`Doorkeeper`] knows it (recorded in the last `cap` to `2 × cap`
+//! keys it saw: kept aside before, or evicted); it enters protected, having been seen
+//! twice. Any other new key is recorded in the doorkeeper and lives in the *nursery*: a
+//! direct-mapped array of `cap / 16` slots indexed by the key's fixed hash, where a
+//! newcomer overwrites (evicts) whatever was there, reusing the slot in place
+//! ([`Fill::reset`]; no hash-table insert or removal). A lookup that misses the map
+//! checks the key's nursery slot (one compare of a fixed hash); a promoting touch moves
+//! a nursery entry, value and all, into protected, a refresh leaves it where it is. So
+//! a scanner's next probe or a beacon's next session brings it into the map, with its
+//! state when its nursery slot survived and afresh otherwise, and the map holds keys
+//! seen at least twice. Nursery entries count in the cap ([`BoundedMap::len`]) and their
+//! overwrites in [`BoundedMap::evictions`]. A map that never fills behaves exactly as
+//! one without admission (no nursery, no doorkeeper lookups); a map of under 16
+//! entries has no nursery, and every new key enters it. (This replaces the second
+//! chance an evicted key got from the doorkeeper before: evicted keys are recorded in
+//! it, and admitted again when they come back.)
 
 use super::doorkeeper::{fixed_hash, Doorkeeper};
 use crate::net::KeyedHasher;
@@ -39,7 +60,8 @@ struct Slot<K, V, A> {
 pub struct CacheLine;
 
 /// The value of a new entry: made afresh in an unused slot, or reset in the slot an
-/// evicted entry left (its old value is still there, see `evict_pass`). A closure makes
+/// evicted entry left (its old value is still there, see `evict_pass`; in the nursery,
+/// the slot of the entry it overwrites). A closure makes
 /// a fresh value either way; a value type can reset only what its readers read, and
 /// spare the writes (and cache lines) of the rest.
 pub trait Fill<V> {
@@ -60,20 +82,22 @@ impl<V, F: FnOnce() -> V> Fill<V> for F {
 
 /// Stamp of a free id: larger than every real stamp, so never among the oldest.
 const FREE: u64 = u64::MAX;
-/// Stamp bits: `clock << 2 | PROTECTED | CHANCED`.
-const PROTECTED: u64 = 2;
-/// A probation entry that already had its second chance.
-const CHANCED: u64 = 1;
+/// Stamp bits: `clock << 1 | PROTECTED`.
+const PROTECTED: u64 = 1;
 /// Tables with more live entries pick eviction cutoffs from samples.
 const EXACT_UP_TO: usize = 4096;
 const SAMPLES: usize = 1024;
 /// Stamps a pass classifies before visiting the slots of those leaving.
 const WALK_CHUNK: usize = 64;
+/// Nursery slots: one per this many entries of the cap (none below it). Measured on the
+/// flood (callgrind, `fs-enhanced`, 300 k SYNs): cap/4 426 M, cap/16 421 M, cap/64 423 M.
+const NURSERY_SHARE: usize = 16;
 
-/// Map capped at `cap` entries; inserting into a full map first runs an eviction pass
-/// (about `cap / 8` entries, at least one, counted in [`BoundedMap::evictions`]).
+/// Map capped at `cap` entries (nursery included); inserting into a full map first runs
+/// an eviction pass (about `cap / 8` entries, at least one, counted in
+/// [`BoundedMap::evictions`]).
 ///
-/// Keys with their values, touch stamps (unique, increasing; the low bits hold the
+/// Keys with their values, touch stamps (unique, increasing; the low bit holds the
 /// segment) and key hashes live in dense arrays indexed by a per-entry id; the hash
 /// table holds only the ids (4 bytes a bucket: a capped map that keeps evicting
 /// accumulates tombstones, which makes hashbrown grow it to 4 buckets per entry, so
@@ -96,18 +120,26 @@ pub struct BoundedMap<K, V, A = ()> {
     hashes: Vec<u64>,
     /// Unused ids.
     free: Vec<u32>,
-    /// Keys evicted lately (fixed hashes), for second chances.
+    /// Keys kept aside or evicted lately (fixed hashes): who is admitted.
     doorkeeper: Doorkeeper,
+    /// Whether the map has filled (run an eviction pass) since it was made or got a new
+    /// cap: admission applies from then on, while it is at least 3/4 full.
+    filled: bool,
+    /// The nursery (allocated when the map fills): entries not admitted, each in the
+    /// slot of its key's fixed hash; a slot of no live entry may hold a stale one.
+    nursery: Vec<Option<Slot<K, V, A>>>,
+    /// Fixed hash (`| 1`) of the live key of each nursery slot, 0 for none.
+    tags: Vec<u64>,
+    /// Live nursery entries.
+    nursery_len: usize,
     /// State of the sampling sequence (xorshift; fixed seed).
     rng: u64,
-    /// Scratch buffers of a pass (kept: no allocation): probation and protected stamps,
-    /// entries leaving or getting a second chance, evicted keys' doorkeeper slots, second
-    /// chances (stamp, id).
+    /// Scratch buffers (kept: no allocation): a pass's probation and protected stamps and
+    /// entries leaving (stamp, id); ids freed by `retain`.
     probation: Vec<u64>,
     protected: Vec<u64>,
     candidates: Vec<(u64, u32)>,
-    evicted: Vec<(usize, u64)>,
-    chances: Vec<(u64, u32)>,
+    freed: Vec<u32>,
 }
 
 /// The stamp cutoff that selects `take` of a segment of `len` entries, given the
@@ -134,45 +166,54 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
             stamps: Vec::new(),
             hashes: Vec::new(),
             free: Vec::new(),
-            doorkeeper: Doorkeeper::new(2 * cap),
+            doorkeeper: Doorkeeper::new(cap),
+            filled: false,
+            nursery: Vec::new(),
+            tags: Vec::new(),
+            nursery_len: 0,
             rng: 0x2545_f491_4f6c_dd1d,
             probation: Vec::new(),
             protected: Vec::new(),
             candidates: Vec::new(),
-            evicted: Vec::new(),
-            chances: Vec::new(),
+            freed: Vec::new(),
         }
     }
-    /// A new cap (a reload): the doorkeeper is resized with it (starting afresh), and a
-    /// map above the new cap evicts down to it.
+    /// A new cap (a reload): admission starts afresh (the doorkeeper is resized and
+    /// forgets, the nursery's entries are evicted and it is resized when the map fills
+    /// again), and a map above the new cap evicts down to it.
     pub fn set_cap(&mut self, cap: usize) {
         let cap = cap.max(1);
         if cap != self.cap {
-            self.doorkeeper = Doorkeeper::new(2 * cap);
+            self.doorkeeper = Doorkeeper::new(cap);
+            self.evictions += self.nursery_len as u64;
+            (self.nursery, self.tags, self.nursery_len, self.filled) = (Vec::new(), Vec::new(), 0, false);
         }
         self.cap = cap;
-        while self.table.len() > self.cap {
+        while self.len() > self.cap {
             self.evict_pass();
         }
     }
+    /// Entries, nursery included.
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.table.len() + self.nursery_len
     }
     pub fn cap(&self) -> usize {
         self.cap
     }
+    /// Entries evicted by passes or overwritten in the nursery.
     pub fn evictions(&self) -> u64 {
         self.evictions
     }
-    /// The entry for `key`, created with `make` if absent (in probation); marks it most
-    /// recently used, and an entry that was there is promoted (seen again).
+    /// The entry for `key`, created with `make` if absent (in probation, or once the map
+    /// has filled as the module doc says); marks it most recently used, and an entry that
+    /// was there is promoted (seen again).
     #[inline(always)]
     pub fn touch_or_insert_with(&mut self, key: K, make: impl Fill<V>) -> &mut V {
         self.entry_with(key, make, true)
     }
     /// Like [`BoundedMap::touch_or_insert_with`] without promoting an entry that was
     /// there: for events that do not show the key again (the end of what its last
-    /// promoting event started).
+    /// promoting event started). Never admits a key into a filled map.
     #[inline(always)]
     pub fn refresh_or_insert_with(&mut self, key: K, make: impl Fill<V>) -> &mut V {
         self.entry_with(key, make, false)
@@ -185,24 +226,113 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
         let id = match self.table.find(hash, |&id| slots[id as usize].as_ref().is_some_and(|s| s.key == key)).copied() {
             Some(id) => {
                 let old = self.stamps[id as usize];
-                let segment = if promote { PROTECTED } else { old & (PROTECTED | CHANCED) };
-                self.stamps[id as usize] = self.clock << 2 | segment;
+                let segment = if promote { PROTECTED } else { old & PROTECTED };
+                self.stamps[id as usize] = self.clock << 1 | segment;
                 id
             }
-            None => {
-                let id = self.insert_new(hash, key, make);
-                self.stamps[id as usize] = self.clock << 2;
-                id
+            None if !self.filled => self.insert_new(hash, key, make, 0),
+            None => return self.enter(hash, key, make, promote),
+        };
+        &mut self.slots[id as usize].as_mut().expect("a mapped id has a slot").value
+    }
+    /// A key not in the map once the map has filled: found in the nursery (and moved
+    /// into the map by a promoting call), admitted, or put in the nursery.
+    fn enter(&mut self, hash: u64, key: K, make: impl Fill<V>, promote: bool) -> &mut V {
+        let fixed = fixed_hash(&key);
+        let at = self.nursery_at(fixed);
+        let nursed = self.nursery_holds(at, fixed, &key);
+        if nursed && !promote {
+            return self.nursery_value(at);
+        }
+        let id = if nursed {
+            // Seen again: into protected with its value (the map has room: the
+            // nursery's entry counted in the cap).
+            self.tags[at] = 0;
+            self.nursery_len -= 1;
+            let id = self.new_id();
+            std::mem::swap(&mut self.slots[id as usize], &mut self.nursery[at]);
+            self.place(id, hash, PROTECTED);
+            id
+        } else if self.tags.is_empty() || self.len() < self.cap - self.cap / 4 {
+            // No nursery (a small map), or room enough: no admission.
+            self.insert_new(hash, key, make, 0)
+        } else {
+            let door = self.doorkeeper.slot(fixed);
+            let known = self.doorkeeper.contains_at(door);
+            if known && promote {
+                self.insert_new(hash, key, make, PROTECTED)
+            } else {
+                if !known {
+                    self.doorkeeper.insert_at(door);
+                }
+                if self.tags[at] != 0 {
+                    self.evictions += 1; // the entry there leaves
+                } else {
+                    self.nursery_len += 1;
+                    while self.len() > self.cap {
+                        self.evict_pass();
+                    }
+                }
+                self.tags[at] = fixed | 1;
+                match &mut self.nursery[at] {
+                    Some(stale) => {
+                        stale.key = key;
+                        make.reset(&mut stale.value);
+                    }
+                    slot => *slot = Some(Slot { key, value: make.make(), align: [] }),
+                }
+                return self.nursery_value(at);
             }
         };
         &mut self.slots[id as usize].as_mut().expect("a mapped id has a slot").value
     }
+    /// The nursery slot of the key of fixed hash `fixed` (0 without a nursery).
+    #[inline]
+    fn nursery_at(&self, fixed: u64) -> usize {
+        // The high bits pick the doorkeeper's word: rotated, the others pick the slot.
+        ((u128::from(fixed.rotate_left(32)) * self.tags.len() as u128) >> 64) as usize
+    }
+    /// Whether nursery slot `at` holds `key` (of fixed hash `fixed`) live.
+    #[inline]
+    fn nursery_holds(&self, at: usize, fixed: u64, key: &K) -> bool {
+        self.tags.get(at) == Some(&(fixed | 1)) && self.nursery[at].as_ref().is_some_and(|s| s.key == *key)
+    }
+    fn nursery_value(&mut self, at: usize) -> &mut V {
+        &mut self.nursery[at].as_mut().expect("a live nursery slot has its entry").value
+    }
+    /// The nursery slot holding `key`, if one does.
+    #[inline]
+    fn find_nursed(&self, key: &K) -> Option<usize> {
+        if self.nursery_len == 0 {
+            return None;
+        }
+        let fixed = fixed_hash(key);
+        let at = self.nursery_at(fixed);
+        self.nursery_holds(at, fixed, key).then_some(at)
+    }
+    /// A new entry in the map, in the segment `segment`, most recently used.
     #[inline(always)]
-    fn insert_new(&mut self, hash: u64, key: K, make: impl Fill<V>) -> u32 {
-        while self.table.len() >= self.cap {
+    fn insert_new(&mut self, hash: u64, key: K, make: impl Fill<V>, segment: u64) -> u32 {
+        let id = self.new_id();
+        match &mut self.slots[id as usize] {
+            // An evicted entry left in place (see `evict_pass`) is overwritten.
+            Some(stale) => {
+                stale.key = key;
+                make.reset(&mut stale.value);
+            }
+            slot => *slot = Some(Slot { key, value: make.make(), align: [] }),
+        }
+        self.place(id, hash, segment);
+        id
+    }
+    /// An unused id (after an eviction pass if the map is full); its slot is empty or
+    /// holds an evicted entry.
+    #[inline(always)]
+    fn new_id(&mut self) -> u32 {
+        while self.len() >= self.cap {
             self.evict_pass();
         }
-        let id = self.free.pop().unwrap_or_else(|| {
+        self.free.pop().unwrap_or_else(|| {
             if self.slots.capacity() == 0 && align_of::<Slot<K, V, A>>() > 16 {
                 // The allocator grows over-aligned blocks by copying them: the slots of
                 // a table of up to 64 Ki entries are reserved at once (address space;
@@ -213,30 +343,33 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
             self.stamps.push(FREE);
             self.hashes.push(0);
             u32::try_from(self.slots.len() - 1).expect("bounded map ids fit in u32")
-        });
+        })
+    }
+    /// Maps id `id`, whose slot holds its key of table hash `hash`.
+    #[inline(always)]
+    fn place(&mut self, id: u32, hash: u64, segment: u64) {
         self.hashes[id as usize] = hash;
-        match &mut self.slots[id as usize] {
-            // An evicted entry left in place (see `evict_pass`) is overwritten.
-            Some(stale) => {
-                stale.key = key;
-                make.reset(&mut stale.value);
-            }
-            slot => *slot = Some(Slot { key, value: make.make(), align: [] }),
-        }
+        self.stamps[id as usize] = self.clock << 1 | segment;
         let hashes = &self.hashes;
         self.table.insert_unique(hash, id, |&id| hashes[id as usize]);
-        id
     }
     /// The entry for `key` if present; marks it most recently used (not a promotion).
     #[inline(always)]
     pub fn touch(&mut self, key: &K) -> Option<&mut V> {
         self.clock += 1;
-        let id = self.find(key)?;
-        self.stamps[id] = self.clock << 2 | self.stamps[id] & (PROTECTED | CHANCED);
+        let Some(id) = self.find(key) else {
+            let at = self.find_nursed(key)?;
+            return Some(self.nursery_value(at));
+        };
+        self.stamps[id] = self.clock << 1 | self.stamps[id] & PROTECTED;
         self.slots[id].as_mut().map(|s| &mut s.value)
     }
     pub fn get(&self, key: &K) -> Option<&V> {
-        self.slots[self.find(key)?].as_ref().map(|s| &s.value)
+        let slot = match self.find(key) {
+            Some(id) => &self.slots[id],
+            None => &self.nursery[self.find_nursed(key)?],
+        };
+        slot.as_ref().map(|s| &s.value)
     }
     #[inline(always)]
     fn find(&self, key: &K) -> Option<usize> {
@@ -247,7 +380,7 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
     /// Keeps entries for which `keep` is true (expiry; not counted as evictions). Freed
     /// ids are reused in id order, whatever order the table visited them in.
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        let (slots, stamps, freed) = (&mut self.slots, &mut self.stamps, &mut self.chances);
+        let (slots, stamps, freed) = (&mut self.slots, &mut self.stamps, &mut self.freed);
         freed.clear();
         self.table.retain(|&mut id| {
             let slot = slots[id as usize].as_mut().expect("a mapped id has a slot");
@@ -255,12 +388,24 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
             if !kept {
                 slots[id as usize] = None;
                 stamps[id as usize] = FREE;
-                freed.push((0, id));
+                freed.push(id);
             }
             kept
         });
         freed.sort_unstable();
-        self.free.extend(freed.iter().rev().map(|&(_, id)| id));
+        self.free.extend(freed.iter().rev());
+        if self.nursery_len > 0 {
+            // A nursery entry that leaves stays in its slot, stale, for the next one there.
+            for (tag, slot) in self.tags.iter_mut().zip(&mut self.nursery) {
+                if *tag != 0 {
+                    let s = slot.as_mut().expect("a live nursery slot has its entry");
+                    if !keep(&s.key, &mut s.value) {
+                        *tag = 0;
+                        self.nursery_len -= 1;
+                    }
+                }
+            }
+        }
     }
     /// Next id of the sampling sequence, below `n`.
     fn sample(&mut self, n: usize) -> usize {
@@ -269,17 +414,22 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
         self.rng ^= self.rng << 17;
         ((u128::from(self.rng) * n as u128) >> 64) as usize
     }
-    /// One eviction pass: about `cap / 8` entries leave, the oldest probation ones
-    /// first (those the doorkeeper knows get a second chance instead), then, if
-    /// probation is short, the oldest protected ones; protected entries beyond its
-    /// share are demoted to probation.
+    /// One eviction pass: about `cap / 8` entries leave, the oldest probation ones first,
+    /// then, if probation is short, the oldest protected ones; protected entries beyond
+    /// its share are demoted to probation. The evicted keys are recorded in the
+    /// doorkeeper (admitted again if they come back). The first pass starts admission.
     fn evict_pass(&mut self) {
         let len = self.table.len();
         let n = (self.cap / 8).max(1).min(len);
         if n == 0 {
             return;
         }
-        self.doorkeeper.age();
+        if !self.filled {
+            self.filled = true;
+            let size = nursery_size(self.cap);
+            self.nursery.resize_with(size, || None);
+            self.tags = vec![0; size];
+        }
         self.probation.clear();
         self.protected.clear();
         if len > EXACT_UP_TO {
@@ -315,15 +465,11 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
         let probation_cut = cutoff(&mut self.probation, from_probation, probation_len);
         let evict_cut = cutoff(&mut self.protected, from_protected, protected_len);
         let demote_cut = cutoff(&mut self.protected, from_protected + demote, protected_len);
-        self.evicted.clear();
-        self.chances.clear();
         // A tight walk of the stamps classifies them (one compare skips those above
         // every cutoff, FREE included): demotions are done in place, and the entries to
-        // evict are set aside with their stamps (marked FREE meanwhile) a chunk at a time,
-        // so the list stays in L1 and the walk does no bounds checks or calls.
+        // evict are set aside (marked FREE) a chunk at a time, so the list stays in L1
+        // and the walk does no bounds checks or calls.
         let top = probation_cut.max(evict_cut).max(demote_cut);
-        // Second chances keep their order; their clocks span `low..=high`.
-        let (mut low, mut high) = (u64::MAX, 0);
         for start in (0..self.stamps.len()).step_by(WALK_CHUNK) {
             let end = self.stamps.len().min(start + WALK_CHUNK);
             self.candidates.clear();
@@ -347,15 +493,11 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
                     *stamp = FREE;
                 }
             }
-            for &(s, id) in &self.candidates {
+            for &(_, id) in &self.candidates {
                 let key = &self.slots[id as usize].as_ref().expect("a stamped id has a slot").key;
-                // The doorkeeper's word and bits, for the check and the insert (the
-                // filter is allocated by `age`).
-                let fixed = self.doorkeeper.slot(fixed_hash(key));
-                if s & (PROTECTED | CHANCED) == 0 && self.doorkeeper.contains_at(fixed) {
-                    self.chances.push((s, id));
-                    (low, high) = (low.min(s >> 2), high.max(s >> 2));
-                    continue;
+                let door = self.doorkeeper.slot(fixed_hash(key));
+                if !self.doorkeeper.contains_at(door) {
+                    self.doorkeeper.insert_at(door);
                 }
                 match self.table.find_entry(self.hashes[id as usize], |&e| e == id) {
                     Ok(entry) => {
@@ -366,25 +508,16 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
                 // The slot stays as it is until its id is reused: moving a large value
                 // out to drop it costs a copy per eviction, and the next insert
                 // overwrites it.
-                self.evicted.push(fixed);
                 self.free.push(id);
                 self.evictions += 1;
             }
         }
-        for &fixed in &self.evicted {
-            self.doorkeeper.insert_at(fixed);
-        }
-        // Second chances become the newest probation entries, in their previous order:
-        // their clocks move past the map's by the same offset (no sort; only the order
-        // of stamps matters, and they stay unique and below every later one).
-        if !self.chances.is_empty() {
-            let shift = self.clock + 1 - low;
-            for &(s, id) in &self.chances {
-                self.stamps[id as usize] = ((s >> 2) + shift) << 2 | CHANCED;
-            }
-            self.clock = high + shift;
-        }
     }
+}
+
+/// Nursery slots of a map of cap `cap`.
+fn nursery_size(cap: usize) -> usize {
+    cap / NURSERY_SHARE
 }
 
 #[cfg(test)]
@@ -410,26 +543,50 @@ mod tests {
         assert_eq!(m.evictions(), 1 + 100_000);
     }
 
-    /// The eviction choice must match the straightforward definition of a pass (exact
-    /// cutoffs in small tables): the oldest cap/8 probation entries leave (the oldest
-    /// protected ones when probation is short), those the doorkeeper knows get a second
-    /// chance instead, protected entries beyond 80 % of the cap are demoted. Checked
-    /// against a naive model over a random mix of promoting and plain inserts, touches,
-    /// expiry and cap changes.
+    /// The eviction and admission choices must match their straightforward definition
+    /// (exact cutoffs in small tables): a pass evicts the oldest cap/8 probation entries
+    /// (the oldest protected ones when probation is short) into the doorkeeper and
+    /// demotes protected entries beyond 80 % of the cap; once the map has filled and while
+    /// it is 3/4 full, a new key enters it only on a promoting call the doorkeeper knows
+    /// it for, any other goes to its nursery slot, and a promoting call moves a nursery
+    /// entry into the map. Checked against a naive model over a random mix of promoting
+    /// and plain inserts, touches, expiry and cap changes.
     #[test]
-    fn evicts_exactly_like_a_naive_segmented_model() {
+    fn evicts_and_admits_exactly_like_a_naive_model() {
         use std::collections::BTreeMap;
         type Model = BTreeMap<u32, (u64, u32)>;
+        #[derive(Default)]
+        struct Counts {
+            nursed: u64,
+            moved: u64,
+            admitted: u64,
+        }
         struct Naive {
             map: Model,
+            nursery: Vec<Option<(u32, u32)>>,
+            filled: bool,
             clock: u64,
             evictions: u64,
             doorkeeper: Doorkeeper,
+            counts: Counts,
         }
         impl Naive {
+            fn len(&self) -> usize {
+                self.map.len() + self.nursery.iter().flatten().count()
+            }
+            fn get(&self, key: u32) -> Option<u32> {
+                let nursed = self.nursery.iter().flatten().find(|(k, _)| *k == key).map(|(_, v)| *v);
+                self.map.get(&key).map(|v| v.1).or(nursed)
+            }
             fn pass(&mut self, cap: usize) {
                 let n = (cap / 8).max(1).min(self.map.len());
-                self.doorkeeper.age();
+                if n == 0 {
+                    return;
+                }
+                if !self.filled {
+                    self.filled = true;
+                    self.nursery = vec![None; nursery_size(cap)];
+                }
                 let segment = |protected: u64| {
                     let mut v: Vec<u64> =
                         self.map.values().map(|v| v.0).filter(|s| s & PROTECTED == protected).collect();
@@ -444,16 +601,12 @@ mod tests {
                 let probation_cut = cut(&probation, from_probation);
                 let evict_cut = cut(&protected, from_protected);
                 let demote_cut = cut(&protected, from_protected + demote);
-                let (mut chances, mut evicted) = (Vec::new(), Vec::new());
+                let mut evicted = Vec::new();
                 for (k, v) in self.map.iter_mut() {
                     let s = v.0;
                     if s & PROTECTED == 0 {
                         if s <= probation_cut {
-                            if s & CHANCED == 0 && self.doorkeeper.contains(fixed_hash(k)) {
-                                chances.push((s, *k));
-                            } else {
-                                evicted.push(*k);
-                            }
+                            evicted.push(*k);
                         }
                     } else if s <= evict_cut {
                         evicted.push(*k);
@@ -463,30 +616,58 @@ mod tests {
                 }
                 for k in evicted {
                     self.map.remove(&k);
-                    self.doorkeeper.insert(fixed_hash(&k));
+                    if !self.doorkeeper.contains(fixed_hash(&k)) {
+                        self.doorkeeper.insert(fixed_hash(&k));
+                    }
                     self.evictions += 1;
                 }
-                chances.sort();
-                for (_, k) in chances {
-                    self.clock += 1;
-                    self.map.get_mut(&k).expect("chanced key").0 = self.clock << 2 | CHANCED;
+            }
+            /// Into the map (after passes while full), most recently used.
+            fn insert(&mut self, key: u32, value: u32, segment: u64, cap: usize) -> u32 {
+                while self.len() >= cap {
+                    self.pass(cap);
                 }
+                self.map.insert(key, (self.clock << 1 | segment, value));
+                value
             }
             fn entry(&mut self, key: u32, value: u32, promote: bool, cap: usize) -> u32 {
                 self.clock += 1;
-                match self.map.get_mut(&key) {
-                    Some(v) => {
-                        let segment = if promote { PROTECTED } else { v.0 & (PROTECTED | CHANCED) };
-                        v.0 = self.clock << 2 | segment;
-                    }
-                    None => {
-                        while self.map.len() >= cap {
-                            self.pass(cap);
+                if let Some(v) = self.map.get_mut(&key) {
+                    let segment = if promote { PROTECTED } else { v.0 & PROTECTED };
+                    v.0 = self.clock << 1 | segment;
+                    return v.1;
+                }
+                let h = fixed_hash(&key);
+                let at = ((u128::from(h.rotate_left(32)) * self.nursery.len() as u128) >> 64) as usize;
+                if let Some(&Some((k, v))) = self.nursery.get(at) {
+                    if k == key {
+                        if !promote {
+                            return v;
                         }
-                        self.map.insert(key, (self.clock << 2, value));
+                        self.nursery[at] = None;
+                        self.counts.moved += 1;
+                        return self.insert(key, v, PROTECTED, cap);
                     }
                 }
-                self.map[&key].1
+                if !self.filled || self.nursery.is_empty() || self.len() < cap - cap / 4 {
+                    return self.insert(key, value, 0, cap);
+                }
+                let known = self.doorkeeper.contains(h);
+                if known && promote {
+                    self.counts.admitted += 1;
+                    return self.insert(key, value, PROTECTED, cap);
+                }
+                if !known {
+                    self.doorkeeper.insert(h);
+                }
+                self.counts.nursed += 1;
+                if self.nursery[at].replace((key, value)).is_some() {
+                    self.evictions += 1;
+                }
+                while self.len() > cap {
+                    self.pass(cap);
+                }
+                value
             }
         }
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -498,10 +679,19 @@ mod tests {
         };
         let mut m: BoundedMap<u32, u32> = BoundedMap::new(64);
         let mut cap = 64usize;
-        let mut model = Naive { map: Model::new(), clock: 0, evictions: 0, doorkeeper: Doorkeeper::new(128) };
-        let (mut chances, mut demotions) = (0, 0);
+        let mut model = Naive {
+            map: Model::new(),
+            nursery: Vec::new(),
+            filled: false,
+            clock: 0,
+            evictions: 0,
+            doorkeeper: Doorkeeper::new(64),
+            counts: Counts::default(),
+        };
+        let mut demotions = 0;
         for step in 0..200_000u32 {
-            let key = next(300) as u32;
+            // Mostly a small set of recurring keys, sometimes one of many more.
+            let key = if next(4) == 0 { 1_000 + next(5_000) } else { next(300) } as u32;
             match next(100) {
                 0..=29 => assert_eq!(*m.touch_or_insert_with(key, || step), model.entry(key, step, true, cap)),
                 30..=59 => assert_eq!(*m.refresh_or_insert_with(key, || step), model.entry(key, step, false, cap)),
@@ -509,38 +699,44 @@ mod tests {
                     model.clock += 1;
                     let clock = model.clock;
                     if let Some(v) = model.map.get_mut(&key) {
-                        v.0 = clock << 2 | v.0 & (PROTECTED | CHANCED);
+                        v.0 = clock << 1 | v.0 & PROTECTED;
                     }
-                    assert_eq!(m.touch(&key).copied(), model.map.get(&key).map(|v| v.1));
+                    assert_eq!(m.touch(&key).copied(), model.get(key));
                 }
                 90..=97 => {
                     let modulus = 2 + next(20) as u32;
                     model.map.retain(|k, _| k % modulus != 0);
+                    model.nursery.iter_mut().for_each(|e| *e = e.filter(|(k, _)| k % modulus != 0));
                     m.retain(|k, _| k % modulus != 0);
                 }
                 _ => {
                     let new_cap = 1 + next(120) as usize;
                     if new_cap != cap {
-                        model.doorkeeper = Doorkeeper::new(2 * new_cap); // resized with the cap
+                        // Admission starts afresh.
+                        model.doorkeeper = Doorkeeper::new(new_cap);
+                        model.evictions += model.nursery.iter().flatten().count() as u64;
+                        model.nursery.clear();
+                        model.filled = false;
                     }
                     cap = new_cap;
-                    while model.map.len() > cap {
+                    while model.len() > cap {
                         model.pass(cap);
                     }
                     m.set_cap(cap);
                 }
             }
-            assert_eq!((m.len(), m.evictions()), (model.map.len(), model.evictions), "step {step}");
-            chances += model.map.values().filter(|v| v.0 & CHANCED != 0).count();
-            demotions += model.map.values().filter(|v| v.0 & (PROTECTED | CHANCED) == 0).count();
+            assert_eq!((m.len(), m.evictions()), (model.len(), model.evictions), "step {step}");
+            demotions += model.map.values().filter(|v| v.0 & PROTECTED == 0).count();
             if step % 1000 == 0 {
-                for k in 0..300 {
-                    assert_eq!(m.get(&k), model.map.get(&k).map(|v| &v.1), "step {step} key {k}");
+                for k in (0..300).chain(1_000..6_000) {
+                    assert_eq!(m.get(&k).copied(), model.get(k), "step {step} key {k}");
                 }
             }
         }
-        // The model exercised second chances and both segments.
-        assert!(chances > 1000 && demotions > 1000, "{chances} {demotions}");
+        // The model exercised admission, the nursery, moves out of it, and both segments.
+        let c = &model.counts;
+        assert!(c.nursed > 5_000 && c.moved > 20 && c.admitted > 500, "{} {} {}", c.nursed, c.moved, c.admitted);
+        assert!(demotions > 1000, "{demotions}");
     }
 
     /// Above 4 096 entries a pass reads its cutoff from 1 024 sampled stamps: it evicts
@@ -579,30 +775,33 @@ mod tests {
         }
     }
 
-    /// A reload's new cap resizes the doorkeeper with it (2 × cap keys): a map grown
-    /// from 64 to 4 096 entries remembers every key its passes evicted, not only the last
-    /// 128; an unchanged cap keeps what the doorkeeper knows.
+    /// A reload's new cap starts admission afresh: the doorkeeper is resized with it
+    /// (`cap` keys a generation) and forgets, the nursery's entries are evicted; an
+    /// unchanged cap keeps both.
     #[test]
-    fn set_cap_resizes_the_doorkeeper() {
+    fn set_cap_starts_admission_afresh() {
         let mut m = BoundedMap::<_, _>::new(64);
-        assert_eq!(m.doorkeeper.limit(), 128);
+        assert_eq!(m.doorkeeper.limit(), 64);
         for k in 0..100u32 {
             m.touch_or_insert_with(k, || k);
         }
         let evicted = fixed_hash(&0u32);
         assert!(m.doorkeeper.contains(evicted));
+        assert!(m.nursery_len > 0 && m.len() <= 64, "{} nursed, {} entries", m.nursery_len, m.len());
+        let (nursed, evictions) = (m.nursery_len, m.evictions());
         m.set_cap(64);
         assert!(m.doorkeeper.contains(evicted), "same cap: the doorkeeper is kept");
+        assert_eq!((m.nursery_len, m.evictions()), (nursed, evictions));
+        let len = m.len();
         m.set_cap(4096);
-        assert_eq!((m.cap(), m.doorkeeper.limit()), (4096, 8192));
+        assert_eq!((m.cap(), m.doorkeeper.limit()), (4096, 4096));
+        assert!(!m.doorkeeper.contains(evicted) && !m.filled);
+        assert_eq!((m.nursery_len, m.len(), m.evictions()), (0, len - nursed, evictions + nursed as u64));
         for k in 100..7_000u32 {
             m.touch_or_insert_with(k, || k);
         }
-        // Every key evicted since is remembered (fewer than 8 192 evictions: no ageing);
-        // the old doorkeeper would have started afresh every 128.
-        let evicted: Vec<u32> = (100..7_000).filter(|k| m.get(k).is_none()).collect();
-        assert!(evicted.len() > 2_000, "{} evicted", evicted.len());
-        assert!(evicted.iter().all(|k| m.doorkeeper.contains(fixed_hash(k))));
+        assert_eq!(m.tags.len(), 4096 / 16);
+        assert!(m.len() <= 4096);
         m.set_cap(16);
         assert!(m.len() <= 16 && m.doorkeeper.limit() == 64, "{} entries", m.len());
     }
@@ -635,10 +834,11 @@ mod tests {
         assert_eq!(*m.touch_or_insert_with(5, Counted(5)), (5, 0));
     }
 
-    /// A key evicted once that comes back gets a second chance (the doorkeeper): it
-    /// outlives a key inserted with it that was never seen before.
+    /// A key evicted from a full map that comes back is admitted again (the doorkeeper
+    /// recorded it): it outlives a key inserted with it that was never seen before, which
+    /// waits in the nursery.
     #[test]
-    fn a_returning_key_gets_a_second_chance() {
+    fn a_returning_key_is_admitted_again() {
         let mut m = BoundedMap::<_, _>::new(64);
         let (returning, fresh) = (1_000_000u32, 2_000_000u32);
         m.touch_or_insert_with(returning, || 1);
@@ -648,10 +848,52 @@ mod tests {
         assert!(m.get(&returning).is_none(), "evicted as the oldest");
         m.touch_or_insert_with(returning, || 2);
         m.touch_or_insert_with(fresh, || 3);
+        assert!(m.find(&returning).is_some() && m.find(&fresh).is_none(), "admitted / nursed");
         for k in 100..170 {
             m.touch_or_insert_with(k, || k);
         }
         assert_eq!(m.get(&returning), Some(&2));
-        assert!(m.get(&fresh).is_none());
+        assert!(m.get(&fresh).is_none(), "overwritten in the nursery");
+    }
+
+    /// Under a flood of one-off keys a filled map keeps them in its nursery: they never
+    /// push out a recurring key, which comes back only after three tables' worth of
+    /// them; a key first seen during the flood is moved into the map, value and all, by
+    /// its next promoting call (a refresh leaves it in the nursery); and a one-off costs
+    /// no hash-table insert (almost none enters the map).
+    #[test]
+    fn one_off_keys_stay_in_the_nursery_and_a_promoted_key_reaches_the_map() {
+        let cap = 4096usize;
+        let mut m = BoundedMap::<_, _>::new(cap);
+        for k in 0..=cap as u32 {
+            m.touch_or_insert_with(k, || k);
+        }
+        assert!(m.filled);
+        let recurring = u32::MAX;
+        m.touch_or_insert_with(recurring, || 7);
+        assert!(m.find(&recurring).is_none() && m.find_nursed(&recurring).is_some(), "first seen: nursed");
+        m.refresh_or_insert_with(recurring, || 8);
+        assert!(m.find(&recurring).is_none(), "a refresh does not move it");
+        assert_eq!(m.touch_or_insert_with(recurring, || 9), &7, "moved with its value");
+        assert!(m.find(&recurring).is_some() && m.find_nursed(&recurring).is_none(), "in the map");
+        let late = u32::MAX - 1;
+        let flood = 1_000_000..1_000_000 + 40 * cap as u32;
+        for k in flood.clone() {
+            m.touch_or_insert_with(k, || k);
+            if k as usize % (3 * cap) == 0 {
+                assert_eq!(m.touch_or_insert_with(recurring, || 9), &7, "evicted by one-offs");
+            }
+            if k == flood.start + 20 * cap as u32 {
+                m.touch_or_insert_with(late, || 1);
+                m.touch_or_insert_with(k + 1, || 0); // one newcomer between its sightings
+                assert_eq!(m.touch_or_insert_with(late, || 2), &1);
+                assert!(m.find(&late).is_some(), "a second sighting brings it in");
+            }
+            assert!(m.len() <= cap);
+        }
+        assert_eq!(m.get(&late), Some(&1));
+        let (flooded, admitted) = (flood.len(), flood.filter(|k| m.find(k).is_some()).count());
+        assert!(admitted < flooded / 50, "{admitted} one-offs in the map (doorkeeper false positives)");
+        assert!(m.evictions() >= 39 * cap as u64);
     }
 }

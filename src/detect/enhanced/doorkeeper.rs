@@ -1,13 +1,13 @@
 //! The doorkeeper of [`super::bounded::BoundedMap`]: a blocked Bloom filter of the keys
-//! the map evicted lately, consulted only when a key is about to be evicted from the
-//! probation segment (a key evicted before that came back gets a second chance). It is
-//! never consulted per new key, so a flood of one-off keys costs one filter insert per
-//! eviction and nothing per event.
+//! the map saw lately, its admission filter once the map has filled. A new key that the
+//! doorkeeper does not know is kept aside (the map's nursery) and recorded; one it knows
+//! (seen or evicted lately) is admitted into the map. Only a full map consults it, so
+//! tables that never fill pay nothing for it.
 //!
 //! Keys are hashed with a fixed multiply-rotate hash ([`FixedHasher`]), not the maps'
-//! random seed: which key gets a second chance (false positives included) must be the
-//! same on every run, or replay output under table overflow would not be deterministic.
-//! Forcing false positives only buys a key a second chance, never an alert.
+//! random seed: which key is admitted (false positives included) must be the same on
+//! every run, or replay output under table overflow would not be deterministic. Forcing
+//! false positives only buys a key admission, never an alert.
 
 use std::hash::{Hash, Hasher};
 
@@ -66,73 +66,80 @@ pub fn fixed_hash<K: Hash + ?Sized>(key: &K) -> u64 {
     h.finish()
 }
 
-/// Blocked Bloom filter: each key sets 3 bits of one 64-bit word (one cache line per
-/// query). Remembers about `limit` keys at ~16 bits per key; [`Doorkeeper::age`] starts
-/// afresh once that many were inserted. Inserts are a set union (their order does not
-/// matter), so the map can age it between eviction passes only.
+/// Blocked Bloom filter in two generations: each key sets 3 bits of one 64-bit word
+/// (one cache line per query) of the current generation, ~16 bits per key. Once
+/// `limit` keys were inserted into it, the current generation becomes the previous one
+/// (the older is forgotten) and a new one starts empty; a query asks both. So it
+/// remembers the last `limit` to `2 × limit` keys inserted, never forgetting a key
+/// inserted less than `limit` inserts ago.
 pub struct Doorkeeper {
-    words: Vec<u64>,
+    current: Vec<u64>,
+    previous: Vec<u64>,
     limit: usize,
     inserted: usize,
 }
 
 impl Doorkeeper {
-    /// A doorkeeper remembering about `limit` keys (allocated at the first insert or
-    /// [`Doorkeeper::age`]).
+    /// A doorkeeper of `limit` keys a generation (allocated at the first insert).
     pub fn new(limit: usize) -> Self {
-        Doorkeeper { words: Vec::new(), limit: limit.max(64), inserted: 0 }
+        Doorkeeper { current: Vec::new(), previous: Vec::new(), limit: limit.max(64), inserted: 0 }
     }
     /// The word and bits of the key of fixed hash `h`, for [`Doorkeeper::contains_at`]
-    /// and [`Doorkeeper::insert_at`] (valid until the filter is allocated or resized).
+    /// and [`Doorkeeper::insert_at`] (the same for the doorkeeper's lifetime).
     #[inline]
     pub fn slot(&self, h: u64) -> (usize, u64) {
-        let word = ((u128::from(h) * self.words.len() as u128) >> 64) as usize;
+        let word = ((u128::from(h) * (self.limit / 4) as u128) >> 64) as usize;
         let mask = 1u64 << (h & 63) | 1u64 << ((h >> 6) & 63) | 1u64 << ((h >> 12) & 63);
         (word, mask)
     }
-    /// Whether the key of fixed hash `h` was inserted since the filter last started
-    /// afresh (or is a false positive, ~0.8 % when full).
+    /// Whether the key of fixed hash `h` was inserted in the last `limit` to `2 × limit`
+    /// inserts (or is a false positive, ~1.6 % with both generations full).
     #[cfg(test)]
     pub fn contains(&self, h: u64) -> bool {
-        if self.words.is_empty() {
-            return false;
-        }
         self.contains_at(self.slot(h))
     }
-    /// [`Doorkeeper::contains`] of a key's [`Doorkeeper::slot`] (the filter allocated).
+    /// [`Doorkeeper::contains`] of a key's [`Doorkeeper::slot`].
     #[inline]
     pub fn contains_at(&self, (word, mask): (usize, u64)) -> bool {
-        self.words[word] & mask == mask
+        let has = |g: &[u64]| g.get(word).is_some_and(|w| w & mask == mask);
+        has(&self.current) || has(&self.previous)
     }
     #[cfg(test)]
     pub fn insert(&mut self, h: u64) {
-        self.allocate();
         self.insert_at(self.slot(h));
     }
-    /// [`Doorkeeper::insert`] of a key's [`Doorkeeper::slot`] (the filter allocated).
+    /// Inserts a key by its [`Doorkeeper::slot`]; a full generation is retired first.
     #[inline]
     pub fn insert_at(&mut self, (word, mask): (usize, u64)) {
-        self.words[word] |= mask;
+        if self.inserted >= self.limit || self.current.is_empty() {
+            self.next_generation();
+        }
+        self.current[word] |= mask;
         self.inserted += 1;
     }
-    fn allocate(&mut self) {
-        if self.words.is_empty() {
-            self.words = vec![0; self.limit / 4];
+    #[cold]
+    fn next_generation(&mut self) {
+        if self.current.is_empty() {
+            self.current = vec![0; self.limit / 4];
+        } else {
+            std::mem::swap(&mut self.current, &mut self.previous);
+            if self.current.is_empty() {
+                self.current = vec![0; self.limit / 4];
+            } else {
+                self.current.fill(0);
+            }
         }
+        self.inserted = 0;
     }
-    /// About how many keys it remembers.
+    /// Keys a generation.
     #[cfg(test)]
     pub fn limit(&self) -> usize {
         self.limit
     }
-    /// Starts afresh if `limit` keys were inserted since the last time; allocates the
-    /// filter (its slots stay valid until the next `age`).
-    pub fn age(&mut self) {
-        self.allocate();
-        if self.inserted >= self.limit {
-            self.words.fill(0);
-            self.inserted = 0;
-        }
+    /// Bytes the filter takes once both generations are in use.
+    #[cfg(test)]
+    pub fn bytes(&self) -> usize {
+        2 * (self.limit / 4) * 8
     }
 }
 
@@ -141,22 +148,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remembers_inserted_keys_with_few_false_positives_and_forgets_after_limit() {
+    fn remembers_the_last_limit_keys_with_few_false_positives_and_forgets_older_ones() {
         let mut d = Doorkeeper::new(10_000);
         assert!(!d.contains(fixed_hash(&1u32)));
         for k in 0..10_000u32 {
             d.insert(fixed_hash(&k));
-            if k == 5_000 {
-                d.age(); // below the limit: keeps everything
-            }
         }
         assert!((0..10_000u32).all(|k| d.contains(fixed_hash(&k))));
         let false_positives = (10_000..110_000u32).filter(|k| d.contains(fixed_hash(k))).count();
         assert!(false_positives < 1_500, "{false_positives} false positives in 100 000");
-        d.age(); // the limit was reached: starts afresh
+        // A second generation: the first is still asked.
+        for k in 10_000..20_000u32 {
+            d.insert(fixed_hash(&k));
+        }
+        assert!((0..20_000u32).all(|k| d.contains(fixed_hash(&k))));
+        // A third: the first is forgotten, the last `limit` keys never are.
         d.insert(fixed_hash(&777_777u32));
         assert!(d.contains(fixed_hash(&777_777u32)));
-        assert!((0..10_000u32).filter(|k| d.contains(fixed_hash(k))).count() < 100);
+        assert!((10_000..20_000u32).all(|k| d.contains(fixed_hash(&k))));
+        assert!((0..10_000u32).filter(|k| d.contains(fixed_hash(k))).count() < 300);
+        assert_eq!(d.bytes(), 2 * 2_500 * 8);
     }
 
     #[test]

@@ -344,15 +344,15 @@ impl ScanDetector {
         kind: ProbeKind,
         o: Outcome,
         tool: Option<Tool>,
-        start: bool,
+        shows: bool,
         alerts: &mut Vec<Alert>,
     ) {
         let window = self.window();
         let cap = self.cfg.scan_max_targets_per_source;
         let key = ScanKey { src, proto: t.proto };
-        // A session start shows the source again (promoted in the table); its end only
-        // concludes what the start began.
-        let st = if start {
+        // A session start shows the source again (promoted in the table, admitted into
+        // a full one); its end only concludes what the start began.
+        let st = if shows {
             self.sources.touch_or_insert_with(key, NewSource(ts))
         } else {
             self.sources.refresh_or_insert_with(key, NewSource(ts))
@@ -664,7 +664,11 @@ impl Detector for ScanDetector {
                 let t = Target { dst: r.dst, port, proto: r.protocol };
                 let tool = if r.protocol == super::probe::TCP { fingerprint(r.dst, port, &r.first) } else { None };
                 if let Some((k, o)) = end_verdict(r) {
-                    self.observe(r.id, r.src, t, r.end, k, o, tool, false, alerts);
+                    // An ACK or ICMP echo probe is judged at its end (its start was
+                    // deferred): the end is the one event of the session that shows the
+                    // source. Other ends conclude what their start showed.
+                    let shows = matches!(k, ProbeKind::Ack | ProbeKind::IcmpEcho);
+                    self.observe(r.id, r.src, t, r.end, k, o, tool, shows, alerts);
                 }
             }
             // Activity inside an established session is not a connection attempt.

@@ -448,3 +448,40 @@ fn probe_types_fold_connect_and_half_open_into_syn() {
         assert_eq!(super::scan::probe_class(k), expect, "{k:?}");
     }
 }
+
+/// An ACK scan is judged at each probe's end (its start is deferred), so those ends show
+/// the source: while one-off sources keep the table full, the scanner's second probe
+/// brings it into the table (a refresh would leave it in the nursery, overwritten
+/// every few probes), and the scan is found.
+#[test]
+fn an_ack_scan_is_found_while_one_off_sources_keep_the_table_full() {
+    let mut cfg = config();
+    cfg.enhanced.scan_max_sources = 1024;
+    let mut f = Feed::new();
+    let mut rng = SplitMix64(7);
+    let (scanner, dst) = (ip("203.0.113.66"), ip("192.0.2.10"));
+    // 4 000 one-off sources a second for 30 s: the table fills in the first second.
+    for i in 0..120_000 {
+        let src = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 | rng.below(1 << 24) as u32));
+        f.session(i as f64 * 0.000_25, src, dst, 40000, 80, Fate::Rej);
+    }
+    // A filtered host: bare ACKs left unanswered (ended by the 10 s timeout), 10 ms apart.
+    for p in 1..=100u16 {
+        let first = FirstPacket { tcp_flags: ACK, ttl: 50, ip_id: p, tcp_window: 1024, tcp_seq: 0, payload_len: 0 };
+        f.session_with(
+            10.0 + p as f64 * 0.01,
+            scanner,
+            dst,
+            33000,
+            p,
+            Fate::Stealth { flags: ACK, closed: false },
+            first,
+        );
+    }
+    let mut det = ScanDetector::new(&cfg);
+    let alerts = f.run(&mut det);
+    assert!(det.usage().evictions() > 100_000, "{:?}", det.usage());
+    let found: Vec<_> = alerts.iter().filter(|a| a.src == scanner).collect();
+    assert_eq!(found.len(), 1, "{alerts:?}");
+    assert_eq!(ev_str(found[0], "ProbeType"), "ACK");
+}
