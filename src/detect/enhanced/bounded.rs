@@ -213,7 +213,8 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
     }
     /// Like [`BoundedMap::touch_or_insert_with`] without promoting an entry that was
     /// there: for events that do not show the key again (the end of what its last
-    /// promoting event started). Never admits a key into a filled map.
+    /// promoting event started). Under admission (see the module doc) a new key it
+    /// makes stays in the nursery.
     #[inline(always)]
     pub fn refresh_or_insert_with(&mut self, key: K, make: impl Fill<V>) -> &mut V {
         self.entry_with(key, make, false)
