@@ -181,6 +181,7 @@ impl FlowTable {
         if let Some(b) = exchange {
             self.report_exchange(idx, b, out);
         }
+        self.touch_next_victim();
     }
 
     /// Counts an ICMP error in the session it quotes, if that is open (returns true);
@@ -368,8 +369,18 @@ impl FlowTable {
         idx
     }
 
-    /// Ends the longest-idle session of all (smallest "touched" among the list heads).
+    /// Ends the longest-idle session of all.
     fn evict_one(&mut self, out: &mut Vec<FlowEvent>) {
+        if let Some(idx) = self.victim() {
+            self.counters.evictions += 1;
+            self.end(idx, EndReason::Evicted, out);
+        }
+    }
+
+    /// The session a full table evicts next: the longest-idle of all (smallest "touched"
+    /// among the list heads).
+    #[inline(always)]
+    fn victim(&self) -> Option<u32> {
         // A plain loop over the six heads: a session's id is only read to break a tie.
         let mut victim: Option<(u32, Timestamp)> = None;
         for &h in &self.heads {
@@ -386,9 +397,25 @@ impl FlowTable {
                 _ => Some((h, touched)),
             };
         }
-        if let Some((idx, _)) = victim {
-            self.counters.evictions += 1;
-            self.end(idx, EndReason::Evicted, out);
+        victim.map(|(v, _)| v)
+    }
+
+    /// On a full table (a flood of new sessions, each evicting one), reads the map bucket
+    /// of the session the next new one would evict as a packet is done: that cache miss
+    /// then overlaps the next packet's own lookup instead of following it in `end`. A
+    /// plain load that changes nothing (`black_box` keeps it); other packets pay the
+    /// comparison only.
+    #[inline(always)]
+    fn touch_next_victim(&self) {
+        if self.map.len() >= self.cfg.max_flows.max(1) {
+            self.touch_victim_bucket();
+        }
+    }
+
+    #[inline(never)]
+    fn touch_victim_bucket(&self) {
+        if let Some(v) = self.victim() {
+            std::hint::black_box(self.map.get_bucket(self.slots[v as usize].bucket as usize).copied());
         }
     }
 
