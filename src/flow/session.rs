@@ -86,8 +86,11 @@ pub struct Session {
     pub has_ports: bool,
     /// Initiator endpoint as keyed (port is the key port: echo id for ICMP echo).
     pub init_port: u16,
-    // Line 3: read by the Start and End events only.
+    // Line 3: read by the Start and End events (and the table when the session ends).
     pub first: FirstPacket,
+    /// The table's map bucket that holds this slot's index (so ending the session
+    /// removes it from the map without a probe); the table renews it when the map rehashes.
+    pub bucket: u32,
     pub resp_port: u16,
     pub init_addr: IpAddr,
     pub resp_addr: IpAddr,
@@ -109,6 +112,7 @@ impl Session {
             live: false,
             key,
             hash: 0,
+            bucket: 0,
             init_addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             init_port: 0,
             resp_addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),

@@ -8,6 +8,8 @@
 //! the map uses the randomly seeded [`KeyedHasher`]; nothing is ever output in map order.
 //! The map is a `HashTable` of slab indices (4 bytes per bucket, keys stay in the slab):
 //! each packet's key is hashed once, and that hash serves both the lookup and the insert.
+//! Each session records the bucket that holds it (renewed whenever the map rehashes), so
+//! ending a session removes it from the map without probing.
 //!
 //! Time is the largest packet timestamp seen. An older packet is still counted (and may
 //! stretch the session's start back) but does not move time back; a jump forward just
@@ -179,6 +181,7 @@ impl FlowTable {
         if let Some(b) = exchange {
             self.report_exchange(idx, b, out);
         }
+        self.touch_next_victim();
     }
 
     /// Counts an ICMP error in the session it quotes, if that is open (returns true);
@@ -351,15 +354,33 @@ impl FlowTable {
         };
         let id = self.take_id();
         self.slots[idx as usize].init(key, hash, init, resp, has_ports, sender_inits == sender_is_a, id, pkt.ts);
+        // With no room left (`len == capacity`) an insert either reuses a deleted bucket or
+        // rehashes the map (growing it or not), which moves every entry to another bucket and
+        // leaves room again: then the sessions' bucket indices are renewed.
+        let full = self.map.len() == self.map.capacity();
         let slots = &self.slots;
-        self.map.insert_unique(hash, idx, |&i| slots[i as usize].hash);
+        let bucket = self.map.insert_unique(hash, idx, |&i| slots[i as usize].hash).bucket_index();
+        self.slots[idx as usize].bucket = bucket as u32;
+        if full && self.map.len() < self.map.capacity() {
+            self.renew_buckets();
+        }
         self.counters.sessions += 1;
         self.counters.active = self.map.len() as u64;
         idx
     }
 
-    /// Ends the longest-idle session of all (smallest "touched" among the list heads).
+    /// Ends the longest-idle session of all.
     fn evict_one(&mut self, out: &mut Vec<FlowEvent>) {
+        if let Some(idx) = self.victim() {
+            self.counters.evictions += 1;
+            self.end(idx, EndReason::Evicted, out);
+        }
+    }
+
+    /// The session a full table evicts next: the longest-idle of all (smallest "touched"
+    /// among the list heads).
+    #[inline(always)]
+    fn victim(&self) -> Option<u32> {
         // A plain loop over the six heads: a session's id is only read to break a tie.
         let mut victim: Option<(u32, Timestamp)> = None;
         for &h in &self.heads {
@@ -376,9 +397,25 @@ impl FlowTable {
                 _ => Some((h, touched)),
             };
         }
-        if let Some((idx, _)) = victim {
-            self.counters.evictions += 1;
-            self.end(idx, EndReason::Evicted, out);
+        victim.map(|(v, _)| v)
+    }
+
+    /// On a full table (a flood of new sessions, each evicting one), reads the map bucket
+    /// of the session the next new one would evict as a packet is done: that cache miss
+    /// then overlaps the next packet's own lookup instead of following it in `end`. A
+    /// plain load that changes nothing (`black_box` keeps it); other packets pay the
+    /// comparison only.
+    #[inline(always)]
+    fn touch_next_victim(&self) {
+        if self.map.len() >= self.cfg.max_flows.max(1) {
+            self.touch_victim_bucket();
+        }
+    }
+
+    #[inline(never)]
+    fn touch_victim_bucket(&self) {
+        if let Some(v) = self.victim() {
+            std::hint::black_box(self.map.get_bucket(self.slots[v as usize].bucket as usize).copied());
         }
     }
 
@@ -390,12 +427,52 @@ impl FlowTable {
         }
         out.push(FlowEvent::End(s.record(reason)));
         s.live = false;
-        if let Ok(entry) = self.map.find_entry(s.hash, |&i| i == idx) {
-            entry.remove();
+        // The session's bucket: two independent loads (control byte, index), where a probe
+        // by hash would chain the session, the control group and then the bucket.
+        match self.map.get_bucket_entry(s.bucket as usize) {
+            Ok(entry) if *entry.get() == idx => {
+                entry.remove();
+            }
+            _ => self.remove_by_hash(idx),
         }
         self.free.push(idx);
         self.counters.records += 1;
         self.counters.active = self.map.len() as u64;
+    }
+
+    /// Removes slot `idx` from the map by probing with its hash (only if its recorded
+    /// bucket were stale, which renewing the buckets on every rehash rules out).
+    #[cold]
+    #[inline(never)]
+    fn remove_by_hash(&mut self, idx: u32) {
+        debug_assert!(false, "stale map bucket for slot {idx}");
+        if let Ok(entry) = self.map.find_entry(self.slots[idx as usize].hash, |&i| i == idx) {
+            entry.remove();
+        }
+    }
+
+    /// Every live session's recorded bucket holds its slot index, and the map holds
+    /// exactly the live sessions.
+    #[cfg(test)]
+    pub(super) fn buckets_consistent(&self) -> bool {
+        let live = self.slots.iter().filter(|s| s.live).count();
+        live == self.map.len()
+            && self
+                .slots
+                .iter()
+                .enumerate()
+                .all(|(i, s)| !s.live || self.map.get_bucket(s.bucket as usize).is_some_and(|&b| b as usize == i))
+    }
+
+    /// Records in every live session the bucket that now holds it (after a rehash).
+    #[cold]
+    #[inline(never)]
+    fn renew_buckets(&mut self) {
+        for bucket in self.map.iter_buckets() {
+            if let Some(&i) = self.map.get_bucket(bucket) {
+                self.slots[i as usize].bucket = bucket as u32;
+            }
+        }
     }
 
     #[inline(always)]

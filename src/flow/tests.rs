@@ -418,6 +418,7 @@ mod prop {
             for p in &pkts {
                 tab.ingest_at(p, &mut ev);
                 prop_assert!(tab.counters().active as usize <= max_flows);
+                prop_assert!(tab.buckets_consistent());
             }
             tab.flush_all(&mut ev);
             let mut open: HashMap<u64, bool> = HashMap::new();
@@ -449,6 +450,56 @@ mod prop {
             let c = tab.counters();
             prop_assert_eq!(c.records, c.sessions + c.active_splits);
         }
+    }
+}
+
+/// Sessions record their map bucket; the map grows (past its initial 65,536) and, once
+/// full of churn, rehashes in place: every recorded bucket must follow, or an End would
+/// remove another session's entry.
+#[test]
+fn map_buckets_follow_growth_and_rehash() {
+    let cfg = FlowConfig { max_flows: 110_000, ..FlowConfig::default() };
+    let mut tab = FlowTable::new(cfg);
+    let mut ev = Vec::new();
+    for n in 0..400_000u32 {
+        let src = IpAddr::from([10, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        let mut p = udp(i64::from(n / 100), C, 1000, S, 53, 60);
+        p.src = src;
+        // Every third packet repeats an older flow (a refresh or, once evicted, a new one).
+        if n % 3 == 2 {
+            let m = n / 2;
+            p.src = IpAddr::from([10, (m >> 16) as u8, (m >> 8) as u8, m as u8]);
+        }
+        tab.ingest_at(&p, &mut ev);
+        if n % 20_000 == 0 || n == 65_537 {
+            assert!(tab.buckets_consistent(), "after packet {n}");
+        }
+        ev.clear();
+    }
+    assert!(tab.buckets_consistent());
+    assert!(tab.counters().evictions > 200_000);
+    tab.flush_all(&mut ev);
+    assert_eq!(ends(&ev).len(), 110_000);
+    assert_eq!(tab.counters().active, 0);
+}
+
+/// The same with a small table kept full by churn: deleted buckets pile up until the
+/// map rehashes, growing or (once it is large enough for its sessions) in place.
+#[test]
+fn map_buckets_follow_rehash_in_place() {
+    for max_flows in [20, 27, 28, 50, 113] {
+        let mut tab = FlowTable::new(FlowConfig { max_flows, ..FlowConfig::default() });
+        let mut ev = Vec::new();
+        let mut x = 12345u32;
+        for n in 0..20_000i64 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let port = 1000 + (x >> 16) as u16 % 400;
+            tab.ingest_at(&udp(n, C, port, S, 53, 60), &mut ev);
+            assert!(tab.buckets_consistent(), "max_flows {max_flows}, packet {n}");
+        }
+        tab.flush_all(&mut ev);
+        assert_eq!(tab.counters().active, 0);
+        assert_eq!(tab.counters().records, tab.counters().sessions);
     }
 }
 
