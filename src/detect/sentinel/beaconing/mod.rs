@@ -184,10 +184,13 @@ impl SentinelBeaconing {
     /// A record ended: one row. Kept out of line so a Start costs no large frame.
     #[inline(never)]
     fn add_row(&mut self, rec: &crate::flow::FlowRecord) {
-        self.open.end(rec.id);
+        // A record has its Start's endpoints (the flow table fixes them when the session
+        // begins), and only Starts to a qualifying destination were opened: the others
+        // (most of a flood's sessions) have nothing to close.
         if !destination_qualifies(rec.dst) {
             return;
         }
+        self.open.end(rec.id);
         // Qualifying destinations are IPv4.
         let IpAddr::V4(dst_v4) = rec.dst else {
             return;
