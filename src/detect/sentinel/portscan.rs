@@ -183,9 +183,10 @@ impl SentinelPortScan {
     }
 
     /// Keeps only the sources that `keep` accepts. When few stay (a new bin, a flood's
-    /// sweep), they are moved into the emptied table rather than the others erased one
-    /// by one: erasing leaves tombstones in a full table, and a table of tombstones is
-    /// soon rehashed in place (a sixth of the rule's CPU under a SYN flood).
+    /// sweep), they are moved into the emptied table (or, if none stay, the table is just
+    /// cleared) rather than the others erased one by one: erasing leaves tombstones in a
+    /// full table, and a table of tombstones is soon rehashed in place (a sixth of the
+    /// rule's CPU under a SYN flood).
     fn drop_sources(&mut self, keep: impl Fn(&SourceBin) -> bool) {
         let kept = self.sources.values().filter(|s| keep(s)).count();
         let mut dropped_ports = 0;
