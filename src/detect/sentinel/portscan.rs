@@ -233,13 +233,11 @@ impl SentinelPortScan {
         freed > 0
     }
 
-    /// Kept out of line so that the other events cost no large frame.
+    /// A Start from a qualifying source. Kept out of line so that the other events (and
+    /// the Starts the rule ignores) cost no large frame.
     #[inline(never)]
     fn on_start(&mut self, s: &SessionStart, alerts: &mut Vec<Alert>) {
         let (src, dport) = (s.src, s.dport);
-        if !source_qualifies(src) {
-            return;
-        }
         let ts = record_time(s.ts);
         // The current bin's start is a whole microsecond: a time in it has its bin.
         let bin = if ts >= self.current_bin && ts < self.current_bin.saturating_add(BIN_WIDTH) {
@@ -312,7 +310,9 @@ impl Detector for SentinelPortScan {
     fn on_event(&mut self, event: &FlowEvent, alerts: &mut Vec<Alert>) {
         if let FlowEvent::Start(s) = event {
             self.advance(s.ts);
-            self.on_start(s, alerts);
+            if source_qualifies(s.src) {
+                self.on_start(s, alerts);
+            }
         }
     }
     fn on_time(&mut self, now: Timestamp, _alerts: &mut Vec<Alert>) {
