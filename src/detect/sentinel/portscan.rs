@@ -22,6 +22,7 @@ use crate::detect::{Alert, AlertType, DetectionMode, Detector, DetectorUsage, Se
 use crate::flow::{FlowEvent, SessionStart};
 use crate::net::{keyed_map, kusto_ipv4_is_private, KeyedMap};
 use crate::time::{Duration, Timestamp};
+use hashbrown::hash_map::Entry;
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -33,6 +34,9 @@ pub const TECHNIQUES: &[&str] = &["T1046"];
 /// `let PortScanThreshold = 50;` — alert when the distinct port count is greater.
 pub const PORT_SCAN_THRESHOLD: usize = 50;
 pub const BIN_WIDTH: Duration = Duration(300 * crate::time::NANOS_PER_SEC);
+// A source's first Start brings one port at most: it never alerts. A second port moves the
+// first one's session into the sample.
+const _: () = assert!(PORT_SCAN_THRESHOLD >= 1 && SESSION_SAMPLE >= 2);
 
 /// The KQL's source filter.
 pub fn source_qualifies(src: IpAddr) -> bool {
@@ -41,26 +45,86 @@ pub fn source_qualifies(src: IpAddr) -> bool {
 
 struct SourceBin {
     bin: Timestamp,
-    /// Distinct ports in first-seen order; emptied once the alert is raised.
-    ports: PortList,
-    /// The session that brought the first port, inline (a one-port source allocates
-    /// nothing more), and those that brought the next ones, up to the alert's sample.
-    first_session: u64,
-    more_sessions: Vec<u64>,
+    /// Distinct ports in first-seen order and the sessions that brought the first ones;
+    /// emptied once the alert is raised.
+    ports: Ports,
     /// The one destination every port went to; `None` once a second one is seen.
     target: Option<IpAddr>,
     alerted: bool,
 }
 
 impl SourceBin {
-    fn new(bin: Timestamp) -> Self {
-        SourceBin {
-            bin,
-            ports: PortList::default(),
-            first_session: 0,
-            more_sessions: Vec::new(),
-            target: None,
-            alerted: false,
+    /// The state of a source's first Start in `bin` (one port at most: never an alert).
+    fn first(bin: Timestamp, s: &SessionStart) -> Self {
+        match s.dport {
+            Some(port) => {
+                SourceBin { bin, ports: Ports::One { port, session: s.id }, target: Some(s.dst), alerted: false }
+            }
+            None => SourceBin { bin, ports: Ports::None, target: None, alerted: false },
+        }
+    }
+}
+
+/// The distinct ports of a (source, bin). A one-port source — every source of a spoofed
+/// flood — holds its port and session inline (a table entry of 72 bytes, no allocation);
+/// the second port moves them into one allocation.
+enum Ports {
+    None,
+    One { port: u16, session: u64 },
+    Many(Box<ManyPorts>),
+}
+
+struct ManyPorts {
+    ports: PortList,
+    /// The sessions that brought the first `SESSION_SAMPLE` distinct ports.
+    sessions: [u64; SESSION_SAMPLE],
+    n_sessions: usize,
+}
+
+impl Ports {
+    fn len(&self) -> usize {
+        match self {
+            Ports::None => 0,
+            Ports::One { .. } => 1,
+            Ports::Many(m) => m.ports.len(),
+        }
+    }
+
+    fn contains(&self, port: u16) -> bool {
+        match self {
+            Ports::None => false,
+            Ports::One { port: p, .. } => *p == port,
+            Ports::Many(m) => m.ports.contains(&port),
+        }
+    }
+
+    /// Adds a port not held yet, brought by `session`.
+    fn push(&mut self, port: u16, session: u64) {
+        match self {
+            Ports::None => *self = Ports::One { port, session },
+            Ports::One { port: first, session: first_session } => {
+                let mut m = ManyPorts { ports: PortList::default(), sessions: [0; SESSION_SAMPLE], n_sessions: 2 };
+                m.ports.push(*first);
+                m.ports.push(port);
+                m.sessions[..2].copy_from_slice(&[*first_session, session]);
+                *self = Ports::Many(Box::new(m));
+            }
+            Ports::Many(m) => {
+                m.ports.push(port);
+                if m.n_sessions < SESSION_SAMPLE {
+                    m.sessions[m.n_sessions] = session;
+                    m.n_sessions += 1;
+                }
+            }
+        }
+    }
+
+    /// The ports in first-seen order and their sessions, leaving the list empty.
+    fn take(&mut self) -> (Vec<u16>, Vec<u64>) {
+        match std::mem::replace(self, Ports::None) {
+            Ports::None => (Vec::new(), Vec::new()),
+            Ports::One { port, session } => (vec![port], vec![session]),
+            Ports::Many(m) => (m.ports.as_slice().to_vec(), m.sessions[..m.n_sessions].to_vec()),
         }
     }
 }
@@ -100,11 +164,17 @@ impl SentinelPortScan {
         self.late
     }
 
+    #[inline]
     fn advance(&mut self, now: Timestamp) {
-        // Still inside the current bin (nearly every call): no division.
+        // Still inside the current bin (nearly every call): no division, no call.
         if now >= self.current_bin && now < self.current_bin.saturating_add(BIN_WIDTH) {
             return;
         }
+        self.enter_bin(now);
+    }
+
+    #[inline(never)]
+    fn enter_bin(&mut self, now: Timestamp) {
         let bin = now.bin_start(BIN_WIDTH);
         if bin > self.current_bin {
             self.current_bin = bin;
@@ -113,13 +183,18 @@ impl SentinelPortScan {
     }
 
     /// Keeps only the sources that `keep` accepts. When few stay (a new bin, a flood's
-    /// sweep), they are moved into the emptied table rather than the others erased one
-    /// by one: erasing leaves tombstones in a full table, and a table of tombstones is
-    /// soon rehashed in place (a sixth of the rule's CPU under a SYN flood).
+    /// sweep), they are moved into the emptied table (or, if none stay, the table is just
+    /// cleared) rather than the others erased one by one: erasing leaves tombstones in a
+    /// full table, and a table of tombstones is soon rehashed in place (a sixth of the
+    /// rule's CPU under a SYN flood).
     fn drop_sources(&mut self, keep: impl Fn(&SourceBin) -> bool) {
         let kept = self.sources.values().filter(|s| keep(s)).count();
         let mut dropped_ports = 0;
-        if kept * 4 < self.sources.len() {
+        if kept == 0 {
+            // (A flood's sweep: nothing stays, so nothing is moved either.)
+            dropped_ports = self.sources.values().map(|s| s.ports.len() as u64).sum();
+            self.sources.clear();
+        } else if kept * 4 < self.sources.len() {
             let mut stay = Vec::with_capacity(kept);
             for (ip, s) in self.sources.drain() {
                 if keep(&s) {
@@ -158,13 +233,11 @@ impl SentinelPortScan {
         freed > 0
     }
 
-    /// Kept out of line so that the other events cost no large frame.
+    /// A Start from a qualifying source. Kept out of line so that the other events (and
+    /// the Starts the rule ignores) cost no large frame.
     #[inline(never)]
     fn on_start(&mut self, s: &SessionStart, alerts: &mut Vec<Alert>) {
         let (src, dport) = (s.src, s.dport);
-        if !source_qualifies(src) {
-            return;
-        }
         let ts = record_time(s.ts);
         // The current bin's start is a whole microsecond: a time in it has its bin.
         let bin = if ts >= self.current_bin && ts < self.current_bin.saturating_add(BIN_WIDTH) {
@@ -177,39 +250,40 @@ impl SentinelPortScan {
             self.untracked += 1;
             return;
         }
-        let state = self.sources.entry(src).or_insert_with(|| SourceBin::new(bin));
+        let state = match self.sources.entry(src) {
+            // A new source (every source of a spoofed flood): one lookup, one write.
+            Entry::Vacant(new) => {
+                let state = new.insert(SourceBin::first(bin, s));
+                self.tracked_ports += state.ports.len() as u64;
+                return;
+            }
+            Entry::Occupied(known) => known.into_mut(),
+        };
         if bin < state.bin {
             self.late += 1;
             return;
         }
         if bin > state.bin {
             self.tracked_ports -= state.ports.len() as u64;
-            *state = SourceBin::new(bin);
-        }
-        let Some(port) = dport else { return };
-        if state.alerted || state.ports.contains(&port) {
+            *state = SourceBin::first(bin, s);
+            self.tracked_ports += state.ports.len() as u64;
             return;
         }
-        if state.ports.is_empty() {
-            state.first_session = s.id;
-            state.target = Some(s.dst);
-        } else {
-            if state.more_sessions.len() + 1 < SESSION_SAMPLE {
-                state.more_sessions.push(s.id);
-            }
-            if state.target != Some(s.dst) {
-                state.target = None;
-            }
+        let Some(port) = dport else { return };
+        if state.alerted || state.ports.contains(port) {
+            return;
         }
-        state.ports.push(port);
+        if state.ports.len() == 0 {
+            state.target = Some(s.dst);
+        } else if state.target != Some(s.dst) {
+            state.target = None;
+        }
+        state.ports.push(port, s.id);
         self.tracked_ports += 1;
         if state.ports.len() > PORT_SCAN_THRESHOLD {
             state.alerted = true;
-            let ports = state.ports.take();
+            let (ports, sessions) = state.ports.take();
             self.tracked_ports -= ports.len() as u64;
-            let mut sessions = Vec::with_capacity(SESSION_SAMPLE);
-            sessions.push(state.first_session);
-            sessions.append(&mut state.more_sessions);
             let mut evidence = Map::new();
             evidence.insert("WindowStart".into(), Value::String(bin.rfc3339()));
             evidence.insert("AttemptedPortsCount".into(), ports.len().into());
@@ -236,7 +310,9 @@ impl Detector for SentinelPortScan {
     fn on_event(&mut self, event: &FlowEvent, alerts: &mut Vec<Alert>) {
         if let FlowEvent::Start(s) = event {
             self.advance(s.ts);
-            self.on_start(s, alerts);
+            if source_qualifies(s.src) {
+                self.on_start(s, alerts);
+            }
         }
     }
     fn on_time(&mut self, now: Timestamp, _alerts: &mut Vec<Alert>) {
@@ -294,6 +370,11 @@ mod tests {
         }
         det.finish(&mut alerts);
         alerts
+    }
+
+    #[test]
+    fn a_one_port_source_fits_a_small_table_entry() {
+        assert!(std::mem::size_of::<(IpAddr, SourceBin)>() <= 72);
     }
 
     #[test]

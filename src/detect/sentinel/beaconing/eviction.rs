@@ -41,6 +41,7 @@ struct Bucket {
 }
 
 impl Bucket {
+    #[inline]
     fn push(&mut self, ip: IpAddr) {
         match ip {
             IpAddr::V4(a) => self.v4.push(Reverse(a.to_bits())),
@@ -63,11 +64,21 @@ impl EvictionOrder {
     /// Records that `ip` now holds `count` rows (its entries for other counts go stale).
     #[inline]
     pub(super) fn note(&mut self, count: usize, ip: IpAddr) {
-        if self.armed {
-            self.push(count, ip);
+        if !self.armed {
+            return;
+        }
+        // Nearly every row: a small count whose bucket exists (a heap push, no call).
+        match self.small.get_mut(count) {
+            Some(bucket) => {
+                bucket.push(ip);
+                self.lowest_small = self.lowest_small.min(count);
+                self.entries += 1;
+            }
+            None => self.push(count, ip),
         }
     }
 
+    #[inline(never)]
     fn push(&mut self, count: usize, ip: IpAddr) {
         if count < SMALL_COUNTS {
             if self.small.len() <= count {

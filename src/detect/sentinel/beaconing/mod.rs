@@ -125,6 +125,29 @@ pub struct SentinelBeaconing {
     by_size: EvictionOrder,
     dropped_rows: u64,
     late_rows: u64,
+    /// The hour of the last row's wake-up time.
+    hour: Hour,
+}
+
+/// An hour `[start, end)` and the end-of-hour of a time, recomputed (two divisions) only
+/// when the time leaves it: nearly every row falls in the hour of the one before.
+struct Hour {
+    start: Timestamp,
+    end: Timestamp,
+}
+
+impl Hour {
+    const NONE: Hour = Hour { start: Timestamp(i64::MAX), end: Timestamp(i64::MIN) };
+
+    /// `t.bin_start(BIN_WIDTH).saturating_add(BIN_WIDTH)`.
+    #[inline]
+    fn end_of(&mut self, t: Timestamp) -> Timestamp {
+        if t < self.start || t >= self.end {
+            self.start = t.bin_start(BIN_WIDTH);
+            self.end = self.start.saturating_add(BIN_WIDTH);
+        }
+        self.end
+    }
 }
 
 impl SentinelBeaconing {
@@ -140,6 +163,7 @@ impl SentinelBeaconing {
             by_size: EvictionOrder::default(),
             dropped_rows: 0,
             late_rows: 0,
+            hour: Hour::NONE,
         }
     }
 
@@ -160,10 +184,13 @@ impl SentinelBeaconing {
     /// A record ended: one row. Kept out of line so a Start costs no large frame.
     #[inline(never)]
     fn add_row(&mut self, rec: &crate::flow::FlowRecord) {
-        self.open.end(rec.id);
+        // A record has its Start's endpoints (the flow table fixes them when the session
+        // begins), and only Starts to a qualifying destination were opened: the others
+        // (most of a flood's sessions) have nothing to close.
         if !destination_qualifies(rec.dst) {
             return;
         }
+        self.open.end(rec.id);
         // Qualifying destinations are IPv4.
         let IpAddr::V4(dst_v4) = rec.dst else {
             return;
@@ -197,7 +224,7 @@ impl SentinelBeaconing {
         // before that, evaluating it would only wait for the hour's end (and once the
         // horizon is past it, the next sweep picks it up through `waiting`).
         let first = source.rows.first_key().expect("a row was just added").0;
-        let first_hour_end = first.bin_start(BIN_WIDTH).saturating_add(BIN_WIDTH);
+        let first_hour_end = self.hour.end_of(first);
         if source.wake_at != Some(first_hour_end) {
             source.wake_at = Some(first_hour_end);
             self.waiting.add(first_hour_end, rec.src);

@@ -50,9 +50,10 @@ impl OpenSessions {
                 if w >= self.bits.len() {
                     self.bits.resize(w + 1, 0);
                 }
-                let was = self.bits[w];
-                self.bits[w] |= 1 << (id % 64);
-                was != self.bits[w]
+                let (word, bit) = (&mut self.bits[w], 1 << (id % 64));
+                let was_open = *word & bit != 0;
+                *word |= bit;
+                !was_open
             }
             None => self.outside.insert(id),
         };
@@ -60,14 +61,31 @@ impl OpenSessions {
             self.open += 1;
         }
         if self.in_order.len() + self.heap.len() >= 2 * self.open + 1024 {
-            let (bits, base, outside) = (&self.bits, self.base, &self.outside);
-            self.in_order.retain(|&(_, id)| is_open(bits, base, outside, id));
-            self.heap.retain(|&Reverse((_, id))| is_open(bits, base, outside, id));
+            self.compact();
         }
         match self.in_order.back() {
             Some(&(last, _)) if t < last => self.heap.push(Reverse((t, id))),
             _ => self.in_order.push_back((t, id)),
         }
+    }
+
+    /// Drops the ended sessions' entries from the queue and the heap (rare: out of line).
+    #[cold]
+    #[inline(never)]
+    fn compact(&mut self) {
+        // Compacted in place on one slice, the window's words read from one slice too:
+        // `VecDeque::retain` and indexing go through the ring's index arithmetic.
+        let (bits, base, outside) = ((&*self.bits.make_contiguous(), &[][..]), self.base, &self.outside);
+        let queued = self.in_order.make_contiguous();
+        let mut kept = 0;
+        for i in 0..queued.len() {
+            if is_open(bits, base, outside, queued[i].1) {
+                queued[kept] = queued[i];
+                kept += 1;
+            }
+        }
+        self.in_order.truncate(kept);
+        self.heap.retain(|&Reverse((_, id))| is_open(bits, base, outside, id));
     }
 
     /// Session `id` has ended (nothing happens if it was not open).
@@ -95,7 +113,7 @@ impl OpenSessions {
     pub fn earliest(&mut self) -> Option<Timestamp> {
         let queued = loop {
             match self.in_order.front() {
-                Some(&(t, id)) if is_open(&self.bits, self.base, &self.outside, id) => break Some(t),
+                Some(&(t, id)) if is_open(self.bits.as_slices(), self.base, &self.outside, id) => break Some(t),
                 Some(_) => {
                     self.in_order.pop_front();
                 }
@@ -104,7 +122,9 @@ impl OpenSessions {
         };
         let heaped = loop {
             match self.heap.peek() {
-                Some(&Reverse((t, id))) if is_open(&self.bits, self.base, &self.outside, id) => break Some(t),
+                Some(&Reverse((t, id))) if is_open(self.bits.as_slices(), self.base, &self.outside, id) => {
+                    break Some(t)
+                }
                 Some(_) => {
                     self.heap.pop();
                 }
@@ -128,9 +148,10 @@ impl OpenSessions {
     }
 }
 
-fn is_open(bits: &VecDeque<u64>, base: u64, outside: &HashSet<u64>, id: u64) -> bool {
-    let in_window =
-        id.checked_sub(base).and_then(|off| bits.get((off / 64) as usize).map(|w| w & (1 << (off % 64)) != 0));
+/// Whether session `id` is open, the window's words given as `VecDeque::as_slices`.
+fn is_open(bits: (&[u64], &[u64]), base: u64, outside: &HashSet<u64>, id: u64) -> bool {
+    let word = |i: usize| bits.0.get(i).or_else(|| bits.1.get(i - bits.0.len()));
+    let in_window = id.checked_sub(base).and_then(|off| word((off / 64) as usize).map(|w| w & (1 << (off % 64)) != 0));
     in_window == Some(true) || (!outside.is_empty() && outside.contains(&id))
 }
 

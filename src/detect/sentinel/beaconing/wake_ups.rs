@@ -72,15 +72,22 @@ impl WakeUps {
         self.entries > 2 * live_sources + 1024
     }
 
-    /// Rebuilds the buckets from every buffered source's (address, wake-up time).
+    /// Rebuilds the buckets from every buffered source's (address, wake-up time). The
+    /// `recent` bucket keeps its time and its allocation (it grew to hold the registrations
+    /// since the last rebuild, and they come back at the same pace).
     pub(super) fn rebuild(&mut self, wake_ups: impl IntoIterator<Item = (IpAddr, Timestamp)>) {
         let mut by_time: BTreeMap<Timestamp, Vec<IpAddr>> = BTreeMap::new();
+        let (recent_w, recent) = (self.recent.0, &mut self.recent.1);
+        recent.clear();
         for (ip, w) in wake_ups {
-            by_time.entry(w).or_default().push(ip);
+            if w == recent_w {
+                recent.push(ip);
+            } else {
+                by_time.entry(w).or_default().push(ip);
+            }
         }
-        self.entries = by_time.values().map(Vec::len).sum();
+        self.entries = by_time.values().map(Vec::len).sum::<usize>() + recent.len();
         self.by_time = by_time;
-        self.recent.1.clear();
     }
 
     pub(super) fn clear(&mut self) {
