@@ -59,7 +59,7 @@ fn read_one(source: &mut dyn PacketSource) -> Input {
 /// whether the input is over: its end, or a failure other than a broken replay file
 /// (which is followed by the next file).
 #[inline(always)]
-fn read_into(source: &mut dyn PacketSource, batch: &mut Vec<Input>) -> bool {
+fn read_into<S: PacketSource + ?Sized>(source: &mut S, batch: &mut Vec<Input>) -> bool {
     batch.push(Input::End);
     let Some(slot) = batch.last_mut() else { return true };
     match source.next_frame() {
@@ -78,6 +78,19 @@ fn read_into(source: &mut dyn PacketSource, batch: &mut Vec<Input>) -> bool {
             done
         }
     }
+}
+
+/// Reads and decodes onto the end of `batch` until it holds `max` inputs or the input
+/// is over (returns true then): [`PacketSource::read_batch`], which each source gets
+/// its own copy of, with `S` its own type.
+#[inline(always)]
+pub(crate) fn fill_batch<S: PacketSource + ?Sized>(source: &mut S, batch: &mut Vec<Input>, max: usize) -> bool {
+    while batch.len() < max {
+        if read_into(source, batch) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Handed out by reference when the reader has nothing ready / is done.
@@ -191,10 +204,7 @@ fn reader_thread(source: &mut dyn PacketSource, tx: Sender<Vec<Input>>, recycled
     publish_progress(source, stats);
     loop {
         let mut batch = recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(READ_BATCH));
-        let mut done = false;
-        while batch.len() < READ_BATCH && !done {
-            done = read_into(source, &mut batch);
-        }
+        let done = source.read_batch(&mut batch, READ_BATCH);
         // Before the batch goes: the bytes read never lag the packets the capture counted.
         publish_progress(source, stats);
         if tx.send(batch).is_err() || done {

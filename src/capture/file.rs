@@ -135,7 +135,9 @@ impl PacketSource for FileSource {
         self.inputs[self.current.unwrap_or(0)].link
     }
 
-    #[inline]
+    // Always inlined (into the reader thread's `read_batch`): the single input's path is
+    // small; the merge is out of line.
+    #[inline(always)]
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         // A single input needs no merge: its frames go out as they come (the first frame
         // still goes the general way, which opens the merge).
@@ -156,6 +158,19 @@ impl PacketSource for FileSource {
                 }
             };
         }
+        self.next_merged()
+    }
+
+    fn progress(&self) -> Option<InputProgress> {
+        let bytes_read = self.inputs.iter().map(InputFile::bytes_read).sum();
+        Some(InputProgress { bytes_read, bytes_total: self.bytes_total })
+    }
+}
+
+impl FileSource {
+    /// [`PacketSource::next_frame`] through the merge (several inputs, or the first frame).
+    #[inline(never)]
+    fn next_merged(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let next = match self.current.take() {
             Some(i) => {
                 let input = &mut self.inputs[i];
@@ -189,11 +204,6 @@ impl PacketSource for FileSource {
             Some(frame) => Ok(Some(frame)),
             None => Err(CaptureError::ReadFile { path: input.name.clone(), reason: "internal: reader closed".into() }),
         }
-    }
-
-    fn progress(&self) -> Option<InputProgress> {
-        let bytes_read = self.inputs.iter().map(InputFile::bytes_read).sum();
-        Some(InputProgress { bytes_read, bytes_total: self.bytes_total })
     }
 }
 

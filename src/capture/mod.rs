@@ -113,6 +113,14 @@ pub trait PacketSource {
     fn progress(&self) -> Option<InputProgress> {
         None
     }
+    /// Reads and decodes frames onto the end of `batch` until it holds `max` inputs or
+    /// the input is over (then returns true), as the replay reader thread does
+    /// ([`crate::input`]). Provided, so every source gets its own copy in which
+    /// `next_frame` is a direct, inlinable call rather than one through the trait
+    /// object per frame; not meant to be overridden.
+    fn read_batch(&mut self, batch: &mut Vec<crate::input::Input>, max: usize) -> bool {
+        crate::input::fill_batch(self, batch, max)
+    }
 }
 
 /// Why a capture could not be opened or read.

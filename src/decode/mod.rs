@@ -161,16 +161,18 @@ pub fn decode_into<T>(
     packet: impl FnOnce(PacketMeta) -> T,
     skipped: impl FnOnce(SkipReason) -> T,
 ) {
-    *slot = match checked_link(link, frame) {
+    match checked_link(link, frame) {
         Ok(net) => match fast::ip(net.ip, frame.ts, net.vlan) {
-            Some(meta) => packet(meta),
-            None => match decode_ip(net, frame) {
-                Ok(meta) => packet(meta),
-                Err(reason) => skipped(reason),
-            },
+            Some(meta) => *slot = packet(meta),
+            None => {
+                *slot = match decode_ip(net, frame) {
+                    Ok(meta) => packet(meta),
+                    Err(reason) => skipped(reason),
+                }
+            }
         },
-        Err(reason) => skipped(reason),
-    };
+        Err(reason) => *slot = skipped(reason),
+    }
 }
 
 /// The link layer stripped and the IP version checked against what it announced.
