@@ -17,7 +17,7 @@ use super::config::{Allowlist, EnhancedConfig};
 use super::probe::{
     end_verdict, fingerprint, start_verdict, Outcome, ProbeKind, StartVerdict, Tool, PROBE_KINDS, TOOLS,
 };
-use super::small::SmallMap;
+use super::small::{Found, SmallMap};
 use crate::detect::alert::SESSION_SAMPLE;
 use crate::detect::{
     Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
@@ -100,11 +100,13 @@ impl Tally {
     }
 }
 
-/// What a source keeps once its targets outgrow their inline slots (or overflow the
-/// per-source cap first, possible only when the cap is below the inline slots).
+/// What a source keeps once the fast vertical path asks for a per-host count while its
+/// targets are on the heap (only a source already near the scan threshold), or once its
+/// targets overflow the per-source cap.
 struct Spilled {
     /// Pending + failed distinct targets per destination host (fast vertical path);
-    /// until the spill they are few enough to count when asked ([`SourceState::to_dst`]).
+    /// until the spill they are counted when asked ([`SourceState::unanswered_on`]), so a busy
+    /// client whose targets outgrew their inline slots pays no map update per event.
     per_dst: KeyedMap<IpAddr, u32>,
     /// New targets not stored because the per-source cap was reached (still evidence).
     overflow: u64,
@@ -145,8 +147,8 @@ struct SourceState {
     last_prune: Timestamp,
     last_seen: Timestamp,
     tally: Tally,
-    /// Per-host counts and overflow, boxed (a pointer a one-off source never uses; the
-    /// per-host map spares the one-off sources of a flood a map update per event).
+    /// Per-host counts and overflow, boxed (a pointer most sources never use: made only
+    /// for a source near the scan threshold with its targets on the heap, or over the cap).
     spilled: Option<Box<Spilled>>,
     targets: SmallMap<Target, TargetState, INLINE_TARGETS>,
 }
@@ -186,12 +188,19 @@ impl SourceState {
         self.spilled = None;
         self.targets.clear();
     }
-    /// Pending + failed distinct targets on host `dst`.
-    fn to_dst(&self, dst: IpAddr) -> u32 {
-        match &self.spilled {
-            Some(sp) => sp.per_dst.get(&dst).copied().unwrap_or(0),
-            None => self.targets.iter().filter(|(t, s)| t.dst == dst && s.outcome != Outcome::Success).count() as u32,
-        }
+    /// Pending + failed distinct targets on host `dst`: counted among inline targets,
+    /// looked up once per-host counts are kept, which the first ask for targets on the
+    /// heap starts (the source is near the scan threshold and asks on every event).
+    fn unanswered_on(&mut self, dst: IpAddr) -> u32 {
+        let sp = match &self.spilled {
+            Some(sp) => sp,
+            None if self.targets.is_inline() => {
+                return self.targets.iter().filter(|(t, s)| t.dst == dst && s.outcome != Outcome::Success).count()
+                    as u32
+            }
+            None => &*self.spill(),
+        };
+        sp.per_dst.get(&dst).copied().unwrap_or(0)
     }
     /// New targets not stored because the per-source cap was reached.
     fn overflow(&self) -> u64 {
@@ -233,42 +242,39 @@ impl SourceState {
     ) {
         let class = probe_class(kind);
         self.last_seen = self.last_seen.max(ts);
-        if let Some(st) = self.targets.get_mut(&t) {
-            st.last_seen = st.last_seen.max(ts);
-            st.classes |= 1 << class;
-            let old = st.outcome;
-            if outcome > old {
-                st.outcome = outcome;
-                if st.kind == ProbeKind::Syn && kind != ProbeKind::Syn {
-                    st.kind = kind;
-                }
-                self.tally.count(old, -1);
-                self.tally.count(outcome, 1);
-                // Pending → Failure keeps the target counted on its host.
-                if outcome == Outcome::Success {
-                    count_dst(&mut self.spilled, t.dst, -1);
+        let classes = 1 << class;
+        let new = |len| {
+            (len < cap).then_some(TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool, session, classes })
+        };
+        match self.targets.find_or_insert(t, new) {
+            Found::Old(st) => {
+                st.last_seen = st.last_seen.max(ts);
+                st.classes |= classes;
+                let old = st.outcome;
+                if outcome > old {
+                    st.outcome = outcome;
+                    if st.kind == ProbeKind::Syn && kind != ProbeKind::Syn {
+                        st.kind = kind;
+                    }
+                    self.tally.count(old, -1);
+                    self.tally.count(outcome, 1);
+                    // Pending → Failure keeps the target counted on its host.
+                    if outcome == Outcome::Success {
+                        count_dst(&mut self.spilled, t.dst, -1);
+                    }
                 }
             }
-            return;
-        }
-        if self.targets.len() >= cap {
-            match &mut self.spilled {
+            Found::New => {
+                self.tally.count(outcome, 1);
+                if outcome != Outcome::Success {
+                    count_dst(&mut self.spilled, t.dst, 1);
+                }
+            }
+            // The per-source cap is reached: not stored, but still evidence.
+            Found::Full => match &mut self.spilled {
                 Some(sp) => sp.overflow += 1,
                 None => self.spill().overflow += 1,
-            }
-            return;
-        }
-        let classes = 1 << class;
-        self.targets
-            .insert_new(t, TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool, session, classes });
-        self.tally.count(outcome, 1);
-        if self.spilled.is_none() {
-            if !self.targets.is_inline() {
-                // The targets just moved to the heap: count them per host from now on.
-                self.spill();
-            }
-        } else if outcome != Outcome::Success {
-            count_dst(&mut self.spilled, t.dst, 1);
+            },
         }
     }
 }
@@ -428,15 +434,14 @@ impl Judge<'_> {
         &self,
         alerted: &mut BoundedMap<ScanKey, Alerted>,
         key: ScanKey,
-        st: &SourceState,
+        st: &mut SourceState,
         dst: IpAddr,
         class: usize,
         now: Timestamp,
         alerts: &mut Vec<Alert>,
     ) {
-        let tally = &st.tally;
-        let to_dst = || st.to_dst(dst);
-        if let Some(llr) = self.is_scan_with(tally.failed, tally.succeeded, tally.pending, to_dst) {
+        let Tally { failed, succeeded, pending } = st.tally;
+        if let Some(llr) = self.is_scan_with(failed, succeeded, pending, || st.unanswered_on(dst)) {
             self.scanner(alerted, key, st, dst, class, now, llr, alerts);
         }
     }
@@ -458,11 +463,12 @@ impl Judge<'_> {
     ) {
         let src = key.src;
         let tally = &st.tally;
-        let previous = alerted.get(&key).copied().unwrap_or_default();
+        // Read in place (a scanner's every probe after its alert comes here).
+        let previous = alerted.get(&key);
         // While the source is alerted for some probe type, only the probes of the type
         // just seen are judged: a new type is a new finding once it alone is a scan.
-        let only = if previous.any_recent(now, self.suppression) {
-            if let Some((at, size)) = previous.by_class[class] {
+        let only = if previous.is_some_and(|p| p.any_recent(now, self.suppression)) {
+            if let Some((at, size)) = previous.and_then(|p| p.by_class[class]) {
                 let escalated = self.cfg.scan_escalation_factor > 0
                     && tally.failed + tally.pending >= size.saturating_mul(self.cfg.scan_escalation_factor);
                 if now.since(at) < self.suppression && !escalated {
@@ -740,7 +746,8 @@ mod tests {
     use super::*;
 
     /// The per-host count of failed + pending targets is the same whether it is counted
-    /// on demand (targets inline) or kept in a map (after the spill), through new targets,
+    /// on demand (targets inline) or kept in a map (from the first ask with the targets on
+    /// the heap, or an overflow), through new targets,
     /// outcome changes, overflow and pruning.
     #[test]
     fn per_host_counts_match_the_targets_inline_and_after_the_spill() {
@@ -771,10 +778,12 @@ mod tests {
                     let o = [Outcome::Pending, Outcome::Failure, Outcome::Success][next(3) as usize];
                     st.record(t, ts, ProbeKind::Syn, o, None, cap, step as u64);
                 }
-                for &d in &dsts {
+                // Asked now and then, as the scorer does: the counts start on the first
+                // ask after the targets moved to the heap.
+                for &d in dsts.iter().filter(|_| next(3) == 0) {
                     let truth =
                         st.targets.iter().filter(|(t, s)| t.dst == d && s.outcome != Outcome::Success).count() as u32;
-                    assert_eq!(st.to_dst(d), truth, "round {round} step {step}");
+                    assert_eq!(st.unanswered_on(d), truth, "round {round} step {step}");
                 }
                 let all = |o| st.targets.iter().filter(|(_, s)| s.outcome == o).count() as u32;
                 assert_eq!(

@@ -5,7 +5,18 @@
 //! only count, look up and sort.
 
 use crate::net::{keyed_map, KeyedMap};
+use hashbrown::hash_map::Entry;
 use std::hash::Hash;
+
+/// What [`SmallMap::find_or_insert`] found or did.
+pub enum Found<'a, V> {
+    /// The key's value.
+    Old(&'a mut V),
+    /// The key was absent; it now has the value made for it.
+    New,
+    /// The key was absent and no value was made for it.
+    Full,
+}
 
 /// `repr(u8)` puts the tag and `len` (read by every lookup) in the first bytes, before
 /// the items; Rust's own layout puts `len` after the items, a cache line away from the
@@ -45,13 +56,50 @@ impl<K: Copy + Eq + Hash, V: Copy, const N: usize> SmallMap<K, V, N> {
         }
     }
 
-    #[inline]
+    #[cfg(test)]
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         match self {
             SmallMap::Inline { len, items } => {
                 items[..usize::from(*len)].iter_mut().flatten().find(|(k, _)| k == key).map(|(_, v)| v)
             }
             SmallMap::Heap(m) => m.get_mut(key),
+        }
+    }
+
+    /// The value of `key` ([`Found::Old`]), or else a new entry for it with the value
+    /// `make` gives, passed the current length ([`Found::New`]; [`Found::Full`] when it
+    /// gives none). On the heap this is one hash-map lookup where a lookup and then an
+    /// insert would hash and probe twice.
+    #[inline]
+    pub fn find_or_insert(&mut self, key: K, make: impl FnOnce(usize) -> Option<V>) -> Found<'_, V> {
+        let len = self.len();
+        let inline_at = match &*self {
+            SmallMap::Inline { items, .. } => {
+                items[..len].iter().position(|e| e.as_ref().is_some_and(|(k, _)| *k == key))
+            }
+            SmallMap::Heap(_) => None,
+        };
+        match (self, inline_at) {
+            (SmallMap::Heap(m), _) => match m.entry(key) {
+                Entry::Occupied(e) => Found::Old(e.into_mut()),
+                Entry::Vacant(e) => match make(len) {
+                    Some(v) => {
+                        e.insert(v);
+                        Found::New
+                    }
+                    None => Found::Full,
+                },
+            },
+            (SmallMap::Inline { items, .. }, Some(i)) => {
+                Found::Old(&mut items[i].as_mut().expect("inline entries below len are set").1)
+            }
+            (map, None) => match make(len) {
+                Some(v) => {
+                    map.insert_new(key, v);
+                    Found::New
+                }
+                None => Found::Full,
+            },
         }
     }
 
@@ -201,5 +249,27 @@ mod tests {
         assert_eq!(all, vec![5, 6, 7, 8, 9], "a spill takes only the live entries");
         small.clear();
         assert!(small.is_inline() && small.len() == 0);
+    }
+
+    #[test]
+    fn find_or_insert_finds_inserts_or_declines_inline_and_on_the_heap() {
+        let mut m: SmallMap<u32, u32, 2> = SmallMap::new();
+        let upto = |cap| move |len| (len < cap).then_some(0);
+        for round in 0..2 {
+            // Inline in the first round (two keys), on the heap in the second (five).
+            let keys: &[u32] = if round == 0 { &[1, 2] } else { &[1, 2, 3, 4, 5] };
+            for &k in keys {
+                assert!(matches!(m.find_or_insert(k, upto(5)), Found::New | Found::Old(_)));
+            }
+            match m.find_or_insert(1, upto(5)) {
+                Found::Old(v) => *v += 10,
+                _ => panic!("key 1 is there"),
+            }
+            assert!(matches!(m.find_or_insert(9, upto(keys.len())), Found::Full));
+            assert_eq!(
+                (m.is_inline(), m.len(), m.get(&1), m.get(&9)),
+                (round == 0, keys.len(), Some(&(10 * (round + 1))), None)
+            );
+        }
     }
 }
