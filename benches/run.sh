@@ -104,6 +104,9 @@ bench() {
                 echo "benches/run.sh: '$cmd' failed:" >&2; tail -5 "$WORK/err" >&2; exit 1
             fi
             (( round == 0 )) || echo "$mix $name $packets $(cat "$WORK/t")" >>"$WORK/times"
+            # The records and the tcpdump copy (~1 GB a run) are otherwise written back by
+            # kernel threads during the next timed command, taking one of the two cores.
+            sync
         done
     done
 }
