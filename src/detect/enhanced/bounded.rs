@@ -54,6 +54,21 @@ struct Slot<K, V, A> {
     align: [A; 0],
 }
 
+impl<K, V, A> Slot<K, V, A> {
+    /// Puts `key` and the value `make` gives in `slot`: reset in place over a stale
+    /// entry left there (an evicted one, or one overwritten in the nursery), else made.
+    #[inline(always)]
+    fn fill(slot: &mut Option<Self>, key: K, make: impl Fill<V>) {
+        match slot {
+            Some(stale) => {
+                stale.key = key;
+                make.reset(&mut stale.value);
+            }
+            slot => *slot = Some(Slot { key, value: make.make(), align: [] }),
+        }
+    }
+}
+
 /// A slot alignment of one cache line (64 bytes): `BoundedMap<K, V, CacheLine>`.
 #[derive(Clone, Copy)]
 #[repr(align(64))]
@@ -275,13 +290,7 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
                     }
                 }
                 self.tags[at] = fixed | 1;
-                match &mut self.nursery[at] {
-                    Some(stale) => {
-                        stale.key = key;
-                        make.reset(&mut stale.value);
-                    }
-                    slot => *slot = Some(Slot { key, value: make.make(), align: [] }),
-                }
+                Slot::fill(&mut self.nursery[at], key, make);
                 return self.nursery_value(at);
             }
         };
@@ -315,14 +324,8 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
     #[inline(always)]
     fn insert_new(&mut self, hash: u64, key: K, make: impl Fill<V>, segment: u64) -> u32 {
         let id = self.new_id();
-        match &mut self.slots[id as usize] {
-            // An evicted entry left in place (see `evict_pass`) is overwritten.
-            Some(stale) => {
-                stale.key = key;
-                make.reset(&mut stale.value);
-            }
-            slot => *slot = Some(Slot { key, value: make.make(), align: [] }),
-        }
+        // An evicted entry left in place (see `evict_pass`) is overwritten.
+        Slot::fill(&mut self.slots[id as usize], key, make);
         self.place(id, hash, segment);
         id
     }
