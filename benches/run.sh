@@ -24,8 +24,9 @@
 #
 # Knobs (environment): PACKETS (per mix; e uses FLOOD_PACKETS), RUNS, MIXES, C_RATE (mix c's
 # sessions per second: 110 makes 5 M packets span ~2.5 h of traffic), SCALE
-# ("1000000 ...": packets per scaling step on mix a, "" skips), SCALE_RUNS, WORKDIR.
-# Needs: cargo, python3, tcpdump, softflowd, argus, /usr/bin/time.
+# ("1000000 ...": packets per scaling step on mix a, "" skips), SCALE_RUNS, ONE_CORE (1, the
+# default: also run flowsentry pinned to one core with `taskset -c 0`; 0 skips), WORKDIR.
+# Needs: cargo, python3, tcpdump, softflowd, argus, taskset (util-linux), /usr/bin/time.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,8 +42,9 @@ MIXES=${MIXES:-a b c d e}
 SCALE=${SCALE-1000000 5000000 20000000}
 SCALE_RUNS=${SCALE_RUNS:-3}
 C_RATE=${C_RATE:-110}
+ONE_CORE=${ONE_CORE:-1}
 
-for tool in python3 tcpdump softflowd argus /usr/bin/time; do
+for tool in python3 tcpdump softflowd argus taskset /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "benches/run.sh: $tool is not installed" >&2; exit 1; }
 done
 
@@ -149,6 +151,10 @@ for mix in $MIXES; do
             "argus=argus -r $f -w /dev/null")
     fi
     [[ $mix == c ]] && specs+=("flowsentry-alerts-big-tables=$FS replay -q -a /dev/null -c $WORK/big-tables.toml $f")
+    # Every thread on one core: no cache lines cross between cores. Next to the normal
+    # run it shows how much of the CPU time is the cost of handing data between cores,
+    # which on this VM depends on where the host places the two vCPUs at the moment.
+    [[ $ONE_CORE == 1 ]] && specs+=("flowsentry-alerts-one-core=taskset -c 0 $FS replay -q -a /dev/null $f")
     bench "$mix" "$f" "$n" "${specs[@]}"
     "$FS" replay -a "$WORK/alerts.json" "$f" 2>&1 | grep -o 'sessions [0-9]*.*' | sed 's/^/  flowsentry: /'
     echo "  records file $(du -h "$WORK/records.json" | cut -f1), capture $(du -h "$f" | cut -f1)"
