@@ -156,27 +156,31 @@ impl FlowTable {
         let (key, sender_is_a) = FlowKey::oriented(pkt.src, sport, pkt.dst, dport, pkt.protocol(), pkt.vlan);
         let hash = self.hasher.hash_one(key);
         let existing = self.lookup(&key, hash);
-        let (idx, announce) = match existing {
+        // `listed`: the idle list an existing session is on (it stays there until counted).
+        let (idx, announce, listed) = match existing {
             Some(idx) if self.slots[idx as usize].closed.is_some() && is_bare_syn(pkt) => {
                 let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Fin);
                 self.end(idx, reason, out);
-                (self.create(key, hash, pkt, (sport, dport, has_ports), sender_is_a, out), true)
+                (self.create(key, hash, pkt, (sport, dport, has_ports), sender_is_a, out), true, None)
             }
             Some(idx) => {
                 let split = self.split_if_old(idx, pkt.ts, out);
-                self.unlink(idx);
-                (idx, split)
+                (idx, split, Some(self.slots[idx as usize].class))
             }
-            None => (self.create(key, hash, pkt, (sport, dport, has_ports), sender_is_a, out), true),
+            None => (self.create(key, hash, pkt, (sport, dport, has_ports), sender_is_a, out), true, None),
         };
         let s = &mut self.slots[idx as usize];
         let from_init = s.is_from_initiator(pkt, sender_is_a);
         s.count(pkt, from_init);
         let exchange =
             if self.exchange_gap_ms > 0 { s.track_exchange(pkt, from_init, self.exchange_gap_ms) } else { None };
-        self.relink(idx);
+        match listed {
+            Some(class) => self.retouch(idx, class),
+            None => self.relink(idx),
+        }
         if announce {
-            out.push(FlowEvent::Start(self.slots[idx as usize].start_event()));
+            let s = &self.slots[idx as usize];
+            push_event(out, || FlowEvent::Start(s.start_event()));
         }
         if let Some(b) = exchange {
             self.report_exchange(idx, b, out);
@@ -425,7 +429,7 @@ impl FlowTable {
         if let Some(x) = s.final_exchange() {
             out.push(FlowEvent::Exchange(x));
         }
-        out.push(FlowEvent::End(s.record(reason)));
+        push_event(out, || FlowEvent::End(s.record(reason)));
         s.live = false;
         // The session's bucket: two independent loads (control byte, index), where a probe
         // by hash would chain the session, the control group and then the bucket.
@@ -477,7 +481,12 @@ impl FlowTable {
 
     #[inline(always)]
     fn unlink(&mut self, idx: u32) {
-        let class = self.slots[idx as usize].class as usize;
+        self.unlink_from(idx, self.slots[idx as usize].class as usize);
+    }
+
+    /// [`Self::unlink`] from the list of `class` (the session's class when it was linked).
+    #[inline(always)]
+    fn unlink_from(&mut self, idx: u32, class: usize) {
         let Link { prev, next, .. } = self.links[idx as usize];
         if prev == NIL && self.heads[class] != idx {
             return; // not linked
@@ -501,6 +510,28 @@ impl FlowTable {
         self.links[idx as usize] = UNLINKED;
     }
 
+    /// A packet was counted in linked session `idx`, which was on the list of `old` (its
+    /// class may have changed since): the session moves to the tail of its class's list,
+    /// touched now. One already last on an unchanged list stays where it is; only its
+    /// touched time (and, if it is also the head, the list's deadline) moves on — what
+    /// unlinking and relinking it would leave, without rewriting its neighbours.
+    #[inline(always)]
+    fn retouch(&mut self, idx: u32, old: TimeoutClass) {
+        let class = self.slots[idx as usize].class as usize;
+        if class != old as usize || self.tails[class] != idx {
+            self.unlink_from(idx, old as usize);
+            self.relink(idx);
+            return;
+        }
+        let now = self.now;
+        self.links[idx as usize].touched = now;
+        if self.heads[class] == idx {
+            let deadline = now.saturating_add(self.timeouts[class]);
+            self.head_deadline[class] = deadline;
+            self.next_deadline = self.next_deadline.min(deadline);
+        }
+    }
+
     /// Marks the session touched now (in its link) and appends it to its (possibly new)
     /// class list.
     #[inline(always)]
@@ -519,6 +550,22 @@ impl FlowTable {
             self.links[tail as usize].next = idx;
         }
         self.tails[class] = idx;
+    }
+}
+
+/// Pushes the event `make` builds. Room is made first, so the event is built straight
+/// into the vector: pushing a finished value instead keeps it alive across the possible
+/// reallocation, and the compiler then assembles it on the stack and copies it over.
+#[inline(always)]
+fn push_event(out: &mut Vec<FlowEvent>, make: impl FnOnce() -> FlowEvent) {
+    if out.len() == out.capacity() {
+        out.reserve(1);
+    }
+    // Always true after the reserve; the test lets the compiler know it too.
+    if out.len() < out.capacity() {
+        out.push(make());
+    } else {
+        unreachable!("reserve made room");
     }
 }
 
