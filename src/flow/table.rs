@@ -82,6 +82,10 @@ pub struct FlowTable {
     next_id: u64,
     /// `cfg.exchange_gap` in milliseconds (0: exchanges are not tracked).
     exchange_gap_ms: u32,
+    /// The session a full table evicts next, as last found ([`Self::victim`]), or `NIL`:
+    /// cleared whenever a list head (or its touched time) changes, so a flood finds each
+    /// victim once, when the packet before it is done.
+    next_victim: u32,
 }
 
 /// A slot's neighbours in its class's idle list (`NIL` at the ends / when unlinked),
@@ -134,6 +138,7 @@ impl FlowTable {
             started: false,
             next_id: 1,
             exchange_gap_ms,
+            next_victim: NIL,
         }
     }
     pub fn config(&self) -> &FlowConfig {
@@ -375,7 +380,9 @@ impl FlowTable {
 
     /// Ends the longest-idle session of all.
     fn evict_one(&mut self, out: &mut Vec<FlowEvent>) {
-        if let Some(idx) = self.victim() {
+        let known = (self.next_victim != NIL).then_some(self.next_victim);
+        debug_assert!(known.is_none() || known == self.victim(), "stale next_victim");
+        if let Some(idx) = known.or_else(|| self.victim()) {
             self.counters.evictions += 1;
             self.end(idx, EndReason::Evicted, out);
         }
@@ -404,21 +411,22 @@ impl FlowTable {
         victim.map(|(v, _)| v)
     }
 
-    /// On a full table (a flood of new sessions, each evicting one), reads the map bucket
-    /// of the session the next new one would evict as a packet is done: that cache miss
-    /// then overlaps the next packet's own lookup instead of following it in `end`. A
-    /// plain load that changes nothing (`black_box` keeps it); other packets pay the
-    /// comparison only.
+    /// On a full table (a flood of new sessions, each evicting one), finds the session the
+    /// next new one would evict as a packet is done (kept in `next_victim`) and reads its
+    /// map bucket: that cache miss then overlaps the next packet's own lookup instead of
+    /// following it in `end`. A plain load that changes nothing (`black_box` keeps it);
+    /// other packets pay the comparison only.
     #[inline(always)]
-    fn touch_next_victim(&self) {
+    fn touch_next_victim(&mut self) {
         if self.map.len() >= self.cfg.max_flows.max(1) {
             self.touch_victim_bucket();
         }
     }
 
     #[inline(never)]
-    fn touch_victim_bucket(&self) {
+    fn touch_victim_bucket(&mut self) {
         if let Some(v) = self.victim() {
+            self.next_victim = v;
             std::hint::black_box(self.map.get_bucket(self.slots[v as usize].bucket as usize).copied());
         }
     }
@@ -493,6 +501,7 @@ impl FlowTable {
         }
         if prev == NIL {
             self.heads[class] = next;
+            self.next_victim = NIL;
             // The list's deadline moves on to the new head (later: lists are in touch order).
             self.head_deadline[class] = if next == NIL {
                 NEVER
@@ -526,6 +535,7 @@ impl FlowTable {
         let now = self.now;
         self.links[idx as usize].touched = now;
         if self.heads[class] == idx {
+            self.next_victim = NIL;
             let deadline = now.saturating_add(self.timeouts[class]);
             self.head_deadline[class] = deadline;
             self.next_deadline = self.next_deadline.min(deadline);
@@ -542,6 +552,7 @@ impl FlowTable {
         self.links[idx as usize] = Link { prev: tail, next: NIL, touched: now };
         if tail == NIL {
             self.heads[class] = idx;
+            self.next_victim = NIL;
             // A new head may be due sooner than every other (a shorter timeout class).
             let deadline = now.saturating_add(self.timeouts[class]);
             self.head_deadline[class] = deadline;
