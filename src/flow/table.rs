@@ -97,7 +97,7 @@ struct Link {
     touched: Timestamp,
 }
 
-/// Slots reserved when the table is made: the default `max_flows` (32 MiB of address space).
+/// Slots reserved when the table is made: the default `max_flows` (24 MiB of address space).
 const SLOTS_RESERVED: usize = 131_072;
 
 const UNLINKED: Link = Link { prev: NIL, next: NIL, touched: Timestamp::ZERO };
@@ -166,13 +166,13 @@ impl FlowTable {
             Some(idx) if self.slots[idx as usize].closed.is_some() && is_bare_syn(pkt) => {
                 let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Fin);
                 self.end(idx, reason, out);
-                (self.create(key, hash, pkt, (sport, dport, has_ports), sender_is_a, out), true, None)
+                (self.create(key, hash, pkt, has_ports, sender_is_a, out), true, None)
             }
             Some(idx) => {
                 let split = self.split_if_old(idx, pkt.ts, out);
                 (idx, split, Some(self.slots[idx as usize].class))
             }
-            None => (self.create(key, hash, pkt, (sport, dport, has_ports), sender_is_a, out), true, None),
+            None => (self.create(key, hash, pkt, has_ports, sender_is_a, out), true, None),
         };
         let s = &mut self.slots[idx as usize];
         let from_init = s.is_from_initiator(pkt, sender_is_a);
@@ -207,7 +207,8 @@ impl FlowTable {
             let split = self.split_if_old(idx, pkt.ts, out);
             self.unlink(idx);
             let s = &mut self.slots[idx as usize];
-            let quoted_from_init = s.init_addr == s.resp_addr || (q.src == s.init_addr && q.sport == s.init_port);
+            let ((init_addr, init_port), (resp_addr, _)) = s.endpoints();
+            let quoted_from_init = init_addr == resp_addr || (q.src == init_addr && q.sport == init_port);
             s.count_icmp_error(pkt, quoted_from_init, icmp_type, code);
             self.relink(idx);
             if split {
@@ -238,7 +239,7 @@ impl FlowTable {
         // looks into the slab, and comparing two keys is one 128-bit comparison.
         let mut open: Vec<(u128, u32)> = Vec::with_capacity(self.map.len());
         for (i, s) in self.slots.iter().enumerate() {
-            if s.live {
+            if s.live() {
                 open.push((start_id_key(s.start, s.id), i as u32));
             }
         }
@@ -335,24 +336,21 @@ impl FlowTable {
         self.map.find(hash, |&i| slots[i as usize].key == *key).copied()
     }
 
-    /// A new session for `pkt` (keyed `key`, hashed `hash`, with the ports and the key
-    /// orientation of the packet's sender).
+    /// A new session for `pkt` (keyed `key`, hashed `hash`, with ports in its records or
+    /// not, and the key orientation of the packet's sender).
     fn create(
         &mut self,
         key: FlowKey,
         hash: u64,
         pkt: &PacketMeta,
-        (sport, dport, has_ports): (u16, u16, bool),
+        has_ports: bool,
         sender_is_a: bool,
         out: &mut Vec<FlowEvent>,
     ) -> u32 {
         if self.map.len() >= self.cfg.max_flows.max(1) {
             self.evict_one(out);
         }
-        let sender = (pkt.src, sport);
-        let receiver = (pkt.dst, dport);
         let sender_inits = sender_is_initiator(pkt);
-        let (init, resp) = if sender_inits { (sender, receiver) } else { (receiver, sender) };
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -362,13 +360,15 @@ impl FlowTable {
             }
         };
         let id = self.take_id();
-        self.slots[idx as usize].init(key, hash, init, resp, has_ports, sender_inits == sender_is_a, id, pkt.ts);
+        self.slots[idx as usize].init(key, has_ports, sender_inits == sender_is_a, id, pkt.ts);
         // With no room left (`len == capacity`) an insert either reuses a deleted bucket or
         // rehashes the map (growing it or not), which moves every entry to another bucket and
         // leaves room again: then the sessions' bucket indices are renewed.
         let full = self.map.len() == self.map.capacity();
-        let slots = &self.slots;
-        let bucket = self.map.insert_unique(hash, idx, |&i| slots[i as usize].hash).bucket_index();
+        // Moving entries (a rehash) hashes their keys again: that is rare, and not keeping
+        // the hash in the session keeps the session within three cache lines.
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        let bucket = self.map.insert_unique(hash, idx, |&i| hasher.hash_one(slots[i as usize].key)).bucket_index();
         self.slots[idx as usize].bucket = bucket as u32;
         if full && self.map.len() < self.map.capacity() {
             self.renew_buckets();
@@ -438,15 +438,16 @@ impl FlowTable {
             out.push(FlowEvent::Exchange(x));
         }
         push_event(out, || FlowEvent::End(s.record(reason)));
-        s.live = false;
+        let bucket = s.bucket as usize;
         // The session's bucket: two independent loads (control byte, index), where a probe
         // by hash would chain the session, the control group and then the bucket.
-        match self.map.get_bucket_entry(s.bucket as usize) {
+        match self.map.get_bucket_entry(bucket) {
             Ok(entry) if *entry.get() == idx => {
                 entry.remove();
             }
             _ => self.remove_by_hash(idx),
         }
+        self.slots[idx as usize].free();
         self.free.push(idx);
         self.counters.records += 1;
         self.counters.active = self.map.len() as u64;
@@ -458,7 +459,8 @@ impl FlowTable {
     #[inline(never)]
     fn remove_by_hash(&mut self, idx: u32) {
         debug_assert!(false, "stale map bucket for slot {idx}");
-        if let Ok(entry) = self.map.find_entry(self.slots[idx as usize].hash, |&i| i == idx) {
+        let hash = self.hasher.hash_one(self.slots[idx as usize].key);
+        if let Ok(entry) = self.map.find_entry(hash, |&i| i == idx) {
             entry.remove();
         }
     }
@@ -467,13 +469,13 @@ impl FlowTable {
     /// exactly the live sessions.
     #[cfg(test)]
     pub(super) fn buckets_consistent(&self) -> bool {
-        let live = self.slots.iter().filter(|s| s.live).count();
+        let live = self.slots.iter().filter(|s| s.live()).count();
         live == self.map.len()
             && self
                 .slots
                 .iter()
                 .enumerate()
-                .all(|(i, s)| !s.live || self.map.get_bucket(s.bucket as usize).is_some_and(|&b| b as usize == i))
+                .all(|(i, s)| !s.live() || self.map.get_bucket(s.bucket as usize).is_some_and(|&b| b as usize == i))
     }
 
     /// Records in every live session the bucket that now holds it (after a rehash).
