@@ -8,7 +8,7 @@ use super::key::{icmp_is_request, FlowKey};
 use super::{ConnState, EndReason, EventResult, FirstPacket, FlowRecord, SessionExchange, SessionStart};
 use crate::decode::{proto, tcp_flags, PacketMeta, Transport};
 use crate::time::Timestamp;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 /// Index meaning "no entry" in the intrusive idle lists.
 pub const NIL: u32 = u32::MAX;
@@ -35,21 +35,40 @@ const O_FIN: u8 = 4;
 const R_FIN: u8 = 8;
 const O_RST: u8 = 16;
 const R_RST: u8 = 32;
+/// Not a packet kind: the first RST seen came from the initiator.
+const O_FIRST_RST: u8 = 64;
 
-/// A session slot. `live == false` means the slot is on the free list.
+/// `bucket` of a slot on the free list.
+const FREE: u32 = u32::MAX;
+
+/// A session slot (on the free list when not [`Self::live`]).
 ///
-/// Laid out by hand (`repr(C)`, 64-byte aligned: exactly four cache lines) so that an
-/// ordinary packet touches two lines: line 0 holds the key (the lookup) and the span,
-/// line 1 the counters, flags and histories. Line 2 holds what payload packets (the
-/// exchange tracker) and the table's bookkeeping use, line 3 what only the Start and
-/// End events read. The field order is the layout; `_SLOT_LAYOUT` checks it.
+/// Laid out by hand (`repr(C)`, 64-byte aligned: exactly three cache lines) so that an
+/// ordinary packet touches two lines: line 0 holds the key (the lookup), the span and
+/// the one-byte state, line 1 the counters and the history. Line 2 holds what payload
+/// packets (the exchange tracker), ICMP errors, the Start and End events and the table's
+/// bookkeeping use. Nothing the key already says is stored again: the initiator's and
+/// responder's endpoints are the key's two, in the order `init_is_a` tells, and the map
+/// hash is the key's. The field order is the layout; `_SLOT_LAYOUT` checks it.
 #[derive(Clone, Debug)]
 #[repr(C, align(64))]
 pub struct Session {
-    // Line 0: lookup and span.
+    // Line 0: lookup, span and state.
     pub key: FlowKey,
     pub start: Timestamp,
     pub last: Timestamp,
+    pub class: TimeoutClass,
+    /// Set once FIN-both or RST closed the session.
+    pub closed: Option<EndReason>,
+    pub src_flags: u8,
+    pub dst_flags: u8,
+    history: u8,
+    pub has_first: bool,
+    /// The initiator is the key's lower endpoint (so a packet's direction is known from
+    /// its key's orientation, without comparing addresses).
+    init_is_a: bool,
+    /// Initiator and responder are the same endpoint (a host talking to itself).
+    self_talk: bool,
     // Line 1: what every packet counts.
     pub src_bytes: u64,
     pub dst_bytes: u64,
@@ -57,66 +76,40 @@ pub struct Session {
     pub dst_packets: u64,
     /// Zeek-style history; kept across active-timeout segments like the TCP state.
     pub conn_history: History,
-    pub class: TimeoutClass,
-    /// Set once FIN-both or RST closed the session.
-    pub closed: Option<EndReason>,
-    pub src_flags: u8,
-    pub dst_flags: u8,
-    history: u8,
-    first_rst_by_initiator: bool,
-    pub has_first: bool,
-    /// The initiator is the key's lower endpoint (so a packet's direction is known from
-    /// its key's orientation, without comparing addresses).
-    init_is_a: bool,
-    /// Initiator and responder are the same endpoint (a host talking to itself).
-    self_talk: bool,
     pub icmp_first: Option<(u8, u8)>,
-    // Line 2: payload packets, ICMP errors, table bookkeeping.
-    /// The table's hash of `key`, kept so removal and map growth never rehash.
-    pub hash: u64,
+    pub has_ports: bool,
+    pub segment: u32,
+    pub icmp_errors: u32,
+    // Line 2: payload packets, ICMP errors, events, table bookkeeping.
     pub id: u64,
     /// Packets counted in `dst_packets` that were ICMP errors (not real answers).
     pub dst_error_packets: u64,
-    pub segment: u32,
-    pub icmp_errors: u32,
     /// Pauses and exchanges inside the session; kept across active-timeout segments.
     pub exchanges: Exchanges,
     pub last_icmp_error: Option<(u8, u8)>,
-    pub live: bool,
-    pub has_ports: bool,
-    /// Initiator endpoint as keyed (port is the key port: echo id for ICMP echo).
-    pub init_port: u16,
-    // Line 3: read by the Start and End events (and the table when the session ends).
     pub first: FirstPacket,
     /// The table's map bucket that holds this slot's index (so ending the session
-    /// removes it from the map without a probe); the table renews it when the map rehashes.
+    /// removes it from the map without a probe); the table renews it when the map
+    /// rehashes. `FREE` while the slot is on the free list.
     pub bucket: u32,
-    pub resp_port: u16,
-    pub init_addr: IpAddr,
-    pub resp_addr: IpAddr,
 }
 
-/// Compile-time check of the slot layout: four cache lines, with the per-packet fields
+/// Compile-time check of the slot layout: three cache lines, with the per-packet fields
 /// in the first two.
 const _SLOT_LAYOUT: () = {
-    assert!(std::mem::size_of::<Session>() == 256);
-    assert!(std::mem::offset_of!(Session, icmp_first) + 3 <= 128);
-    assert!(std::mem::offset_of!(Session, hash) == 128);
-    assert!(std::mem::offset_of!(Session, first) == 192);
+    assert!(std::mem::size_of::<Session>() == 192);
+    assert!(std::mem::offset_of!(Session, self_talk) == 63);
+    assert!(std::mem::offset_of!(Session, src_bytes) == 64);
+    assert!(std::mem::offset_of!(Session, icmp_errors) == 124);
+    assert!(std::mem::offset_of!(Session, id) == 128);
 };
 
 impl Session {
     /// A free slot placeholder (every field is set again by [`Self::init`]).
     pub fn vacant(key: FlowKey) -> Self {
         Session {
-            live: false,
             key,
-            hash: 0,
-            bucket: 0,
-            init_addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            init_port: 0,
-            resp_addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            resp_port: 0,
+            bucket: FREE,
             has_ports: false,
             init_is_a: false,
             self_talk: false,
@@ -133,7 +126,6 @@ impl Session {
             src_flags: 0,
             dst_flags: 0,
             history: 0,
-            first_rst_by_initiator: false,
             closed: None,
             icmp_first: None,
             icmp_errors: 0,
@@ -145,28 +137,22 @@ impl Session {
         }
     }
 
+    /// Whether the slot holds a session (is not on the free list).
+    pub fn live(&self) -> bool {
+        self.bucket != FREE
+    }
+
+    /// Puts the slot on the free list (after the table took it out of the map).
+    pub fn free(&mut self) {
+        self.bucket = FREE;
+    }
+
     /// Resets this slot for a new session, field by field in place (no whole new
-    /// `Session` built and moved over the slot).
-    #[allow(clippy::too_many_arguments)]
+    /// `Session` built and moved over the slot). The table sets `bucket` once the session
+    /// is in the map.
     #[inline]
-    pub fn init(
-        &mut self,
-        key: FlowKey,
-        hash: u64,
-        (init_addr, init_port): (IpAddr, u16),
-        (resp_addr, resp_port): (IpAddr, u16),
-        has_ports: bool,
-        init_is_a: bool,
-        id: u64,
-        ts: Timestamp,
-    ) {
-        self.live = true;
+    pub fn init(&mut self, key: FlowKey, has_ports: bool, init_is_a: bool, id: u64, ts: Timestamp) {
         self.key = key;
-        self.hash = hash;
-        self.init_addr = init_addr;
-        self.init_port = init_port;
-        self.resp_addr = resp_addr;
-        self.resp_port = resp_port;
         self.has_ports = has_ports;
         self.init_is_a = init_is_a;
         self.self_talk = key.is_loop();
@@ -180,7 +166,6 @@ impl Session {
             _ => TimeoutClass::Other,
         };
         self.history = 0;
-        self.first_rst_by_initiator = false;
         self.closed = None;
         self.icmp_first = None;
         self.first = FirstPacket::default();
@@ -336,8 +321,8 @@ impl Session {
             self.history |= f;
         }
         if flags & tcp_flags::RST != 0 {
-            if self.history & (O_RST | R_RST) == 0 {
-                self.first_rst_by_initiator = from_init;
+            if self.history & (O_RST | R_RST) == 0 && from_init {
+                self.history |= O_FIRST_RST;
             }
             self.history |= r;
         }
@@ -387,7 +372,7 @@ impl Session {
             (false, true) if has(R_FIN) && !has(O_FIN) => ConnState::SHR,
             _ => {
                 if has(O_RST) || has(R_RST) {
-                    if self.first_rst_by_initiator {
+                    if has(O_FIRST_RST) {
                         ConnState::RSTO
                     } else {
                         ConnState::RSTR
@@ -432,21 +417,36 @@ impl Session {
         }
     }
 
-    fn ports(&self) -> (Option<u16>, Option<u16>) {
-        if self.has_ports {
-            (Some(self.init_port), Some(self.resp_port))
+    /// The initiator's and the responder's endpoints: address and key port (the echo id
+    /// for ICMP echo, 0 for other ICMP and other protocols).
+    #[inline]
+    pub fn endpoints(&self) -> ((IpAddr, u16), (IpAddr, u16)) {
+        let (a, b) = (self.key.endpoint_a(), self.key.endpoint_b());
+        if self.init_is_a {
+            (a, b)
         } else {
-            (None, None)
+            (b, a)
+        }
+    }
+
+    /// The endpoints' addresses and, for sessions with ports, their ports.
+    #[inline]
+    fn addresses_and_ports(&self) -> (IpAddr, IpAddr, Option<u16>, Option<u16>) {
+        let ((src, sport), (dst, dport)) = self.endpoints();
+        if self.has_ports {
+            (src, dst, Some(sport), Some(dport))
+        } else {
+            (src, dst, None, None)
         }
     }
 
     pub fn start_event(&self) -> SessionStart {
-        let (sport, dport) = self.ports();
+        let (src, dst, sport, dport) = self.addresses_and_ports();
         SessionStart {
             id: self.id,
             ts: self.start,
-            src: self.init_addr,
-            dst: self.resp_addr,
+            src,
+            dst,
             sport,
             dport,
             protocol: self.key.protocol,
@@ -457,11 +457,11 @@ impl Session {
 
     /// The exchange event for a finished block of this session.
     pub fn exchange_event(&self, b: Block) -> SessionExchange {
-        let (sport, dport) = self.ports();
+        let (src, dst, sport, dport) = self.addresses_and_ports();
         SessionExchange {
             id: self.id,
-            src: self.init_addr,
-            dst: self.resp_addr,
+            src,
+            dst,
             sport,
             dport,
             protocol: self.key.protocol,
@@ -480,15 +480,15 @@ impl Session {
 
     #[inline(always)]
     pub fn record(&self, end_reason: EndReason) -> FlowRecord {
-        let (sport, dport) = self.ports();
+        let (src, dst, sport, dport) = self.addresses_and_ports();
         let conn_state = self.conn_state();
         FlowRecord {
             id: self.id,
             segment: self.segment,
             start: self.start,
             end: self.last,
-            src: self.init_addr,
-            dst: self.resp_addr,
+            src,
+            dst,
             sport,
             dport,
             protocol: self.key.protocol,

@@ -82,6 +82,10 @@ pub struct FlowTable {
     next_id: u64,
     /// `cfg.exchange_gap` in milliseconds (0: exchanges are not tracked).
     exchange_gap_ms: u32,
+    /// The session a full table evicts next, as last found ([`Self::victim`]), or `NIL`:
+    /// cleared whenever a list head (or its touched time) changes, so a flood finds each
+    /// victim once, when the packet before it is done.
+    next_victim: u32,
 }
 
 /// A slot's neighbours in its class's idle list (`NIL` at the ends / when unlinked),
@@ -93,7 +97,7 @@ struct Link {
     touched: Timestamp,
 }
 
-/// Slots reserved when the table is made: the default `max_flows` (32 MiB of address space).
+/// Slots reserved when the table is made: the default `max_flows` (24 MiB of address space).
 const SLOTS_RESERVED: usize = 131_072;
 
 const UNLINKED: Link = Link { prev: NIL, next: NIL, touched: Timestamp::ZERO };
@@ -134,6 +138,7 @@ impl FlowTable {
             started: false,
             next_id: 1,
             exchange_gap_ms,
+            next_victim: NIL,
         }
     }
     pub fn config(&self) -> &FlowConfig {
@@ -156,27 +161,31 @@ impl FlowTable {
         let (key, sender_is_a) = FlowKey::oriented(pkt.src, sport, pkt.dst, dport, pkt.protocol(), pkt.vlan);
         let hash = self.hasher.hash_one(key);
         let existing = self.lookup(&key, hash);
-        let (idx, announce) = match existing {
+        // `listed`: the idle list an existing session is on (it stays there until counted).
+        let (idx, announce, listed) = match existing {
             Some(idx) if self.slots[idx as usize].closed.is_some() && is_bare_syn(pkt) => {
                 let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Fin);
                 self.end(idx, reason, out);
-                (self.create(key, hash, pkt, (sport, dport, has_ports), sender_is_a, out), true)
+                (self.create(key, hash, pkt, has_ports, sender_is_a, out), true, None)
             }
             Some(idx) => {
                 let split = self.split_if_old(idx, pkt.ts, out);
-                self.unlink(idx);
-                (idx, split)
+                (idx, split, Some(self.slots[idx as usize].class))
             }
-            None => (self.create(key, hash, pkt, (sport, dport, has_ports), sender_is_a, out), true),
+            None => (self.create(key, hash, pkt, has_ports, sender_is_a, out), true, None),
         };
         let s = &mut self.slots[idx as usize];
         let from_init = s.is_from_initiator(pkt, sender_is_a);
         s.count(pkt, from_init);
         let exchange =
             if self.exchange_gap_ms > 0 { s.track_exchange(pkt, from_init, self.exchange_gap_ms) } else { None };
-        self.relink(idx);
+        match listed {
+            Some(class) => self.retouch(idx, class),
+            None => self.relink(idx),
+        }
         if announce {
-            out.push(FlowEvent::Start(self.slots[idx as usize].start_event()));
+            let s = &self.slots[idx as usize];
+            push_event(out, || FlowEvent::Start(s.start_event()));
         }
         if let Some(b) = exchange {
             self.report_exchange(idx, b, out);
@@ -198,7 +207,8 @@ impl FlowTable {
             let split = self.split_if_old(idx, pkt.ts, out);
             self.unlink(idx);
             let s = &mut self.slots[idx as usize];
-            let quoted_from_init = s.init_addr == s.resp_addr || (q.src == s.init_addr && q.sport == s.init_port);
+            let ((init_addr, init_port), (resp_addr, _)) = s.endpoints();
+            let quoted_from_init = init_addr == resp_addr || (q.src == init_addr && q.sport == init_port);
             s.count_icmp_error(pkt, quoted_from_init, icmp_type, code);
             self.relink(idx);
             if split {
@@ -229,7 +239,7 @@ impl FlowTable {
         // looks into the slab, and comparing two keys is one 128-bit comparison.
         let mut open: Vec<(u128, u32)> = Vec::with_capacity(self.map.len());
         for (i, s) in self.slots.iter().enumerate() {
-            if s.live {
+            if s.live() {
                 open.push((start_id_key(s.start, s.id), i as u32));
             }
         }
@@ -326,24 +336,21 @@ impl FlowTable {
         self.map.find(hash, |&i| slots[i as usize].key == *key).copied()
     }
 
-    /// A new session for `pkt` (keyed `key`, hashed `hash`, with the ports and the key
-    /// orientation of the packet's sender).
+    /// A new session for `pkt` (keyed `key`, hashed `hash`, with ports in its records or
+    /// not, and the key orientation of the packet's sender).
     fn create(
         &mut self,
         key: FlowKey,
         hash: u64,
         pkt: &PacketMeta,
-        (sport, dport, has_ports): (u16, u16, bool),
+        has_ports: bool,
         sender_is_a: bool,
         out: &mut Vec<FlowEvent>,
     ) -> u32 {
         if self.map.len() >= self.cfg.max_flows.max(1) {
             self.evict_one(out);
         }
-        let sender = (pkt.src, sport);
-        let receiver = (pkt.dst, dport);
         let sender_inits = sender_is_initiator(pkt);
-        let (init, resp) = if sender_inits { (sender, receiver) } else { (receiver, sender) };
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -353,13 +360,15 @@ impl FlowTable {
             }
         };
         let id = self.take_id();
-        self.slots[idx as usize].init(key, hash, init, resp, has_ports, sender_inits == sender_is_a, id, pkt.ts);
+        self.slots[idx as usize].init(key, has_ports, sender_inits == sender_is_a, id, pkt.ts);
         // With no room left (`len == capacity`) an insert either reuses a deleted bucket or
         // rehashes the map (growing it or not), which moves every entry to another bucket and
         // leaves room again: then the sessions' bucket indices are renewed.
         let full = self.map.len() == self.map.capacity();
-        let slots = &self.slots;
-        let bucket = self.map.insert_unique(hash, idx, |&i| slots[i as usize].hash).bucket_index();
+        // Moving entries (a rehash) hashes their keys again: that is rare, and not keeping
+        // the hash in the session keeps the session within three cache lines.
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        let bucket = self.map.insert_unique(hash, idx, |&i| hasher.hash_one(slots[i as usize].key)).bucket_index();
         self.slots[idx as usize].bucket = bucket as u32;
         if full && self.map.len() < self.map.capacity() {
             self.renew_buckets();
@@ -371,7 +380,9 @@ impl FlowTable {
 
     /// Ends the longest-idle session of all.
     fn evict_one(&mut self, out: &mut Vec<FlowEvent>) {
-        if let Some(idx) = self.victim() {
+        let known = (self.next_victim != NIL).then_some(self.next_victim);
+        debug_assert!(known.is_none() || known == self.victim(), "stale next_victim");
+        if let Some(idx) = known.or_else(|| self.victim()) {
             self.counters.evictions += 1;
             self.end(idx, EndReason::Evicted, out);
         }
@@ -400,21 +411,22 @@ impl FlowTable {
         victim.map(|(v, _)| v)
     }
 
-    /// On a full table (a flood of new sessions, each evicting one), reads the map bucket
-    /// of the session the next new one would evict as a packet is done: that cache miss
-    /// then overlaps the next packet's own lookup instead of following it in `end`. A
-    /// plain load that changes nothing (`black_box` keeps it); other packets pay the
-    /// comparison only.
+    /// On a full table (a flood of new sessions, each evicting one), finds the session the
+    /// next new one would evict as a packet is done (kept in `next_victim`) and reads its
+    /// map bucket: that cache miss then overlaps the next packet's own lookup instead of
+    /// following it in `end`. A plain load that changes nothing (`black_box` keeps it);
+    /// other packets pay the comparison only.
     #[inline(always)]
-    fn touch_next_victim(&self) {
+    fn touch_next_victim(&mut self) {
         if self.map.len() >= self.cfg.max_flows.max(1) {
             self.touch_victim_bucket();
         }
     }
 
     #[inline(never)]
-    fn touch_victim_bucket(&self) {
+    fn touch_victim_bucket(&mut self) {
         if let Some(v) = self.victim() {
+            self.next_victim = v;
             std::hint::black_box(self.map.get_bucket(self.slots[v as usize].bucket as usize).copied());
         }
     }
@@ -425,16 +437,17 @@ impl FlowTable {
         if let Some(x) = s.final_exchange() {
             out.push(FlowEvent::Exchange(x));
         }
-        out.push(FlowEvent::End(s.record(reason)));
-        s.live = false;
+        push_event(out, || FlowEvent::End(s.record(reason)));
+        let bucket = s.bucket as usize;
         // The session's bucket: two independent loads (control byte, index), where a probe
         // by hash would chain the session, the control group and then the bucket.
-        match self.map.get_bucket_entry(s.bucket as usize) {
+        match self.map.get_bucket_entry(bucket) {
             Ok(entry) if *entry.get() == idx => {
                 entry.remove();
             }
             _ => self.remove_by_hash(idx),
         }
+        self.slots[idx as usize].free();
         self.free.push(idx);
         self.counters.records += 1;
         self.counters.active = self.map.len() as u64;
@@ -446,7 +459,8 @@ impl FlowTable {
     #[inline(never)]
     fn remove_by_hash(&mut self, idx: u32) {
         debug_assert!(false, "stale map bucket for slot {idx}");
-        if let Ok(entry) = self.map.find_entry(self.slots[idx as usize].hash, |&i| i == idx) {
+        let hash = self.hasher.hash_one(self.slots[idx as usize].key);
+        if let Ok(entry) = self.map.find_entry(hash, |&i| i == idx) {
             entry.remove();
         }
     }
@@ -455,13 +469,13 @@ impl FlowTable {
     /// exactly the live sessions.
     #[cfg(test)]
     pub(super) fn buckets_consistent(&self) -> bool {
-        let live = self.slots.iter().filter(|s| s.live).count();
+        let live = self.slots.iter().filter(|s| s.live()).count();
         live == self.map.len()
             && self
                 .slots
                 .iter()
                 .enumerate()
-                .all(|(i, s)| !s.live || self.map.get_bucket(s.bucket as usize).is_some_and(|&b| b as usize == i))
+                .all(|(i, s)| !s.live() || self.map.get_bucket(s.bucket as usize).is_some_and(|&b| b as usize == i))
     }
 
     /// Records in every live session the bucket that now holds it (after a rehash).
@@ -477,13 +491,19 @@ impl FlowTable {
 
     #[inline(always)]
     fn unlink(&mut self, idx: u32) {
-        let class = self.slots[idx as usize].class as usize;
+        self.unlink_from(idx, self.slots[idx as usize].class as usize);
+    }
+
+    /// [`Self::unlink`] from the list of `class` (the session's class when it was linked).
+    #[inline(always)]
+    fn unlink_from(&mut self, idx: u32, class: usize) {
         let Link { prev, next, .. } = self.links[idx as usize];
         if prev == NIL && self.heads[class] != idx {
             return; // not linked
         }
         if prev == NIL {
             self.heads[class] = next;
+            self.next_victim = NIL;
             // The list's deadline moves on to the new head (later: lists are in touch order).
             self.head_deadline[class] = if next == NIL {
                 NEVER
@@ -501,6 +521,29 @@ impl FlowTable {
         self.links[idx as usize] = UNLINKED;
     }
 
+    /// A packet was counted in linked session `idx`, which was on the list of `old` (its
+    /// class may have changed since): the session moves to the tail of its class's list,
+    /// touched now. One already last on an unchanged list stays where it is; only its
+    /// touched time (and, if it is also the head, the list's deadline) moves on — what
+    /// unlinking and relinking it would leave, without rewriting its neighbours.
+    #[inline(always)]
+    fn retouch(&mut self, idx: u32, old: TimeoutClass) {
+        let class = self.slots[idx as usize].class as usize;
+        if class != old as usize || self.tails[class] != idx {
+            self.unlink_from(idx, old as usize);
+            self.relink(idx);
+            return;
+        }
+        let now = self.now;
+        self.links[idx as usize].touched = now;
+        if self.heads[class] == idx {
+            self.next_victim = NIL;
+            let deadline = now.saturating_add(self.timeouts[class]);
+            self.head_deadline[class] = deadline;
+            self.next_deadline = self.next_deadline.min(deadline);
+        }
+    }
+
     /// Marks the session touched now (in its link) and appends it to its (possibly new)
     /// class list.
     #[inline(always)]
@@ -511,6 +554,7 @@ impl FlowTable {
         self.links[idx as usize] = Link { prev: tail, next: NIL, touched: now };
         if tail == NIL {
             self.heads[class] = idx;
+            self.next_victim = NIL;
             // A new head may be due sooner than every other (a shorter timeout class).
             let deadline = now.saturating_add(self.timeouts[class]);
             self.head_deadline[class] = deadline;
@@ -519,6 +563,22 @@ impl FlowTable {
             self.links[tail as usize].next = idx;
         }
         self.tails[class] = idx;
+    }
+}
+
+/// Pushes the event `make` builds. Room is made first, so the event is built straight
+/// into the vector: pushing a finished value instead keeps it alive across the possible
+/// reallocation, and the compiler then assembles it on the stack and copies it over.
+#[inline(always)]
+fn push_event(out: &mut Vec<FlowEvent>, make: impl FnOnce() -> FlowEvent) {
+    if out.len() == out.capacity() {
+        out.reserve(1);
+    }
+    // Always true after the reserve; the test lets the compiler know it too.
+    if out.len() < out.capacity() {
+        out.push(make());
+    } else {
+        unreachable!("reserve made room");
     }
 }
 
