@@ -13,9 +13,10 @@
 //! ([`Stats::input_bytes_read`] and `input_bytes_total`), once per batch.
 
 use crate::capture::{CaptureError, CaptureStats, PacketSource};
-use crate::decode::{decode, decode_into, PacketMeta, SkipReason};
+use crate::decode::{decode, decode_into, PacketMeta, SkipReason, Transport};
 use crate::stats::Stats;
 use crossbeam_channel::{bounded, Receiver, Sender};
+use std::mem::ManuallyDrop;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -28,7 +29,8 @@ const READ_BATCHES: usize = 8;
 /// again (a stalled pipe must not make a replay deaf to SIGINT).
 const READ_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// One step of the source, decoded.
+/// One step of the source, decoded: 64 bytes, a packet's own size (the others fit beside
+/// its fields; a failure is boxed), which is what a replay moves from thread to thread.
 pub enum Input {
     Packet(PacketMeta),
     /// A frame that is not an IP packet flowsentry tracks (counted, not tracked).
@@ -38,7 +40,7 @@ pub enum Input {
     Timeout,
     /// The source is exhausted.
     End,
-    Failed(CaptureError),
+    Failed(Box<CaptureError>),
 }
 
 /// Reads and decodes one frame.
@@ -51,7 +53,59 @@ fn read_one(source: &mut dyn PacketSource) -> Input {
         },
         Ok(None) => Input::End,
         Err(CaptureError::Timeout) => Input::Timeout,
-        Err(e) => Input::Failed(e),
+        Err(e) => Input::Failed(Box::new(e)),
+    }
+}
+
+/// Inputs decoded ahead by the reader thread, in order.
+///
+/// Few inputs own heap memory (a failure, an ICMP error's quoted tuple), so the batch
+/// holds them as [`ManuallyDrop`] and remembers whether any does: emptying a batch (once
+/// per batch, on the capture thread) then costs nothing rather than a drop check per
+/// input, and writing an input into its slot drops nothing either.
+#[derive(Default)]
+pub struct Batch {
+    inputs: Vec<ManuallyDrop<Input>>,
+    /// Some input in `inputs` owns heap memory: they are dropped one by one.
+    owning: bool,
+}
+
+impl Batch {
+    fn with_capacity(capacity: usize) -> Batch {
+        Batch { inputs: Vec::with_capacity(capacity), owning: false }
+    }
+
+    pub fn len(&self) -> usize {
+        self.inputs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+    }
+
+    fn clear(&mut self) {
+        if std::mem::take(&mut self.owning) {
+            self.inputs.drain(..).for_each(|input| drop(ManuallyDrop::into_inner(input)));
+        } else {
+            debug_assert!(!self.inputs.iter().any(|input| input.owns_heap()));
+            self.inputs.clear();
+        }
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+impl Input {
+    /// Owns heap memory (see [`Batch`]).
+    fn owns_heap(&self) -> bool {
+        matches!(
+            self,
+            Input::Failed(_) | Input::Packet(PacketMeta { transport: Transport::Icmp { quoted: Some(_), .. }, .. })
+        )
     }
 }
 
@@ -59,22 +113,27 @@ fn read_one(source: &mut dyn PacketSource) -> Input {
 /// whether the input is over: its end, or a failure other than a broken replay file
 /// (which is followed by the next file).
 #[inline(always)]
-fn read_into<S: PacketSource + ?Sized>(source: &mut S, batch: &mut Vec<Input>) -> bool {
-    batch.push(Input::End);
-    let Some(slot) = batch.last_mut() else { return true };
+fn read_into<S: PacketSource + ?Sized>(source: &mut S, batch: &mut Batch) -> bool {
+    batch.inputs.push(ManuallyDrop::new(Input::End));
+    let Some(slot) = batch.inputs.last_mut() else { return true };
     match source.next_frame() {
         Ok(Some(frame)) => {
-            decode_into(frame.link, &frame, slot, Input::Packet, Input::Skipped);
+            let packet = |meta| ManuallyDrop::new(Input::Packet(meta));
+            let skipped = |reason| ManuallyDrop::new(Input::Skipped(reason));
+            if decode_into(frame.link, &frame, slot, packet, skipped) {
+                batch.owning |= slot.owns_heap();
+            }
             false
         }
         Ok(None) => true,
         Err(CaptureError::Timeout) => {
-            *slot = Input::Timeout;
+            *slot = ManuallyDrop::new(Input::Timeout);
             false
         }
         Err(e) => {
             let done = !e.is_file_fault();
-            *slot = Input::Failed(e);
+            *slot = ManuallyDrop::new(Input::Failed(Box::new(e)));
+            batch.owning = true;
             done
         }
     }
@@ -84,7 +143,7 @@ fn read_into<S: PacketSource + ?Sized>(source: &mut S, batch: &mut Vec<Input>) -
 /// is over (returns true then): [`PacketSource::read_batch`], which each source gets
 /// its own copy of, with `S` its own type.
 #[inline(always)]
-pub(crate) fn fill_batch<S: PacketSource + ?Sized>(source: &mut S, batch: &mut Vec<Input>, max: usize) -> bool {
+pub(crate) fn fill_batch<S: PacketSource + ?Sized>(source: &mut S, batch: &mut Batch, max: usize) -> bool {
     while batch.len() < max {
         if read_into(source, batch) {
             return true;
@@ -143,10 +202,10 @@ impl Inputs {
 
 /// The receiving end of the reader thread.
 pub struct Prefetch {
-    batches: Receiver<Vec<Input>>,
+    batches: Receiver<Batch>,
     /// Emptied batches go back to the reader for reuse.
-    recycle: Sender<Vec<Input>>,
-    current: Vec<Input>,
+    recycle: Sender<Batch>,
+    current: Batch,
     /// Index in `current` of the next input to hand out.
     pos: usize,
     reader: Option<JoinHandle<()>>,
@@ -160,7 +219,7 @@ impl Prefetch {
             .name("fs-read".into())
             .spawn(move || reader_thread(&mut *source, tx, recycled, &stats))
             .expect("spawn reader thread");
-        Prefetch { batches, recycle, current: Vec::new(), pos: 0, reader: Some(reader) }
+        Prefetch { batches, recycle, current: Batch::default(), pos: 0, reader: Some(reader) }
     }
 
     #[inline]
@@ -176,7 +235,7 @@ impl Prefetch {
             }
         }
         self.pos += 1;
-        &self.current[self.pos - 1]
+        &self.current.inputs[self.pos - 1]
     }
 }
 
@@ -200,10 +259,10 @@ impl Drop for Prefetch {
 }
 
 /// Reads and decodes until the end of input (or a fatal error), sending full batches.
-fn reader_thread(source: &mut dyn PacketSource, tx: Sender<Vec<Input>>, recycled: Receiver<Vec<Input>>, stats: &Stats) {
+fn reader_thread(source: &mut dyn PacketSource, tx: Sender<Batch>, recycled: Receiver<Batch>, stats: &Stats) {
     publish_progress(source, stats);
     loop {
-        let mut batch = recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(READ_BATCH));
+        let mut batch = recycled.try_recv().unwrap_or_else(|_| Batch::with_capacity(READ_BATCH));
         let done = source.read_batch(&mut batch, READ_BATCH);
         // Before the batch goes: the bytes read never lag the packets the capture counted.
         publish_progress(source, stats);
@@ -218,5 +277,17 @@ fn publish_progress(source: &dyn PacketSource, stats: &Stats) {
     if let Some(p) = source.progress() {
         stats.input_bytes_read.store(p.bytes_read, Relaxed);
         stats.input_bytes_total.store(p.bytes_total, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every packet of a replay crosses threads as an `Input`: it must not grow unnoticed.
+    #[test]
+    fn input_is_one_packet_of_64_bytes() {
+        assert_eq!(std::mem::size_of::<PacketMeta>(), 64);
+        assert_eq!(std::mem::size_of::<Input>(), 64);
     }
 }

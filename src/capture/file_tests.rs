@@ -88,9 +88,9 @@ fn masscan_frames_carry_vlan_943() {
     let mut syns = 0;
     while let Some(frame) = src.next_frame().unwrap() {
         let m = decode(LinkType::Ethernet, &frame).unwrap();
-        assert_eq!(m.vlan, Some(943));
+        assert_eq!(m.vlan.get(), Some(943));
         if let Transport::Tcp { flags: 0x02, .. } = m.transport {
-            assert_eq!(m.dst, "198.124.152.15".parse::<IpAddr>().unwrap());
+            assert_eq!(m.dst(), "198.124.152.15".parse::<IpAddr>().unwrap());
             syns += 1;
         }
     }
@@ -200,7 +200,7 @@ fn each_frame_carries_its_own_files_link_type() {
     let mut seen = Vec::new();
     while let Some(frame) = src.next_frame().unwrap() {
         let m = decode(frame.link, &frame).unwrap();
-        assert_eq!(m.ttl, 9);
+        assert_eq!(m.ttl(), 9);
         seen.push((frame.link, frame.ts));
     }
     assert_eq!(
@@ -281,7 +281,7 @@ fn inputs_merge_by_packet_time_whatever_their_order() {
         let mut src = FileSource::open(paths).unwrap();
         let mut out = Vec::new();
         while let Some(f) = src.next_frame().unwrap() {
-            out.push((f.ts.0 / 1_000_000, decode(f.link, &f).unwrap().ttl));
+            out.push((f.ts.0 / 1_000_000, decode(f.link, &f).unwrap().ttl()));
         }
         out
     };

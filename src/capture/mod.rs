@@ -118,7 +118,7 @@ pub trait PacketSource {
     /// ([`crate::input`]). Provided, so every source gets its own copy in which
     /// `next_frame` is a direct, inlinable call rather than one through the trait
     /// object per frame; not meant to be overridden.
-    fn read_batch(&mut self, batch: &mut Vec<crate::input::Input>, max: usize) -> bool {
+    fn read_batch(&mut self, batch: &mut crate::input::Batch, max: usize) -> bool {
         crate::input::fill_batch(self, batch, max)
     }
 }

@@ -6,9 +6,9 @@
 //! goes the general way. Its results are checked against the general path byte for byte
 //! (`decode::tests`, on generated traffic and on random mutations of it).
 
-use super::{proto, transport, PacketMeta};
+use super::{proto, transport, IpHeader, PacketMeta, Vlan};
 use crate::time::Timestamp;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 const IPV4_HEADER_LEN: usize = 20;
 const IPV6_HEADER_LEN: usize = 40;
@@ -19,7 +19,7 @@ const IPV6_HEADER_LEN: usize = 40;
 /// too, which rejects it the same way; so the result is a plain `Option` and the packet
 /// is built once, where it is returned.
 #[inline(always)]
-pub(super) fn ip(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<PacketMeta> {
+pub(super) fn ip(ip: &[u8], ts: Timestamp, vlan: Vlan) -> Option<PacketMeta> {
     match ip.first()? >> 4 {
         4 => v4(ip, ts, vlan),
         6 => v6(ip, ts, vlan),
@@ -28,7 +28,7 @@ pub(super) fn ip(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<PacketMe
 }
 
 #[inline(always)]
-fn v4(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<PacketMeta> {
+fn v4(ip: &[u8], ts: Timestamp, vlan: Vlan) -> Option<PacketMeta> {
     let h: &[u8; IPV4_HEADER_LEN] = ip.get(..IPV4_HEADER_LEN)?.try_into().ok()?;
     let protocol = h[9];
     let total_len = usize::from(u16::from_be_bytes([h[2], h[3]]));
@@ -45,18 +45,20 @@ fn v4(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<PacketMeta> {
     let transport = transport::read(protocol, l4, l4_len).ok()?;
     Some(PacketMeta {
         ts,
-        src: IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15])),
-        dst: IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19])),
         ip_len: total_len as u32,
-        ttl: h[8],
-        ip_id: u16::from_be_bytes([h[4], h[5]]),
         vlan,
+        ip: IpHeader::V4 {
+            src: Ipv4Addr::new(h[12], h[13], h[14], h[15]),
+            dst: Ipv4Addr::new(h[16], h[17], h[18], h[19]),
+            ttl: h[8],
+            id: u16::from_be_bytes([h[4], h[5]]),
+        },
         transport,
     })
 }
 
 #[inline]
-fn v6(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<PacketMeta> {
+fn v6(ip: &[u8], ts: Timestamp, vlan: Vlan) -> Option<PacketMeta> {
     let h: &[u8; IPV6_HEADER_LEN] = ip.get(..IPV6_HEADER_LEN)?.try_into().ok()?;
     let protocol = h[6];
     let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
@@ -71,12 +73,9 @@ fn v6(ip: &[u8], ts: Timestamp, vlan: Option<u16>) -> Option<PacketMeta> {
     let transport = transport::read(protocol, l4, payload_len as u32).ok()?;
     Some(PacketMeta {
         ts,
-        src: IpAddr::V6(Ipv6Addr::from(src)),
-        dst: IpAddr::V6(Ipv6Addr::from(dst)),
         ip_len: total_len as u32,
-        ttl: h[7],
-        ip_id: 0,
         vlan,
+        ip: IpHeader::V6 { src: Ipv6Addr::from(src), dst: Ipv6Addr::from(dst), hop_limit: h[7] },
         transport,
     })
 }

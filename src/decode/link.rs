@@ -3,7 +3,7 @@
 //! fixed-offset fields are read here (ether type, address family, VLAN tags); the IP
 //! layer and everything above is sliced by `etherparse` in the parent module.
 
-use super::SkipReason;
+use super::{SkipReason, Vlan};
 use crate::capture::LinkType;
 
 /// Which IP version the link header announced for the payload.
@@ -20,7 +20,7 @@ pub(super) enum IpHint {
 pub(super) struct LinkPayload<'a> {
     pub hint: IpHint,
     /// Innermost 802.1Q / 802.1ad VLAN id.
-    pub vlan: Option<u16>,
+    pub vlan: Vlan,
     /// Bytes of link-layer header before `ip` (to derive the IP length from the wire length).
     pub header_len: usize,
     pub ip: &'a [u8],
@@ -90,13 +90,13 @@ pub(super) fn strip(link: LinkType, frame: &[u8]) -> Result<LinkPayload<'_>, Ski
 
 #[inline(always)]
 fn plain(hint: IpHint, frame: &[u8], header_len: usize) -> LinkPayload<'_> {
-    LinkPayload { hint, vlan: None, header_len, ip: frame.get(header_len..).unwrap_or(&[]) }
+    LinkPayload { hint, vlan: Vlan::NONE, header_len, ip: frame.get(header_len..).unwrap_or(&[]) }
 }
 
 /// Walks VLAN tags starting at `offset` (just past `ether_type`), keeping the innermost id.
 #[inline(always)]
 fn after_ether_type(mut ether_type: u16, frame: &[u8], mut offset: usize) -> Result<LinkPayload<'_>, SkipReason> {
-    let mut vlan = None;
+    let mut vlan = Vlan::NONE;
     let mut tags = 0;
     // 802.1Q, 802.1ad (QinQ outer tag) and the pre-standard QinQ tag 0x9100.
     while matches!(ether_type, 0x8100 | 0x88A8 | 0x9100) {
@@ -106,7 +106,7 @@ fn after_ether_type(mut ether_type: u16, frame: &[u8], mut offset: usize) -> Res
         }
         let tci = be16(frame, offset).ok_or(SkipReason::Truncated)?;
         ether_type = be16(frame, offset + 2).ok_or(SkipReason::Truncated)?;
-        vlan = Some(tci & 0x0FFF);
+        vlan = Vlan::id(tci & 0x0FFF);
         offset += 4;
     }
     let hint = match ether_type {

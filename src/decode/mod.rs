@@ -13,7 +13,7 @@ use crate::time::Timestamp;
 use etherparse::err::ip::LaxHeaderSliceError;
 use etherparse::LaxIpSlice;
 use link::IpHint;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// IANA protocol numbers used throughout.
 pub mod proto {
@@ -48,14 +48,14 @@ pub struct QuotedTuple {
 }
 
 /// Transport-layer view of a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transport {
+    /// (The acknowledgment number is not kept: nothing downstream reads it.)
     Tcp {
         sport: u16,
         dport: u16,
         flags: u8,
         seq: u32,
-        ack: u32,
         window: u16,
         payload_len: u32,
     },
@@ -64,13 +64,14 @@ pub enum Transport {
         dport: u16,
         payload_len: u32,
     },
-    /// ICMP (v4) or ICMPv6; `quoted` is set for error messages that quote a packet.
+    /// ICMP (v4) or ICMPv6; `quoted` is set for error messages that quote a packet
+    /// (boxed: errors are rare, and the tuple's two addresses would double every packet).
     Icmp {
         v6: bool,
         icmp_type: u8,
         code: u8,
         echo_id: Option<u16>,
-        quoted: Option<QuotedTuple>,
+        quoted: Option<Box<QuotedTuple>>,
     },
     /// Any other IP protocol, or a TCP/UDP/ICMP header cut off by the snaplen.
     Other {
@@ -78,20 +79,57 @@ pub enum Transport {
     },
 }
 
-/// What the flow table needs from one IP packet.
+/// The IP header fields the flow table uses, per version: an IPv4 packet's addresses
+/// take 8 bytes, not IPv6's 32, and the identification exists only in IPv4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpHeader {
+    V4 { src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, id: u16 },
+    V6 { src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8 },
+}
+
+impl IpHeader {
+    /// The header fields of a packet from `src` to `dst`, both of one family (`None`
+    /// otherwise); `id` is dropped for IPv6. For packets built by hand (tests, tools).
+    pub fn new(src: IpAddr, dst: IpAddr, ttl: u8, id: u16) -> Option<IpHeader> {
+        match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => Some(IpHeader::V4 { src, dst, ttl, id }),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => Some(IpHeader::V6 { src, dst, hop_limit: ttl }),
+            _ => None,
+        }
+    }
+}
+
+/// The innermost 802.1Q VLAN id (12 bits), or none, in two bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vlan(u16);
+
+impl Vlan {
+    /// Untagged.
+    pub const NONE: Vlan = Vlan(u16::MAX);
+
+    /// The VLAN `id` (a 12-bit id, as in the tag's TCI).
+    #[inline]
+    pub fn id(id: u16) -> Vlan {
+        debug_assert!(id <= 0x0FFF, "VLAN id {id} is not 12 bits");
+        Vlan(id)
+    }
+
+    #[inline]
+    pub fn get(self) -> Option<u16> {
+        (self != Vlan::NONE).then_some(self.0)
+    }
+}
+
+/// What the flow table needs from one IP packet: 64 bytes (checked by a test), as every
+/// packet of a replay crosses from the reader thread to the capture thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PacketMeta {
     pub ts: Timestamp,
-    pub src: IpAddr,
-    pub dst: IpAddr,
     /// IP-layer bytes of this packet: the IP header's total length (IPv4) or 40 + payload
     /// length (IPv6), i.e. what was on the wire above the link layer, even when truncated.
     pub ip_len: u32,
-    pub ttl: u8,
-    /// IPv4 identification (0 for IPv6).
-    pub ip_id: u16,
-    /// Innermost 802.1Q VLAN id, when tagged.
-    pub vlan: Option<u16>,
+    pub vlan: Vlan,
+    pub ip: IpHeader,
     pub transport: Transport,
 }
 
@@ -104,6 +142,61 @@ impl PacketMeta {
             Transport::Icmp { v6: false, .. } => proto::ICMP,
             Transport::Icmp { v6: true, .. } => proto::ICMPV6,
             Transport::Other { protocol } => protocol,
+        }
+    }
+
+    #[inline]
+    pub fn src(&self) -> IpAddr {
+        match self.ip {
+            IpHeader::V4 { src, .. } => IpAddr::V4(src),
+            IpHeader::V6 { src, .. } => IpAddr::V6(src),
+        }
+    }
+
+    #[inline]
+    pub fn dst(&self) -> IpAddr {
+        match self.ip {
+            IpHeader::V4 { dst, .. } => IpAddr::V4(dst),
+            IpHeader::V6 { dst, .. } => IpAddr::V6(dst),
+        }
+    }
+
+    /// `(src, dst)`, or `(dst, src)` when `reversed` (swapped before they are widened to
+    /// `IpAddr`, which is cheaper than swapping the `IpAddr`s).
+    #[inline]
+    pub fn addrs(&self, reversed: bool) -> (IpAddr, IpAddr) {
+        fn order<T>(x: T, y: T, reversed: bool) -> (T, T) {
+            if reversed {
+                (y, x)
+            } else {
+                (x, y)
+            }
+        }
+        match self.ip {
+            IpHeader::V4 { src, dst, .. } => {
+                let (a, b) = order(src, dst, reversed);
+                (IpAddr::V4(a), IpAddr::V4(b))
+            }
+            IpHeader::V6 { src, dst, .. } => {
+                let (a, b) = order(src, dst, reversed);
+                (IpAddr::V6(a), IpAddr::V6(b))
+            }
+        }
+    }
+
+    /// TTL (IPv4) or hop limit (IPv6).
+    pub fn ttl(&self) -> u8 {
+        match self.ip {
+            IpHeader::V4 { ttl, .. } => ttl,
+            IpHeader::V6 { hop_limit, .. } => hop_limit,
+        }
+    }
+
+    /// IPv4 identification (0 for IPv6).
+    pub fn ip_id(&self) -> u16 {
+        match self.ip {
+            IpHeader::V4 { id, .. } => id,
+            IpHeader::V6 { .. } => 0,
         }
     }
 }
@@ -153,6 +246,8 @@ pub fn decode(link: LinkType, frame: &Frame<'_>) -> Result<PacketMeta, SkipReaso
 /// [`decode`] into `slot`, a packet wrapped by `packet` or a skip wrapped by `skipped`:
 /// the fast path builds the packet right in the slot (the reader thread decodes into
 /// the batch it sends, so a packet is not moved from one temporary to the next).
+/// Returns whether the frame went the general way: only then can the packet own heap
+/// memory (a quoted tuple).
 #[inline(always)]
 pub fn decode_into<T>(
     link: LinkType,
@@ -160,18 +255,25 @@ pub fn decode_into<T>(
     slot: &mut T,
     packet: impl FnOnce(PacketMeta) -> T,
     skipped: impl FnOnce(SkipReason) -> T,
-) {
+) -> bool {
     match checked_link(link, frame) {
         Ok(net) => match fast::ip(net.ip, frame.ts, net.vlan) {
-            Some(meta) => *slot = packet(meta),
+            Some(meta) => {
+                *slot = packet(meta);
+                false
+            }
             None => {
                 *slot = match decode_ip(net, frame) {
                     Ok(meta) => packet(meta),
                     Err(reason) => skipped(reason),
-                }
+                };
+                true
             }
         },
-        Err(reason) => *slot = skipped(reason),
+        Err(reason) => {
+            *slot = skipped(reason);
+            false
+        }
     }
 }
 
@@ -215,24 +317,21 @@ fn decode_ip(net: link::LinkPayload<'_>, frame: &Frame<'_>) -> Result<PacketMeta
         }
     };
     let ip_len = declared.unwrap_or(wire_ip_len);
-    let (ttl, ip_id) = match &ip {
-        LaxIpSlice::Ipv4(v4) => (v4.header().ttl(), v4.header().identification()),
-        LaxIpSlice::Ipv6(v6) => (v6.header().hop_limit(), 0),
+    let header = match &ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            IpHeader::V4 { src: h.source_addr(), dst: h.destination_addr(), ttl: h.ttl(), id: h.identification() }
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let h = v6.header();
+            IpHeader::V6 { src: h.source_addr(), dst: h.destination_addr(), hop_limit: h.hop_limit() }
+        }
     };
     // Offset of the transport header inside the IP packet (IP header + extensions).
     let l4_offset = (payload.payload.as_ptr() as usize).saturating_sub(net.ip.as_ptr() as usize);
     let l4_len = ip_len.saturating_sub(l4_offset);
     let transport = transport::read(payload.ip_number.0, payload.payload, clamp_u32(l4_len))?;
-    Ok(PacketMeta {
-        ts: frame.ts,
-        src: ip.source_addr(),
-        dst: ip.destination_addr(),
-        ip_len: clamp_u32(ip_len),
-        ttl,
-        ip_id,
-        vlan: net.vlan,
-        transport,
-    })
+    Ok(PacketMeta { ts: frame.ts, ip_len: clamp_u32(ip_len), vlan: net.vlan, ip: header, transport })
 }
 
 const IPV6_HEADER_LEN: usize = 40;

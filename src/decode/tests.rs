@@ -71,11 +71,11 @@ fn ethernet(ether_type: u16, vlans: &[(u16, u16)], ip: &[u8]) -> Vec<u8> {
 }
 
 fn assert_syn(m: &PacketMeta, payload_len: u32) {
-    assert_eq!(m.src, IpAddr::from(A4));
-    assert_eq!(m.dst, IpAddr::from(B4));
-    assert_eq!(m.ttl, 64);
-    match m.transport {
-        Transport::Tcp { sport, dport, flags, seq, window, payload_len: p, .. } => {
+    assert_eq!(m.src(), IpAddr::from(A4));
+    assert_eq!(m.dst(), IpAddr::from(B4));
+    assert_eq!(m.ttl(), 64);
+    match &m.transport {
+        &Transport::Tcp { sport, dport, flags, seq, window, payload_len: p, .. } => {
             assert_eq!((sport, dport, flags, seq, window, p), (40000, 443, tcp_flags::SYN, 1000, 4096, payload_len));
         }
         other => panic!("expected TCP, got {other:?}"),
@@ -88,7 +88,7 @@ fn ethernet_ipv4_tcp() {
     let m = dec(LinkType::Ethernet, &ethernet(0x0800, &[], &ip)).unwrap();
     assert_syn(&m, 5);
     assert_eq!(m.ip_len, 20 + 20 + 5);
-    assert_eq!(m.vlan, None);
+    assert_eq!(m.vlan.get(), None);
     assert_eq!(m.protocol(), proto::TCP);
 }
 
@@ -106,13 +106,13 @@ fn ethernet_padding_does_not_count() {
 fn single_vlan_and_qinq_report_innermost_id() {
     let ip = ipv4_tcp_syn(b"");
     let m = dec(LinkType::Ethernet, &ethernet(0x0800, &[(0x8100, 42)], &ip)).unwrap();
-    assert_eq!(m.vlan, Some(42));
+    assert_eq!(m.vlan.get(), Some(42));
     assert_syn(&m, 0);
     let m = dec(LinkType::Ethernet, &ethernet(0x0800, &[(0x88A8, 100), (0x8100, 7)], &ip)).unwrap();
-    assert_eq!(m.vlan, Some(7));
+    assert_eq!(m.vlan.get(), Some(7));
     assert_syn(&m, 0);
     let m = dec(LinkType::Ethernet, &ethernet(0x86DD, &[(0x9100, 5), (0x8100, 4094)], &ipv6_udp(b"x"))).unwrap();
-    assert_eq!(m.vlan, Some(4094));
+    assert_eq!(m.vlan.get(), Some(4094));
 }
 
 #[test]
@@ -147,17 +147,17 @@ fn linux_sll_v1_and_v2() {
     sll.extend_from_slice(&ip);
     let m = dec(LinkType::LinuxSll, &sll).unwrap();
     assert_eq!(m.transport, Transport::Udp { sport: 5353, dport: 53, payload_len: 3 });
-    assert_eq!(m.ttl, 32);
+    assert_eq!(m.ttl(), 32);
 
     let mut sll2 = 0x86DDu16.to_be_bytes().to_vec();
     sll2.extend_from_slice(&[0, 0, 0, 0, 0, 3, 0, 1, 0, 0, 6, 1, 2, 3, 4, 5, 6, 0]);
     assert_eq!(sll2.len(), 20);
     sll2.extend_from_slice(&ipv6_udp(b"abcd"));
     let m = dec(LinkType::LinuxSll2, &sll2).unwrap();
-    assert_eq!((m.src, m.dst), (IpAddr::V6(A6), IpAddr::V6(B6)));
+    assert_eq!((m.src(), m.dst()), (IpAddr::V6(A6), IpAddr::V6(B6)));
     assert_eq!(m.transport, Transport::Udp { sport: 5353, dport: 53, payload_len: 4 });
     assert_eq!(m.ip_len, 40 + 8 + 4);
-    assert_eq!(m.ttl, 33);
+    assert_eq!(m.ttl(), 33);
 
     assert_eq!(dec(LinkType::LinuxSll2, &sll2[..19]), Err(SkipReason::Truncated));
     assert_eq!(dec(LinkType::LinuxSll, &sll[..15]), Err(SkipReason::Truncated));
@@ -171,7 +171,7 @@ fn raw_ip_picks_version_from_nibble() {
     let m = dec(LinkType::Raw, &ipv4_tcp_syn(b"")).unwrap();
     assert_syn(&m, 0);
     let m = dec(LinkType::Raw, &ipv6_udp(b"")).unwrap();
-    assert_eq!(m.src, IpAddr::V6(A6));
+    assert_eq!(m.src(), IpAddr::V6(A6));
     assert_eq!(dec(LinkType::Raw, &[0x55; 40]), Err(SkipReason::Malformed));
     assert_eq!(dec(LinkType::Raw, &[]), Err(SkipReason::Truncated));
 }
@@ -195,7 +195,7 @@ fn bsd_null_accepts_both_byte_orders_and_all_inet6_values() {
     for af in [10u32, 24, 28, 30] {
         for bytes in [af.to_le_bytes(), af.to_be_bytes()] {
             let f = [bytes.as_slice(), &ip6].concat();
-            assert_eq!(dec(LinkType::Null, &f).unwrap().src, IpAddr::V6(A6), "AF {af}");
+            assert_eq!(dec(LinkType::Null, &f).unwrap().src(), IpAddr::V6(A6), "AF {af}");
         }
     }
     let f = [7u32.to_le_bytes().as_slice(), &ip4].concat();
@@ -209,7 +209,7 @@ fn loop_is_network_byte_order_only() {
     assert_syn(&dec(LinkType::Loop, &[2u32.to_be_bytes().as_slice(), &ip4].concat()).unwrap(), 0);
     assert_eq!(dec(LinkType::Loop, &[2u32.to_le_bytes().as_slice(), &ip4].concat()), Err(SkipReason::NonIp));
     let f = [24u32.to_be_bytes().as_slice(), &ipv6_udp(b"")].concat();
-    assert_eq!(dec(LinkType::Loop, &f).unwrap().dst, IpAddr::V6(B6));
+    assert_eq!(dec(LinkType::Loop, &f).unwrap().dst(), IpAddr::V6(B6));
 }
 
 #[test]
@@ -346,8 +346,11 @@ fn icmpv4_errors_quote_tcp_and_udp() {
     let syn = ipv4_tcp_syn(b"some payload that is not quoted");
     let m = dec(LinkType::Raw, &icmp_error(false, 3, 3, &syn[..28])).unwrap();
     let want = QuotedTuple { src: A4.into(), dst: B4.into(), protocol: proto::TCP, sport: 40000, dport: 443 };
-    assert_eq!(m.transport, Transport::Icmp { v6: false, icmp_type: 3, code: 3, echo_id: None, quoted: Some(want) });
-    assert_eq!(m.src, IpAddr::from(B4));
+    assert_eq!(
+        m.transport,
+        Transport::Icmp { v6: false, icmp_type: 3, code: 3, echo_id: None, quoted: Some(Box::new(want)) }
+    );
+    assert_eq!(m.src(), IpAddr::from(B4));
     let udp = ipv4_udp(b"abc");
     for t in [3u8, 4, 5, 11, 12] {
         let m = dec(LinkType::Raw, &icmp_error(false, t, 0, &udp[..28])).unwrap();
@@ -372,7 +375,10 @@ fn icmpv6_errors_quote_tcp_and_udp() {
     for t in 1u8..=4 {
         let m = dec(LinkType::Raw, &icmp_error(true, t, 4, &udp[..48])).unwrap();
         let want = QuotedTuple { src: A6.into(), dst: B6.into(), protocol: proto::UDP, sport: 5353, dport: 53 };
-        assert_eq!(m.transport, Transport::Icmp { v6: true, icmp_type: t, code: 4, echo_id: None, quoted: Some(want) });
+        assert_eq!(
+            m.transport,
+            Transport::Icmp { v6: true, icmp_type: t, code: 4, echo_id: None, quoted: Some(Box::new(want)) }
+        );
     }
     let mut tcp = Vec::new();
     PacketBuilder::ipv6(A6.octets(), B6.octets(), 64).tcp(1111, 22, 5, 100).syn().write(&mut tcp, b"").unwrap();
@@ -396,7 +402,7 @@ fn ipv4_options_and_identification() {
     with_opts.extend_from_slice(&[1, 1, 1, 1]);
     with_opts.extend_from_slice(&ip[20..]);
     let m = dec(LinkType::Raw, &with_opts).unwrap();
-    assert_eq!(m.ip_id, 0xBEEF);
+    assert_eq!(m.ip_id(), 0xBEEF);
     assert_eq!(m.ip_len, 34);
     assert_eq!(m.transport, Transport::Udp { sport: 5353, dport: 53, payload_len: 2 });
 }

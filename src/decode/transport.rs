@@ -39,7 +39,6 @@ pub(super) fn read(protocol: u8, l4: &[u8], l4_len: u32) -> Result<Transport, Sk
                     sport: u16::from_be_bytes([h[0], h[1]]),
                     dport: u16::from_be_bytes([h[2], h[3]]),
                     seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
-                    ack: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
                     flags: h[13],
                     window: u16::from_be_bytes([h[14], h[15]]),
                     payload_len: l4_len.saturating_sub(data_offset),
@@ -56,7 +55,6 @@ pub(super) fn read(protocol: u8, l4: &[u8], l4_len: u32) -> Result<Transport, Sk
                 sport: be16(l4, 0).unwrap_or(0),
                 dport: be16(l4, 2).unwrap_or(0),
                 seq: be32(l4, 4).unwrap_or(0),
-                ack: be32(l4, 8).unwrap_or(0),
                 flags: l4[13],
                 window: be16(l4, 14).unwrap_or(0),
                 payload_len: l4_len.saturating_sub(data_offset),
@@ -80,7 +78,7 @@ pub(super) fn read(protocol: u8, l4: &[u8], l4_len: u32) -> Result<Transport, Sk
                 icmp_type,
                 code,
                 echo_id: if is_echo { be16(l4, 4) } else { None },
-                quoted: if is_error { l4.get(ICMP_QUOTE_OFFSET..).and_then(quoted_tuple) } else { None },
+                quoted: if is_error { l4.get(ICMP_QUOTE_OFFSET..).and_then(quoted_tuple).map(Box::new) } else { None },
             }
         }
         _ => other,

@@ -2,8 +2,8 @@
 //! 5-tuple key that both directions of a session hash to, and the rules that pick the
 //! initiator from the first packet seen (SYN, SYN-ACK, ICMP echo, service-port heuristic).
 
-use crate::decode::{proto, tcp_flags, PacketMeta, Transport};
-use std::net::IpAddr;
+use crate::decode::{proto, tcp_flags, IpHeader, PacketMeta, Transport};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Direction-free session key: the lower `(addr, port)` endpoint is always `a`.
 /// ICMP echo sessions use the echo id as both "ports"; other ICMP and non-TCP/UDP
@@ -39,22 +39,7 @@ impl FlowKey {
     #[inline]
     pub fn oriented(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, protocol: u8, vlan: Option<u16>) -> (Self, bool) {
         if let (IpAddr::V4(s4), IpAddr::V4(d4)) = (src, dst) {
-            // Both IPv4 (the common case): each endpoint as one `address << 16 | port`
-            // integer, which orders like `(address, port)`; one comparison, one swap.
-            let s = u64::from(u32::from(s4)) << 16 | u64::from(sport);
-            let d = u64::from(u32::from(d4)) << 16 | u64::from(dport);
-            let sender_is_a = s <= d;
-            let (a, b) = if sender_is_a { (s, d) } else { (d, s) };
-            let key = FlowKey {
-                a: V4_MAPPED | u128::from(a >> 16),
-                b: V4_MAPPED | u128::from(b >> 16),
-                pa: a as u16,
-                pb: b as u16,
-                protocol,
-                flags: u8::from(vlan.is_some()) << 2,
-                vlan: vlan.unwrap_or(0),
-            };
-            return (key, sender_is_a);
+            return Self::oriented_v4(s4, sport, d4, dport, protocol, vlan);
         }
         let (s, s6) = addr_bits(src);
         let (d, d6) = addr_bits(dst);
@@ -64,6 +49,59 @@ impl FlowKey {
             if sender_is_a { ((s, s6, sport), (d, d6, dport)) } else { ((d, d6, dport), (s, s6, sport)) };
         let flags = u8::from(a6) | u8::from(b6) << 1 | u8::from(vlan.is_some()) << 2;
         (FlowKey { a, b, pa, pb, protocol, flags, vlan: vlan.unwrap_or(0) }, sender_is_a)
+    }
+
+    /// [`Self::oriented`] for `pkt`'s own endpoints, keyed straight from its IP header and
+    /// transport in one pass; also returns whether the key's ports go in the records
+    /// (TCP and UDP: ports; an ICMP echo is keyed by its id, anything else by 0).
+    #[inline]
+    pub fn of_packet(pkt: &PacketMeta) -> (Self, bool, bool) {
+        let (ports, protocol) = match pkt.transport {
+            Transport::Tcp { sport, dport, .. } => ((sport, dport, true), proto::TCP),
+            Transport::Udp { sport, dport, .. } => ((sport, dport, true), proto::UDP),
+            Transport::Icmp { v6, echo_id, .. } => {
+                let id = echo_id.unwrap_or(0);
+                ((id, id, false), if v6 { proto::ICMPV6 } else { proto::ICMP })
+            }
+            Transport::Other { protocol } => ((0, 0, false), protocol),
+        };
+        let (sport, dport, has_ports) = ports;
+        let vlan = pkt.vlan.get();
+        let (key, sender_is_a) = match pkt.ip {
+            IpHeader::V4 { src, dst, .. } => Self::oriented_v4(src, sport, dst, dport, protocol, vlan),
+            IpHeader::V6 { src, dst, .. } => {
+                Self::oriented(IpAddr::V6(src), sport, IpAddr::V6(dst), dport, protocol, vlan)
+            }
+        };
+        (key, sender_is_a, has_ports)
+    }
+
+    /// [`Self::oriented`] for two IPv4 endpoints (the common case): each endpoint as one
+    /// `address << 16 | port` integer, which orders like `(address, port)`; one
+    /// comparison, one swap.
+    #[inline]
+    fn oriented_v4(
+        src: Ipv4Addr,
+        sport: u16,
+        dst: Ipv4Addr,
+        dport: u16,
+        protocol: u8,
+        vlan: Option<u16>,
+    ) -> (Self, bool) {
+        let s = u64::from(u32::from(src)) << 16 | u64::from(sport);
+        let d = u64::from(u32::from(dst)) << 16 | u64::from(dport);
+        let sender_is_a = s <= d;
+        let (a, b) = if sender_is_a { (s, d) } else { (d, s) };
+        let key = FlowKey {
+            a: V4_MAPPED | u128::from(a >> 16),
+            b: V4_MAPPED | u128::from(b >> 16),
+            pa: a as u16,
+            pb: b as u16,
+            protocol,
+            flags: u8::from(vlan.is_some()) << 2,
+            vlan: vlan.unwrap_or(0),
+        };
+        (key, sender_is_a)
     }
 
     /// Both endpoints are the same (address, family and port): a host talking to itself.
@@ -138,15 +176,6 @@ fn bits_addr(bits: u128, v6: bool) -> IpAddr {
         IpAddr::V6(std::net::Ipv6Addr::from(bits))
     } else {
         IpAddr::V4(std::net::Ipv4Addr::from(bits as u32))
-    }
-}
-
-/// The packet's endpoints as used for keying: `(sport, dport, ports_in_record)`.
-pub fn key_ports(pkt: &PacketMeta) -> (u16, u16, bool) {
-    match pkt.transport {
-        Transport::Tcp { sport, dport, .. } | Transport::Udp { sport, dport, .. } => (sport, dport, true),
-        Transport::Icmp { echo_id: Some(id), .. } => (id, id, false),
-        Transport::Icmp { .. } | Transport::Other { .. } => (0, 0, false),
     }
 }
 

@@ -298,8 +298,8 @@ impl Session {
         self.has_first = true;
         self.first = FirstPacket {
             tcp_flags: flags,
-            ttl: pkt.ttl,
-            ip_id: pkt.ip_id,
+            ttl: pkt.ttl(),
+            ip_id: pkt.ip_id(),
             tcp_window: window,
             tcp_seq: seq,
             payload_len,

@@ -30,7 +30,7 @@
 //! segment) and, for the exchange still open, just before the session's End.
 
 use super::exchange::Block;
-use super::key::{key_ports, sender_is_initiator, FlowKey};
+use super::key::{sender_is_initiator, FlowKey};
 use super::session::{Session, TimeoutClass, CLASS_COUNT, NIL};
 use super::{EndReason, FlowConfig, FlowEvent};
 use crate::decode::{tcp_flags, PacketMeta, Transport};
@@ -157,8 +157,7 @@ impl FlowTable {
             }
         }
 
-        let (sport, dport, has_ports) = key_ports(pkt);
-        let (key, sender_is_a) = FlowKey::oriented(pkt.src, sport, pkt.dst, dport, pkt.protocol(), pkt.vlan);
+        let (key, sender_is_a, has_ports) = FlowKey::of_packet(pkt);
         let hash = self.hasher.hash_one(key);
         let existing = self.lookup(&key, hash);
         // `listed`: the idle list an existing session is on (it stays there until counted).
@@ -198,10 +197,11 @@ impl FlowTable {
     #[cold]
     #[inline(never)]
     fn ingest_icmp_error(&mut self, pkt: &PacketMeta, out: &mut Vec<FlowEvent>) -> bool {
-        let Transport::Icmp { quoted: Some(q), icmp_type, code, .. } = pkt.transport else {
+        let Transport::Icmp { quoted: Some(q), icmp_type, code, .. } = &pkt.transport else {
             return false;
         };
-        let qkey = FlowKey::new(q.src, q.sport, q.dst, q.dport, q.protocol, pkt.vlan);
+        let (q, icmp_type, code) = (**q, *icmp_type, *code);
+        let qkey = FlowKey::new(q.src, q.sport, q.dst, q.dport, q.protocol, pkt.vlan.get());
         if let Some(idx) = self.lookup(&qkey, self.hasher.hash_one(qkey)) {
             self.counters.icmp_errors_matched += 1;
             let split = self.split_if_old(idx, pkt.ts, out);

@@ -3,7 +3,7 @@
 //! every Start is matched by exactly one End.
 
 use super::*;
-use crate::decode::{proto, tcp_flags as F, PacketMeta, QuotedTuple, Transport};
+use crate::decode::{proto, tcp_flags as F, IpHeader, PacketMeta, QuotedTuple, Transport, Vlan};
 use crate::time::{Duration, Timestamp};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,6 +15,11 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+/// IP header fields of a packet from `src` to `dst` (TTL 64).
+fn hdr(src: &str, dst: &str, ip_id: u16) -> IpHeader {
+    IpHeader::new(ip(src), ip(dst), 64, ip_id).unwrap()
+}
+
 fn t(ms: i64) -> Timestamp {
     Timestamp(1_700_000_000 * 1_000_000_000 + ms * 1_000_000)
 }
@@ -22,33 +27,19 @@ fn t(ms: i64) -> Timestamp {
 fn tcp(ms: i64, src: &str, sport: u16, dst: &str, dport: u16, flags: u8, len: u32) -> PacketMeta {
     PacketMeta {
         ts: t(ms),
-        src: ip(src),
-        dst: ip(dst),
         ip_len: len,
-        ttl: 64,
-        ip_id: 7,
-        vlan: None,
-        transport: Transport::Tcp {
-            sport,
-            dport,
-            flags,
-            seq: 1000,
-            ack: 0,
-            window: 1024,
-            payload_len: len.saturating_sub(40),
-        },
+        vlan: Vlan::NONE,
+        ip: hdr(src, dst, 7),
+        transport: Transport::Tcp { sport, dport, flags, seq: 1000, window: 1024, payload_len: len.saturating_sub(40) },
     }
 }
 
 fn udp(ms: i64, src: &str, sport: u16, dst: &str, dport: u16, len: u32) -> PacketMeta {
     PacketMeta {
         ts: t(ms),
-        src: ip(src),
-        dst: ip(dst),
         ip_len: len,
-        ttl: 64,
-        ip_id: 1,
-        vlan: None,
+        vlan: Vlan::NONE,
+        ip: hdr(src, dst, 1),
         transport: Transport::Udp { sport, dport, payload_len: len.saturating_sub(28) },
     }
 }
@@ -64,13 +55,10 @@ fn icmp(
 ) -> PacketMeta {
     PacketMeta {
         ts: t(ms),
-        src: ip(src),
-        dst: ip(dst),
         ip_len: 84,
-        ttl: 64,
-        ip_id: 2,
-        vlan: None,
-        transport: Transport::Icmp { v6: false, icmp_type, code, echo_id, quoted },
+        vlan: Vlan::NONE,
+        ip: hdr(src, dst, 2),
+        transport: Transport::Icmp { v6: false, icmp_type, code, echo_id, quoted: quoted.map(Box::new) },
     }
 }
 
@@ -358,9 +346,9 @@ fn flush_orders_by_start_then_id() {
 #[test]
 fn vlan_separates_sessions_and_ids_increase() {
     let mut a = udp(0, C, 6000, S, 53, 60);
-    let mut b = a;
-    a.vlan = Some(10);
-    b.vlan = Some(20);
+    let mut b = a.clone();
+    a.vlan = Vlan::id(10);
+    b.vlan = Vlan::id(20);
     let (ev, _) = run_and_flush(&[a, b]);
     let s = starts(&ev);
     assert_eq!(s.len(), 2);
@@ -462,14 +450,11 @@ fn map_buckets_follow_growth_and_rehash() {
     let mut tab = FlowTable::new(cfg);
     let mut ev = Vec::new();
     for n in 0..400_000u32 {
-        let src = IpAddr::from([10, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
-        let mut p = udp(i64::from(n / 100), C, 1000, S, 53, 60);
-        p.src = src;
         // Every third packet repeats an older flow (a refresh or, once evicted, a new one).
-        if n % 3 == 2 {
-            let m = n / 2;
-            p.src = IpAddr::from([10, (m >> 16) as u8, (m >> 8) as u8, m as u8]);
-        }
+        let m = if n % 3 == 2 { n / 2 } else { n };
+        let src = IpAddr::from([10, (m >> 16) as u8, (m >> 8) as u8, m as u8]);
+        let mut p = udp(i64::from(n / 100), C, 1000, S, 53, 60);
+        p.ip = IpHeader::new(src, ip(S), 64, 1).unwrap();
         tab.ingest_at(&p, &mut ev);
         if n % 20_000 == 0 || n == 65_537 {
             assert!(tab.buckets_consistent(), "after packet {n}");

@@ -4,7 +4,7 @@
 //! splits) and that sessions which never pause report nothing.
 
 use super::*;
-use crate::decode::{tcp_flags as F, PacketMeta, Transport};
+use crate::decode::{tcp_flags as F, IpHeader, PacketMeta, Transport, Vlan};
 use crate::time::{Duration, Timestamp};
 use std::net::IpAddr;
 
@@ -26,13 +26,10 @@ fn seg(ms: i64, from_client: bool, flags: u8, seq: u32, payload: u32) -> PacketM
     let (src, dst, sport, dport) = if from_client { (C, S, 40000, 443) } else { (S, C, 443, 40000) };
     PacketMeta {
         ts: t(ms),
-        src: ip(src),
-        dst: ip(dst),
         ip_len: 40 + payload,
-        ttl: 64,
-        ip_id: 1,
-        vlan: None,
-        transport: Transport::Tcp { sport, dport, flags, seq, ack: 0, window: 502, payload_len: payload },
+        vlan: Vlan::NONE,
+        ip: IpHeader::new(ip(src), ip(dst), 64, 1).unwrap(),
+        transport: Transport::Tcp { sport, dport, flags, seq, window: 502, payload_len: payload },
     }
 }
 
@@ -40,12 +37,9 @@ fn dgram(ms: i64, from_client: bool, payload: u32) -> PacketMeta {
     let (src, dst, sport, dport) = if from_client { (C, S, 41414, 4000) } else { (S, C, 4000, 41414) };
     PacketMeta {
         ts: t(ms),
-        src: ip(src),
-        dst: ip(dst),
         ip_len: 28 + payload,
-        ttl: 64,
-        ip_id: 1,
-        vlan: None,
+        vlan: Vlan::NONE,
+        ip: IpHeader::new(ip(src), ip(dst), 64, 1).unwrap(),
         transport: Transport::Udp { sport, dport, payload_len: payload },
     }
 }
@@ -324,7 +318,7 @@ fn idle_timeout_and_eviction_report_the_open_exchange_before_the_end() {
     // The same when the session is evicted from a full table.
     let mut tab = FlowTable::new(FlowConfig { max_flows: 1, ..FlowConfig::default() });
     let mut ev = Vec::new();
-    let mut soon = pkts[3];
+    let mut soon = pkts[3].clone();
     soon.ts = t(21_000);
     for p in pkts[..3].iter().chain([&soon]) {
         tab.ingest_at(p, &mut ev);
