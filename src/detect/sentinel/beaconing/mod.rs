@@ -38,8 +38,8 @@
 //! Cost per event: the per-event path does no formatting and no allocation for a
 //! one-row source (a destination's string order is an integer, [`V4Text`]); open sessions
 //! are a bit window plus a start-ordered queue ([`open_sessions`]); the eviction order
-//! (integer min-heaps per row count) and the wake-up times are kept with lazy deletion
-//! (a row adds an entry, stale ones are
+//! (per row count, appended integer addresses sorted when an eviction takes them out)
+//! and the wake-up times are kept with lazy deletion (a row adds an entry, stale ones are
 //! skipped when met and compacted when they pile up), so under the row cap the answer,
 //! the evictions and the counters are those of the plain ordered sets.
 //!
