@@ -45,33 +45,38 @@ pub fn source_qualifies(src: IpAddr) -> bool {
 
 struct SourceBin {
     bin: Timestamp,
-    /// Distinct ports in first-seen order and the sessions that brought the first ones;
-    /// emptied once the alert is raised.
+    /// Distinct ports in first-seen order, the sessions that brought the first ones and
+    /// the one destination all of them went to; `Alerted` once the alert is raised.
     ports: Ports,
-    /// The one destination every port went to; `None` once a second one is seen.
-    target: Option<IpAddr>,
-    alerted: bool,
 }
 
 impl SourceBin {
     /// The state of a source's first Start in `bin` (one port at most: never an alert).
+    #[inline]
     fn first(bin: Timestamp, s: &SessionStart) -> Self {
-        match s.dport {
-            Some(port) => {
-                SourceBin { bin, ports: Ports::One { port, session: s.id }, target: Some(s.dst), alerted: false }
-            }
-            None => SourceBin { bin, ports: Ports::None, target: None, alerted: false },
-        }
+        let ports = match (s.dport, s.dst) {
+            (Some(port), IpAddr::V4(dst)) => Ports::One { port, dst, session: s.id },
+            (Some(port), dst) => Ports::Many(ManyPorts::new(port, s.id, Some(dst))),
+            (None, _) => Ports::None,
+        };
+        SourceBin { bin, ports }
     }
 }
 
 /// The distinct ports of a (source, bin). A one-port source — every source of a spoofed
-/// flood — holds its port and session inline (a table entry of 72 bytes, no allocation);
-/// the second port moves them into one allocation.
+/// flood — holds its port, session and (IPv4) destination inline: a table entry of 32
+/// bytes with its IPv4 key, no allocation. The second port (or an IPv6 destination, which
+/// a flow from an IPv4 source does not have in practice) moves them into one allocation.
 enum Ports {
     None,
-    One { port: u16, session: u64 },
+    One {
+        port: u16,
+        dst: Ipv4Addr,
+        session: u64,
+    },
     Many(Box<ManyPorts>),
+    /// The alert was raised: nothing more is tracked in this bin.
+    Alerted,
 }
 
 struct ManyPorts {
@@ -79,12 +84,24 @@ struct ManyPorts {
     /// The sessions that brought the first `SESSION_SAMPLE` distinct ports.
     sessions: [u64; SESSION_SAMPLE],
     n_sessions: usize,
+    /// The one destination every port went to; `None` once a second one is seen.
+    target: Option<IpAddr>,
+}
+
+impl ManyPorts {
+    #[cold]
+    fn new(port: u16, session: u64, target: Option<IpAddr>) -> Box<Self> {
+        let mut m = ManyPorts { ports: PortList::default(), sessions: [0; SESSION_SAMPLE], n_sessions: 1, target };
+        m.ports.push(port);
+        m.sessions[0] = session;
+        Box::new(m)
+    }
 }
 
 impl Ports {
     fn len(&self) -> usize {
         match self {
-            Ports::None => 0,
+            Ports::None | Ports::Alerted => 0,
             Ports::One { .. } => 1,
             Ports::Many(m) => m.ports.len(),
         }
@@ -92,22 +109,28 @@ impl Ports {
 
     fn contains(&self, port: u16) -> bool {
         match self {
-            Ports::None => false,
+            Ports::None | Ports::Alerted => false,
             Ports::One { port: p, .. } => *p == port,
             Ports::Many(m) => m.ports.contains(&port),
         }
     }
 
-    /// Adds a port not held yet, brought by `session`.
-    fn push(&mut self, port: u16, session: u64) {
+    /// Adds a port not held yet, brought by `session` to `dst`.
+    fn push(&mut self, port: u16, session: u64, dst: IpAddr) {
         match self {
-            Ports::None => *self = Ports::One { port, session },
-            Ports::One { port: first, session: first_session } => {
-                let mut m = ManyPorts { ports: PortList::default(), sessions: [0; SESSION_SAMPLE], n_sessions: 2 };
-                m.ports.push(*first);
+            Ports::None | Ports::Alerted => {
+                *self = match dst {
+                    IpAddr::V4(dst) => Ports::One { port, dst, session },
+                    IpAddr::V6(_) => Ports::Many(ManyPorts::new(port, session, Some(dst))),
+                }
+            }
+            Ports::One { port: first, dst: first_dst, session: first_session } => {
+                let target = (IpAddr::V4(*first_dst) == dst).then_some(dst);
+                let mut m = ManyPorts::new(*first, *first_session, target);
                 m.ports.push(port);
-                m.sessions[..2].copy_from_slice(&[*first_session, session]);
-                *self = Ports::Many(Box::new(m));
+                m.sessions[1] = session;
+                m.n_sessions = 2;
+                *self = Ports::Many(m);
             }
             Ports::Many(m) => {
                 m.ports.push(port);
@@ -115,24 +138,34 @@ impl Ports {
                     m.sessions[m.n_sessions] = session;
                     m.n_sessions += 1;
                 }
+                if m.target != Some(dst) {
+                    m.target = None;
+                }
             }
         }
     }
 
-    /// The ports in first-seen order and their sessions, leaving the list empty.
-    fn take(&mut self) -> (Vec<u16>, Vec<u64>) {
-        match std::mem::replace(self, Ports::None) {
-            Ports::None => (Vec::new(), Vec::new()),
-            Ports::One { port, session } => (vec![port], vec![session]),
-            Ports::Many(m) => (m.ports.as_slice().to_vec(), m.sessions[..m.n_sessions].to_vec()),
+    /// The ports in first-seen order, their sessions and their one destination, leaving
+    /// the state `Alerted`.
+    fn take_for_alert(&mut self) -> (Vec<u16>, Vec<u64>, Option<IpAddr>) {
+        match std::mem::replace(self, Ports::Alerted) {
+            Ports::None | Ports::Alerted => (Vec::new(), Vec::new(), None),
+            Ports::One { port, dst, session } => (vec![port], vec![session], Some(IpAddr::V4(dst))),
+            Ports::Many(m) => (m.ports.as_slice().to_vec(), m.sessions[..m.n_sessions].to_vec(), m.target),
         }
+    }
+
+    /// Whether a table sweep keeps the source: alerted, or more than one port.
+    fn keep_in_sweep(&self) -> bool {
+        matches!(self, Ports::Alerted | Ports::Many(_))
     }
 }
 
 pub struct SentinelPortScan {
     max_sources: usize,
-    /// Keyed by sender-chosen addresses: randomly seeded.
-    sources: KeyedMap<IpAddr, SourceBin>,
+    /// Keyed by sender-chosen addresses (IPv4 only: the others do not qualify, so the
+    /// key is the address's integer): randomly seeded.
+    sources: KeyedMap<u32, SourceBin>,
     /// When the table is full, a sweep drops single-port sources (a spoofed flood's
     /// sources have one port each) — at most once per `max_sources / 8` refusals, so a
     /// flood costs O(1) per event. A real scanner has two ports after its second probe.
@@ -188,30 +221,24 @@ impl SentinelPortScan {
     /// full table, and a table of tombstones is soon rehashed in place (a sixth of the
     /// rule's CPU under a SYN flood).
     fn drop_sources(&mut self, keep: impl Fn(&SourceBin) -> bool) {
-        let kept = self.sources.values().filter(|s| keep(s)).count();
-        let mut dropped_ports = 0;
+        // One walk counts what stays and the ports of what goes.
+        let (mut kept, mut dropped_ports) = (0, 0);
+        for s in self.sources.values() {
+            if keep(s) {
+                kept += 1;
+            } else {
+                dropped_ports += s.ports.len() as u64;
+            }
+        }
         if kept == 0 {
             // (A flood's sweep: nothing stays, so nothing is moved either.)
-            dropped_ports = self.sources.values().map(|s| s.ports.len() as u64).sum();
             self.sources.clear();
         } else if kept * 4 < self.sources.len() {
             let mut stay = Vec::with_capacity(kept);
-            for (ip, s) in self.sources.drain() {
-                if keep(&s) {
-                    stay.push((ip, s));
-                } else {
-                    dropped_ports += s.ports.len() as u64;
-                }
-            }
+            stay.extend(self.sources.drain().filter(|(_, s)| keep(s)));
             self.sources.extend(stay);
         } else {
-            self.sources.retain(|_, s| {
-                let keep = keep(s);
-                if !keep {
-                    dropped_ports += s.ports.len() as u64;
-                }
-                keep
-            });
+            self.sources.retain(|_, s| keep(s));
         }
         self.tracked_ports -= dropped_ports;
     }
@@ -223,7 +250,7 @@ impl SentinelPortScan {
             return false;
         }
         let before = self.sources.len();
-        self.drop_sources(|s| s.alerted || s.ports.len() >= 2);
+        self.drop_sources(|s| s.ports.keep_in_sweep());
         let freed = before - self.sources.len();
         self.untracked += freed as u64;
         if freed * 8 >= self.max_sources {
@@ -233,17 +260,18 @@ impl SentinelPortScan {
         freed > 0
     }
 
-    /// A Start from a qualifying source. Kept out of line so that the other events (and
-    /// the Starts the rule ignores) cost no large frame.
+    /// A Start from a qualifying source, `src` (IPv4) as an integer. Kept out of line so
+    /// that the other events (and the Starts the rule ignores) cost no large frame.
     #[inline(never)]
-    fn on_start(&mut self, s: &SessionStart, alerts: &mut Vec<Alert>) {
-        let (src, dport) = (s.src, s.dport);
-        let ts = record_time(s.ts);
-        // The current bin's start is a whole microsecond: a time in it has its bin.
-        let bin = if ts >= self.current_bin && ts < self.current_bin.saturating_add(BIN_WIDTH) {
+    fn on_start(&mut self, src: u32, s: &SessionStart, alerts: &mut Vec<Alert>) {
+        let dport = s.dport;
+        // Bins are whole microseconds wide and start on one, so the record's time
+        // (`record_time`, floored to the microsecond) is in the bin `s.ts` is in: no
+        // division for it unless an alert is raised. A time in the current bin has its bin.
+        let bin = if s.ts >= self.current_bin && s.ts < self.current_bin.saturating_add(BIN_WIDTH) {
             self.current_bin
         } else {
-            ts.bin_start(BIN_WIDTH)
+            s.ts.bin_start(BIN_WIDTH)
         };
         // (The length test first: one lookup per event while the table is not full.)
         if self.sources.len() >= self.max_sources && !self.sources.contains_key(&src) && !self.sweep() {
@@ -270,39 +298,41 @@ impl SentinelPortScan {
             return;
         }
         let Some(port) = dport else { return };
-        if state.alerted || state.ports.contains(port) {
+        if matches!(state.ports, Ports::Alerted) || state.ports.contains(port) {
             return;
         }
-        if state.ports.len() == 0 {
-            state.target = Some(s.dst);
-        } else if state.target != Some(s.dst) {
-            state.target = None;
-        }
-        state.ports.push(port, s.id);
+        state.ports.push(port, s.id, s.dst);
         self.tracked_ports += 1;
         if state.ports.len() > PORT_SCAN_THRESHOLD {
-            state.alerted = true;
-            let (ports, sessions) = state.ports.take();
-            self.tracked_ports -= ports.len() as u64;
-            let mut evidence = Map::new();
-            evidence.insert("WindowStart".into(), Value::String(bin.rfc3339()));
-            evidence.insert("AttemptedPortsCount".into(), ports.len().into());
-            evidence.insert("AttemptedPorts".into(), ports.iter().map(|p| Value::from(*p)).collect::<Vec<_>>().into());
-            alerts.push(Alert {
-                alert_type: AlertType::PortScan,
-                mode: DetectionMode::Sentinel,
-                time: ts,
-                name: RULE_NAME.into(),
-                severity: SEVERITY,
-                tactics: TACTICS,
-                techniques: TECHNIQUES,
-                src,
-                dst: state.target,
-                dport: None,
-                evidence,
-                sessions,
-            });
+            self.tracked_ports -= state.ports.len() as u64;
+            alerts.push(alert(bin, s, &mut state.ports));
         }
+    }
+}
+
+/// The alert of a (source, bin) whose `ports` just passed the threshold (left `Alerted`);
+/// `s` is the Start that brought the last port. Rare: kept out of the per-event frame.
+#[cold]
+#[inline(never)]
+fn alert(bin: Timestamp, s: &SessionStart, ports: &mut Ports) -> Alert {
+    let (ports, sessions, target) = ports.take_for_alert();
+    let mut evidence = Map::new();
+    evidence.insert("WindowStart".into(), Value::String(bin.rfc3339()));
+    evidence.insert("AttemptedPortsCount".into(), ports.len().into());
+    evidence.insert("AttemptedPorts".into(), ports.iter().map(|p| Value::from(*p)).collect::<Vec<_>>().into());
+    Alert {
+        alert_type: AlertType::PortScan,
+        mode: DetectionMode::Sentinel,
+        time: record_time(s.ts),
+        name: RULE_NAME.into(),
+        severity: SEVERITY,
+        tactics: TACTICS,
+        techniques: TECHNIQUES,
+        src: s.src,
+        dst: target,
+        dport: None,
+        evidence,
+        sessions,
     }
 }
 
@@ -310,8 +340,10 @@ impl Detector for SentinelPortScan {
     fn on_event(&mut self, event: &FlowEvent, alerts: &mut Vec<Alert>) {
         if let FlowEvent::Start(s) = event {
             self.advance(s.ts);
-            if source_qualifies(s.src) {
-                self.on_start(s, alerts);
+            if let IpAddr::V4(src) = s.src {
+                if source_qualifies(s.src) {
+                    self.on_start(src.to_bits(), s, alerts);
+                }
             }
         }
     }
@@ -374,7 +406,7 @@ mod tests {
 
     #[test]
     fn a_one_port_source_fits_a_small_table_entry() {
-        assert!(std::mem::size_of::<(IpAddr, SourceBin)>() <= 72);
+        assert!(std::mem::size_of::<(u32, SourceBin)>() <= 32);
     }
 
     #[test]

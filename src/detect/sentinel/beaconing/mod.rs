@@ -38,8 +38,8 @@
 //! Cost per event: the per-event path does no formatting and no allocation for a
 //! one-row source (a destination's string order is an integer, [`V4Text`]); open sessions
 //! are a bit window plus a start-ordered queue ([`open_sessions`]); the eviction order
-//! (integer min-heaps per row count) and the wake-up times are kept with lazy deletion
-//! (a row adds an entry, stale ones are
+//! (per row count, appended integer addresses sorted when an eviction takes them out)
+//! and the wake-up times are kept with lazy deletion (a row adds an entry, stale ones are
 //! skipped when met and compacted when they pile up), so under the row cap the answer,
 //! the evictions and the counters are those of the plain ordered sets.
 //!
@@ -69,7 +69,7 @@ use eviction::EvictionOrder;
 use hashbrown::hash_map::Entry;
 use open_sessions::OpenSessions;
 use rows::RowStore;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use wake_ups::WakeUps;
 
 pub const RULE_NAME: &str = "Potential beaconing activity (ASIM Network Session schema)";
@@ -181,20 +181,11 @@ impl SentinelBeaconing {
         }
     }
 
-    /// A record ended: one row. Kept out of line so a Start costs no large frame.
+    /// A record to a qualifying (IPv4) destination `dst_v4` ended: one row. Kept out of
+    /// line so a Start, and a record the rule drops, cost no large frame.
     #[inline(never)]
-    fn add_row(&mut self, rec: &crate::flow::FlowRecord) {
-        // A record has its Start's endpoints (the flow table fixes them when the session
-        // begins), and only Starts to a qualifying destination were opened: the others
-        // (most of a flood's sessions) have nothing to close.
-        if !destination_qualifies(rec.dst) {
-            return;
-        }
+    fn add_row(&mut self, rec: &crate::flow::FlowRecord, dst_v4: Ipv4Addr) {
         self.open.end(rec.id);
-        // Qualifying destinations are IPv4.
-        let IpAddr::V4(dst_v4) = rec.dst else {
-            return;
-        };
         let dst_text = V4Text::new(dst_v4);
         let t = record_time(rec.start);
         if t < self.settled {
@@ -246,7 +237,17 @@ impl Detector for SentinelBeaconing {
                     self.open.start(record_time(s.ts), s.id);
                 }
             }
-            FlowEvent::End(rec) => self.add_row(rec),
+            // A record has its Start's endpoints (the flow table fixes them when the
+            // session begins), and only Starts to a qualifying destination were opened:
+            // the others (most of a flood's sessions) have nothing to close.
+            FlowEvent::End(rec) => {
+                // Qualifying destinations are IPv4.
+                if let IpAddr::V4(dst) = rec.dst {
+                    if destination_qualifies(rec.dst) {
+                        self.add_row(rec, dst);
+                    }
+                }
+            }
             // Not a record: the KQL never sees activity inside a session.
             FlowEvent::Exchange(_) => {}
         }
