@@ -361,6 +361,7 @@ impl ScanDetector {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn observe(
         &mut self,
         session: u64,
@@ -664,7 +665,8 @@ pub(crate) fn round(x: f64, digits: i32) -> f64 {
 
 impl Detector for ScanDetector {
     fn on_event(&mut self, event: &FlowEvent, alerts: &mut Vec<Alert>) {
-        match event {
+        // One call of `observe` (inlined here) for every kind of event that is an attempt.
+        let (id, src, t, ts, kind, outcome, tool, shows) = match event {
             FlowEvent::Start(s) => {
                 let port = s.dport.unwrap_or(0);
                 if self.ignored(s.src, s.dst, port) {
@@ -672,15 +674,12 @@ impl Detector for ScanDetector {
                 }
                 let t = Target { dst: s.dst, port, proto: s.protocol };
                 let tool = if s.protocol == super::probe::TCP { fingerprint(s.dst, port, &s.first) } else { None };
-                match start_verdict(s, tool) {
-                    StartVerdict::Attempt(k) => {
-                        self.observe(s.id, s.src, t, s.ts, k, Outcome::Pending, tool, true, alerts)
-                    }
-                    StartVerdict::Probe(k) => {
-                        self.observe(s.id, s.src, t, s.ts, k, Outcome::Failure, tool, true, alerts)
-                    }
-                    StartVerdict::Defer | StartVerdict::Ignore => {}
-                }
+                let (k, o) = match start_verdict(s, tool) {
+                    StartVerdict::Attempt(k) => (k, Outcome::Pending),
+                    StartVerdict::Probe(k) => (k, Outcome::Failure),
+                    StartVerdict::Defer | StartVerdict::Ignore => return,
+                };
+                (s.id, s.src, t, s.ts, k, o, tool, true)
             }
             FlowEvent::End(r) => {
                 let port = r.dport.unwrap_or(0);
@@ -689,17 +688,17 @@ impl Detector for ScanDetector {
                 }
                 let t = Target { dst: r.dst, port, proto: r.protocol };
                 let tool = if r.protocol == super::probe::TCP { fingerprint(r.dst, port, &r.first) } else { None };
-                if let Some((k, o)) = end_verdict(r) {
-                    // An ACK or ICMP echo probe is judged at its end (its start was
-                    // deferred): the end is the one event of the session that shows the
-                    // source. Other ends conclude what their start showed.
-                    let shows = matches!(k, ProbeKind::Ack | ProbeKind::IcmpEcho);
-                    self.observe(r.id, r.src, t, r.end, k, o, tool, shows, alerts);
-                }
+                let Some((k, o)) = end_verdict(r) else { return };
+                // An ACK or ICMP echo probe is judged at its end (its start was
+                // deferred): the end is the one event of the session that shows the
+                // source. Other ends conclude what their start showed.
+                let shows = matches!(k, ProbeKind::Ack | ProbeKind::IcmpEcho);
+                (r.id, r.src, t, r.end, k, o, tool, shows)
             }
             // Activity inside an established session is not a connection attempt.
-            FlowEvent::Exchange(_) => {}
-        }
+            FlowEvent::Exchange(_) => return,
+        };
+        self.observe(id, src, t, ts, kind, outcome, tool, shows, alerts);
     }
 
     fn on_time(&mut self, now: Timestamp, _alerts: &mut Vec<Alert>) {
