@@ -17,7 +17,7 @@ use super::config::{Allowlist, EnhancedConfig};
 use super::probe::{
     end_verdict, fingerprint, start_verdict, Outcome, ProbeKind, StartVerdict, Tool, PROBE_KINDS, TOOLS,
 };
-use super::small::{Found, SmallMap};
+use super::small::{Found, SmallMap, Spare};
 use crate::detect::alert::SESSION_SAMPLE;
 use crate::detect::{
     Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
@@ -27,6 +27,7 @@ use crate::net::{keyed_map, KeyedMap};
 use crate::time::{Duration, Timestamp};
 use hashbrown::hash_map::Entry;
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -153,6 +154,25 @@ struct SourceState {
     targets: SmallMap<Target, TargetState, INLINE_TARGETS>,
 }
 
+thread_local! {
+    /// Emptied hash maps of the targets of sources whose slots new sources took (an
+    /// expired source's map is freed: on mix b none expires with its targets on the
+    /// heap), for the next sources whose targets outgrow their inline slots. Per thread,
+    /// not per detector, so the hot path passes nothing for them: only a spill and the
+    /// reset of a source whose targets were on the heap reach them.
+    static SPARE: RefCell<Spare<Target, TargetState>> = const { RefCell::new(Spare::new()) };
+}
+
+/// An empty hash map of targets with room for `room` (a spare one if there is one).
+fn fresh_targets(room: usize) -> KeyedMap<Target, TargetState> {
+    SPARE.with(|s| s.borrow_mut().take(room))
+}
+
+/// Keeps an emptied hash map of targets for a later spill.
+fn spare_targets(map: KeyedMap<Target, TargetState>) {
+    SPARE.with(|s| s.borrow_mut().put(map));
+}
+
 /// A new source's state: made afresh, or reset in the slot an evicted source left.
 struct NewSource(Timestamp);
 
@@ -179,14 +199,14 @@ impl SourceState {
     }
     /// Makes the state of a source just seen at `now` out of an evicted one, writing
     /// only what [`SourceState::new`] would make differ (the inline targets past the
-    /// length are never read).
+    /// length are never read); a hash map of targets is kept for a later spill.
     #[inline]
     fn reset(&mut self, now: Timestamp) {
         self.last_prune = now;
         self.last_seen = now;
         self.tally = Tally { failed: 0, succeeded: 0, pending: 0 };
         self.spilled = None;
-        self.targets.clear();
+        self.targets.clear(spare_targets);
     }
     /// Pending + failed distinct targets on host `dst`: counted among inline targets,
     /// looked up once per-host counts are kept, which the first ask for targets on the
@@ -246,7 +266,7 @@ impl SourceState {
         let new = |len| {
             (len < cap).then_some(TargetState { first_seen: ts, last_seen: ts, outcome, kind, tool, session, classes })
         };
-        match self.targets.find_or_insert(t, new) {
+        match self.targets.find_or_insert(t, new, fresh_targets) {
             Found::Old(st) => {
                 st.last_seen = st.last_seen.max(ts);
                 st.classes |= classes;
@@ -341,6 +361,7 @@ impl ScanDetector {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn observe(
         &mut self,
         session: u64,
@@ -644,7 +665,8 @@ pub(crate) fn round(x: f64, digits: i32) -> f64 {
 
 impl Detector for ScanDetector {
     fn on_event(&mut self, event: &FlowEvent, alerts: &mut Vec<Alert>) {
-        match event {
+        // One call of `observe` (inlined here) for every kind of event that is an attempt.
+        let (id, src, t, ts, kind, outcome, tool, shows) = match event {
             FlowEvent::Start(s) => {
                 let port = s.dport.unwrap_or(0);
                 if self.ignored(s.src, s.dst, port) {
@@ -652,15 +674,12 @@ impl Detector for ScanDetector {
                 }
                 let t = Target { dst: s.dst, port, proto: s.protocol };
                 let tool = if s.protocol == super::probe::TCP { fingerprint(s.dst, port, &s.first) } else { None };
-                match start_verdict(s, tool) {
-                    StartVerdict::Attempt(k) => {
-                        self.observe(s.id, s.src, t, s.ts, k, Outcome::Pending, tool, true, alerts)
-                    }
-                    StartVerdict::Probe(k) => {
-                        self.observe(s.id, s.src, t, s.ts, k, Outcome::Failure, tool, true, alerts)
-                    }
-                    StartVerdict::Defer | StartVerdict::Ignore => {}
-                }
+                let (k, o) = match start_verdict(s, tool) {
+                    StartVerdict::Attempt(k) => (k, Outcome::Pending),
+                    StartVerdict::Probe(k) => (k, Outcome::Failure),
+                    StartVerdict::Defer | StartVerdict::Ignore => return,
+                };
+                (s.id, s.src, t, s.ts, k, o, tool, true)
             }
             FlowEvent::End(r) => {
                 let port = r.dport.unwrap_or(0);
@@ -669,17 +688,17 @@ impl Detector for ScanDetector {
                 }
                 let t = Target { dst: r.dst, port, proto: r.protocol };
                 let tool = if r.protocol == super::probe::TCP { fingerprint(r.dst, port, &r.first) } else { None };
-                if let Some((k, o)) = end_verdict(r) {
-                    // An ACK or ICMP echo probe is judged at its end (its start was
-                    // deferred): the end is the one event of the session that shows the
-                    // source. Other ends conclude what their start showed.
-                    let shows = matches!(k, ProbeKind::Ack | ProbeKind::IcmpEcho);
-                    self.observe(r.id, r.src, t, r.end, k, o, tool, shows, alerts);
-                }
+                let Some((k, o)) = end_verdict(r) else { return };
+                // An ACK or ICMP echo probe is judged at its end (its start was
+                // deferred): the end is the one event of the session that shows the
+                // source. Other ends conclude what their start showed.
+                let shows = matches!(k, ProbeKind::Ack | ProbeKind::IcmpEcho);
+                (r.id, r.src, t, r.end, k, o, tool, shows)
             }
             // Activity inside an established session is not a connection attempt.
-            FlowEvent::Exchange(_) => {}
-        }
+            FlowEvent::Exchange(_) => return,
+        };
+        self.observe(id, src, t, ts, kind, outcome, tool, shows, alerts);
     }
 
     fn on_time(&mut self, now: Timestamp, _alerts: &mut Vec<Alert>) {
