@@ -480,8 +480,11 @@ impl Session {
 
     #[inline(always)]
     pub fn record(&self, end_reason: EndReason) -> FlowRecord {
-        let (src, dst, sport, dport) = self.addresses_and_ports();
+        // State and result first: the endpoints (two `IpAddr`s, many registers) are then
+        // only live while the record is stored, not across these branches.
         let conn_state = self.conn_state();
+        let result = self.event_result(conn_state);
+        let (src, dst, sport, dport) = self.addresses_and_ports();
         FlowRecord {
             id: self.id,
             segment: self.segment,
@@ -500,7 +503,7 @@ impl Session {
             icmp_code: self.icmp_first.map(|(_, c)| c),
             vlan: self.key.vlan(),
             conn_state,
-            result: self.event_result(conn_state),
+            result,
             end_reason,
             src_tcp_flags: self.src_flags,
             dst_tcp_flags: self.dst_flags,

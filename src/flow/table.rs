@@ -51,7 +51,7 @@ pub struct FlowCounters {
     pub evictions: u64,
     pub icmp_errors_matched: u64,
     pub icmp_errors_unmatched: u64,
-    /// Sessions open right now.
+    /// Sessions open right now (the map's length, read when the counters are asked for).
     pub active: u64,
 }
 
@@ -245,14 +245,29 @@ impl FlowTable {
         }
         // Ids are unique, so an unstable sort gives the same order.
         open.sort_unstable_by_key(|&(k, _)| k);
-        for (_, idx) in open {
-            let reason = self.slots[idx as usize].closed.unwrap_or(EndReason::Shutdown);
-            self.end(idx, reason, out);
+        // The events `end` pushes, session by session; then the map, the idle lists and
+        // the slab are emptied at once instead of taking each session out of them in turn.
+        for &(_, idx) in &open {
+            let s = &self.slots[idx as usize];
+            let reason = s.closed.unwrap_or(EndReason::Shutdown);
+            if let Some(x) = s.final_exchange() {
+                out.push(FlowEvent::Exchange(x));
+            }
+            push_event(out, || FlowEvent::End(s.record(reason)));
         }
+        self.counters.records += open.len() as u64;
+        self.map.clear();
+        self.slots.clear();
+        self.links.clear();
+        self.free.clear();
+        self.heads = [NIL; CLASS_COUNT];
+        self.tails = [NIL; CLASS_COUNT];
+        self.head_deadline = [NEVER; CLASS_COUNT];
+        self.next_victim = NIL;
     }
 
     pub fn counters(&self) -> FlowCounters {
-        self.counters
+        FlowCounters { active: self.map.len() as u64, ..self.counters }
     }
 
     /// Current capture time (the latest packet time seen, never going backwards).
@@ -374,7 +389,6 @@ impl FlowTable {
             self.renew_buckets();
         }
         self.counters.sessions += 1;
-        self.counters.active = self.map.len() as u64;
         idx
     }
 
@@ -450,7 +464,6 @@ impl FlowTable {
         self.slots[idx as usize].free();
         self.free.push(idx);
         self.counters.records += 1;
-        self.counters.active = self.map.len() as u64;
     }
 
     /// Removes slot `idx` from the map by probing with its hash (only if its recorded

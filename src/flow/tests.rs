@@ -529,3 +529,33 @@ fn expiry_follows_each_list_head_as_it_changes() {
     }
     assert_eq!(tab.counters().active, 0);
 }
+
+/// `flush_all` empties the map, the lists and the slab at once: the table then starts
+/// over cleanly (new sessions, expiry and eviction on a full table all work again).
+#[test]
+fn table_starts_over_after_flush() {
+    let cfg = FlowConfig { max_flows: 2, udp_idle: Duration::from_secs(30), ..FlowConfig::default() };
+    let mut tab = FlowTable::new(cfg);
+    let mut ev = feed(&mut tab, &[udp(0, C, 1001, S, 53, 60), tcp(10, C, 2002, S, 80, F::SYN, 60)]);
+    tab.flush_all(&mut ev);
+    assert_eq!(ends(&ev).len(), 2);
+    assert_eq!((tab.counters().active, tab.counters().records), (0, 2));
+    assert!(tab.buckets_consistent());
+    let ev = feed(
+        &mut tab,
+        &[
+            udp(1_000, C, 1001, S, 53, 60), // the same tuple again: a new session
+            udp(2_000, C, 1002, S, 53, 60),
+            udp(3_000, C, 1003, S, 53, 60),  // full table: evicts the longest idle (1001)
+            udp(40_000, C, 1004, S, 53, 60), // 1002 and 1003 expire first
+        ],
+    );
+    let ended: Vec<(Option<u16>, EndReason)> = ends(&ev).iter().map(|r| (r.sport, r.end_reason)).collect();
+    assert_eq!(
+        ended,
+        [(Some(1001), EndReason::Evicted), (Some(1002), EndReason::IdleTimeout), (Some(1003), EndReason::IdleTimeout)]
+    );
+    assert_eq!(starts(&ev).len(), 4);
+    assert_eq!(tab.counters().active, 1);
+    assert!(tab.buckets_consistent());
+}
