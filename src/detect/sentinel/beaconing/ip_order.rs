@@ -15,41 +15,44 @@ impl V4Text {
     /// The empty string: sorts before every address.
     pub const EMPTY: Self = V4Text(0);
     pub fn new(ip: Ipv4Addr) -> Self {
-        // Whole octets from a table (a few shifts per octet instead of divisions).
-        let mut packed = 0u64;
-        let mut nibbles = 0;
-        for (i, octet) in ip.octets().into_iter().enumerate() {
-            if i > 0 {
-                packed = (packed << 4) | 1;
-                nibbles += 1;
-            }
-            let (symbols, len) = OCTET_SYMBOLS[octet as usize];
-            packed = (packed << (4 * len)) | u64::from(symbols);
-            nibbles += len;
+        // Whole octets from tables (one shift and one or per octet, no divisions): the
+        // first octet's digits, then each other octet's '.' and digits.
+        let [a, b, c, d] = ip.octets();
+        let (mut packed, mut bits) = OCTET_SYMBOLS[a as usize];
+        for octet in [b, c, d] {
+            let (symbols, width) = DOTTED_OCTET_SYMBOLS[octet as usize];
+            packed = (packed << width) | symbols;
+            bits += width;
         }
         // At most 15 nibbles: the text starts at the highest one.
-        V4Text(packed << (64 - 4 * nibbles))
+        V4Text(packed << (64 - bits))
     }
 }
 
 /// Per octet value: its decimal digits as [`V4Text`] symbols (digit d = d + 2), first digit
-/// highest, and how many there are.
-const OCTET_SYMBOLS: [(u16, u32); 256] = {
-    let mut table = [(0u16, 0u32); 256];
+/// highest, and their width in bits (4 per digit).
+const OCTET_SYMBOLS: [(u64, u32); 256] = octet_table(false);
+
+/// The same preceded by a '.' (symbol 1): an octet after the first.
+const DOTTED_OCTET_SYMBOLS: [(u64, u32); 256] = octet_table(true);
+
+const fn octet_table(dotted: bool) -> [(u64, u32); 256] {
+    let mut table = [(0u64, 0u32); 256];
     let mut v = 0;
     while v < 256 {
-        let (h, t, u) = ((v / 100) as u16, (v / 10 % 10) as u16, (v % 10) as u16);
-        table[v] = if v >= 100 {
+        let (h, t, u) = ((v / 100) as u64, (v / 10 % 10) as u64, (v % 10) as u64);
+        let (symbols, digits) = if v >= 100 {
             (((h + 2) << 8) | ((t + 2) << 4) | (u + 2), 3)
         } else if v >= 10 {
             (((t + 2) << 4) | (u + 2), 2)
         } else {
             (u + 2, 1)
         };
+        table[v] = if dotted { ((1 << (4 * digits)) | symbols, 4 * (digits + 1)) } else { (symbols, 4 * digits) };
         v += 1;
     }
     table
-};
+}
 
 /// An address's text form held inline (no heap allocation per row), ordered exactly as
 /// the string: bytes compare lexicographically and the zero padding sorts before every

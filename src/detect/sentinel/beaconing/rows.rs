@@ -161,3 +161,44 @@ impl RowStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every storage (inline, `Vec`, map) holds what a plain ordered map of copy
+    /// counts would, through adds (new rows, twins) and releases.
+    #[test]
+    fn store_matches_an_ordered_map_through_adds_and_releases() {
+        let key =
+            |t: i64, d: u8| -> RowKey { (Timestamp(t), V4Text::new(Ipv4Addr::new(9, 9, 9, d)), Some(80), None, 0, 0) };
+        let mut seed = 12345u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as i64
+        };
+        for round in 0..200 {
+            let mut store = RowStore::default();
+            let mut model: BTreeMap<RowKey, u32> = BTreeMap::new();
+            let spread = 1 + round % 40;
+            for _ in 0..60 {
+                if next() % 5 == 0 {
+                    let b = first_key_at(Timestamp(next() % spread));
+                    let want: usize = model.range(..b).map(|(_, c)| *c as usize).sum();
+                    model = model.split_off(&b);
+                    assert_eq!(store.release_before(&b), want);
+                } else {
+                    let k = key(next() % spread, (next() % 3) as u8);
+                    store.add(k, Ipv4Addr::new(9, 9, 9, 1), 7);
+                    *model.entry(k).or_default() += 1;
+                }
+                let held: Vec<(RowKey, u32)> = match store.as_slice() {
+                    Some(v) => v.iter().map(|(k, r)| (*k, r.copies)).collect(),
+                    None => store.before(&first_key_at(Timestamp(i64::MAX))).map(|(k, r)| (*k, r.copies)).collect(),
+                };
+                assert_eq!(held, model.iter().map(|(k, c)| (*k, *c)).collect::<Vec<_>>());
+                assert_eq!(store.first_key(), model.keys().next());
+            }
+        }
+    }
+}
