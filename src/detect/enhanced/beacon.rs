@@ -45,9 +45,10 @@ impl std::hash::Hash for SeriesKey {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         use crate::flow::key::addr_bits;
-        state.write_u128(addr_bits(self.src).0);
-        state.write_u128(addr_bits(self.dst).0);
-        let families = u32::from(self.src.is_ipv6()) | u32::from(self.dst.is_ipv6()) << 1 | u32::from(self.inside) << 2;
+        let ((src, src_v6), (dst, dst_v6)) = (addr_bits(self.src), addr_bits(self.dst));
+        state.write_u128(src);
+        state.write_u128(dst);
+        let families = u32::from(src_v6) | u32::from(dst_v6) << 1 | u32::from(self.inside) << 2;
         state.write_u32(u32::from(self.dport) | u32::from(self.proto) << 16 | families << 24);
     }
 }
