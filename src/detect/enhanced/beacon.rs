@@ -45,9 +45,10 @@ impl std::hash::Hash for SeriesKey {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         use crate::flow::key::addr_bits;
-        state.write_u128(addr_bits(self.src).0);
-        state.write_u128(addr_bits(self.dst).0);
-        let families = u32::from(self.src.is_ipv6()) | u32::from(self.dst.is_ipv6()) << 1 | u32::from(self.inside) << 2;
+        let ((src, src_v6), (dst, dst_v6)) = (addr_bits(self.src), addr_bits(self.dst));
+        state.write_u128(src);
+        state.write_u128(dst);
+        let families = u32::from(src_v6) | u32::from(dst_v6) << 1 | u32::from(self.inside) << 2;
         state.write_u32(u32::from(self.dport) | u32::from(self.proto) << 16 | families << 24);
     }
 }
@@ -243,15 +244,19 @@ impl BeaconDetector {
         }
     }
 
+    /// Whether sessions from `src` to `dst:dport` have series. Asked per start and
+    /// exchange (inlined: no call, no copies of the addresses); the tests are pure, so
+    /// the cheapest run first: the allowed port (one compare by default), then the home
+    /// network (mostly one bit test, see [`NetSet`]) and the destination's kind.
+    #[inline(always)]
     fn in_scope(&self, src: IpAddr, dst: IpAddr, dport: u16) -> bool {
-        self.home.contains(src)
-            && (self.cfg.beacon_internal || !self.home.contains(dst))
+        !match self.cfg.beacon_allow_ports.as_slice() {
+            // The default lists one port: one compare instead of a generic slice search.
+            [port] => *port == dport,
+            ports => ports.contains(&dport),
+        } && self.home.contains(src)
             && !non_unicast(dst)
-            && !match self.cfg.beacon_allow_ports.as_slice() {
-                // The default lists one port: one compare instead of a generic slice search.
-                [port] => *port == dport,
-                ports => ports.contains(&dport),
-            }
+            && (self.cfg.beacon_internal || !self.home.contains(dst))
             && (!self.allow_any || !self.allow.pair_allowed(src, dst))
     }
 
@@ -281,20 +286,20 @@ impl BeaconDetector {
     #[inline]
     fn observe(&mut self, key: SeriesKey, beat: Beat, now: Timestamp, alerts: &mut Vec<Alert>) {
         let (history, horizon, min_gap) = (self.cfg.beacon_history.max(2), self.horizon, self.min_gap);
-        let series = self.series.touch_or_insert_with(key, || Series {
-            beats: Beats::new(),
-            first_seen: beat.ts,
-            connections: 0,
-            collapsed: 0,
-            alerted_at: None,
+        // A new series is made with its first beat (written once): nothing to collapse,
+        // expire or suppress, and one beat is too few to score. Most series never get a
+        // second one. (A series in the map always has beats: an expired one is removed.)
+        let mut made = false;
+        let series = self.series.touch_or_insert_with(key, || {
+            made = true;
+            Series { beats: Beats::One(beat), first_seen: beat.ts, connections: 1, collapsed: 0, alerted_at: None }
         });
-        // A series without beats was just created (an expired one is removed): nothing to
-        // collapse, expire or suppress, and one beat is too few to score. Most series
-        // never get a second one.
-        if series.beats.is_empty() && self.cfg.beacon_min_connections > 1 {
-            series.beats = Beats::One(beat);
-            series.connections = 1;
-            return;
+        if made {
+            if self.cfg.beacon_min_connections > 1 {
+                return;
+            }
+            // One beat may score: the series takes it below, like any other.
+            (series.beats, series.connections) = (Beats::new(), 0);
         }
         // Session starts arrive in time order; exchanges of several sessions of one
         // series may not (each is reported when its own session pauses again).
