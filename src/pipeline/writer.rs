@@ -28,8 +28,11 @@ use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-/// Formatted records held before they are handed to the sink.
-const REC_BUF_FLUSH: usize = 512 * 1024;
+/// Formatted records held before they are handed to the sink. Small enough to stay in
+/// the core's L2 cache while it is formatted, copied into the sink's 256 KiB buffer and
+/// from there by the kernel: with 512 KiB the kernel's copy into the page cache took
+/// 1.0 s instead of 0.56 s of system time on a 5 M-packet mix-b replay with --records.
+const REC_BUF_FLUSH: usize = 64 * 1024;
 
 /// The writers' state on the detector thread.
 struct Writers {
