@@ -5,7 +5,7 @@
 
 use super::groups::{aggregate, make_alert, Group};
 use super::ip_order::{ip_string_order, V4Text};
-use super::rows::{first_key_at, RowKey, RowStore};
+use super::rows::{first_key_at, RowBlocks, RowKey, RowStore};
 use super::{SentinelBeaconing, SourceRows, BIN_WIDTH, TOTAL_EVENTS_THRESHOLD};
 use crate::detect::Alert;
 use crate::time::Timestamp;
@@ -35,7 +35,7 @@ impl SentinelBeaconing {
             None => {
                 // Input over: every source is decided to its last hour and released.
                 for (ip, mut source) in self.sources.drain() {
-                    let (_, released) = evaluate_source(ip, &mut source, None, watermark, alerts);
+                    let (_, released) = evaluate_source(ip, &mut source, &mut self.blocks, None, watermark, alerts);
                     self.rows_total -= released;
                 }
             }
@@ -49,7 +49,8 @@ impl SentinelBeaconing {
                             continue; // stale entry
                         }
                         source.wake_at = None;
-                        let (progress, released) = evaluate_source(ip, source, horizon, watermark, alerts);
+                        let (progress, released) =
+                            evaluate_source(ip, source, &mut self.blocks, horizon, watermark, alerts);
                         self.rows_total -= released;
                         match progress {
                             Progress::Empty => {
@@ -89,6 +90,7 @@ impl SentinelBeaconing {
 fn evaluate_source(
     src: IpAddr,
     source: &mut SourceRows,
+    blocks: &mut RowBlocks,
     horizon: Option<Timestamp>,
     watermark: Timestamp,
     alerts: &mut Vec<Alert>,
@@ -108,7 +110,8 @@ fn evaluate_source(
     }
     let mut released = 0;
     loop {
-        let Some(first) = source.rows.first_key() else {
+        let rows = source.rows.view(blocks);
+        let Some(first) = rows.first_key() else {
             return (Progress::Empty, released);
         };
         let bin = first.0.bin_start(BIN_WIDTH);
@@ -119,7 +122,7 @@ fn evaluate_source(
             }
         }
         let boundary = first_key_at(bin_end);
-        let next_row_time = source.rows.first_key_from(&boundary).map(|k| k.0);
+        let next_row_time = rows.first_key_from(&boundary).map(|k| k.0);
         // The first row after the hour, if it is certain; Err(wait) otherwise.
         let successor: Result<Option<Timestamp>, Progress> = match (next_row_time, horizon) {
             (Some(t), Some(h)) if t <= h => Ok(Some(t)),
@@ -131,21 +134,21 @@ fn evaluate_source(
         // A group counts at most one row per distinct row of the hour (twins have a gap
         // of 0): with no more distinct rows than the threshold no group can alert, even
         // with the last row's gap still unknown, so the hour is decided now.
-        if source.rows.at_most_before(&boundary, TOTAL_EVENTS_THRESHOLD as usize) {
+        if rows.at_most_before(&boundary, TOTAL_EVENTS_THRESHOLD as usize) {
             if let Err(wait @ Progress::WaitUntil(_)) = successor {
                 return (wait, released);
             }
-            released += release_hour(source, &boundary);
+            released += release_hour(source, blocks, &boundary);
             continue;
         }
         let groups = match successor {
-            Ok(succ) => aggregate(&source.rows, &boundary, succ),
+            Ok(succ) => aggregate(rows, &boundary, succ),
             Err(wait @ Progress::WaitUntil(_)) => return (wait, released),
             Err(wait) => {
                 // The source may stay quiet for long: decide now if the group holding
                 // the last row could not alert whatever its gap.
-                let groups = aggregate(&source.rows, &boundary, None);
-                let last = source.rows.last_key_before(&boundary).expect("bin has rows");
+                let groups = aggregate(rows, &boundary, None);
+                let last = rows.last_key_before(&boundary).expect("bin has rows");
                 let pending = (last.1, last.2);
                 if groups.get(&pending).is_some_and(Group::could_alert_with_one_more) {
                     return (wait, released);
@@ -159,13 +162,13 @@ fn evaluate_source(
                 alerts.push(make_alert(src, g, *dport, bin, time));
             }
         }
-        released += release_hour(source, &boundary);
+        released += release_hour(source, blocks, &boundary);
     }
 }
 
 /// Drops the evaluated rows of `source` before `boundary`; returns how many.
-fn release_hour(source: &mut SourceRows, boundary: &RowKey) -> usize {
-    let released = source.rows.release_before(boundary);
+fn release_hour(source: &mut SourceRows, blocks: &mut RowBlocks, boundary: &RowKey) -> usize {
+    let released = source.rows.release_before(blocks, boundary);
     source.count -= released;
     released
 }

@@ -51,6 +51,7 @@ impl Bucket {
         }
     }
     /// The lowest address, taken out.
+    #[inline]
     fn pop(&mut self) -> Option<IpAddr> {
         match self.v4.pop() {
             Some(a) => Some(IpAddr::V4(a.into())),
@@ -196,7 +197,9 @@ impl EvictionOrder {
     }
 
     /// Takes out the first entry (fewest rows, then lowest address) if it holds at most
-    /// `limit` rows; the entry may be stale.
+    /// `limit` rows; the entry may be stale. Inline: called once per entry an eviction
+    /// takes out.
+    #[inline]
     fn pop_at_most(&mut self, limit: usize) -> Option<(usize, IpAddr)> {
         while self.lowest_small < self.small.len() {
             let count = self.lowest_small;
@@ -288,7 +291,7 @@ impl SentinelBeaconing {
                 skipped_self = Some(count);
                 continue;
             }
-            entry.remove();
+            entry.remove().rows.free(&mut self.blocks);
             // Its entries in `waiting` go stale: the sweep skips them.
             freed += count;
         }

@@ -2,7 +2,7 @@
 //! (destination, port) aggregates, the alert condition and the alert itself.
 
 use super::ip_order::V4Text;
-use super::rows::{RowKey, RowStore};
+use super::rows::{RowKey, Rows};
 use super::{
     PERCENT_BEACON_THRESHOLD, RULE_NAME, SEVERITY, TACTICS, TECHNIQUES, TIME_DELTA_THRESHOLD, TOTAL_EVENTS_THRESHOLD,
 };
@@ -54,7 +54,7 @@ impl Group {
 /// Steps 2–3 of the query for the rows of one source before `boundary` (one hour), given
 /// the time of the source's first row after them (`None`: there is none).
 pub(super) fn aggregate(
-    rows: &RowStore,
+    rows: Rows<'_>,
     boundary: &RowKey,
     successor: Option<Timestamp>,
 ) -> BTreeMap<(V4Text, Option<u16>), Group> {

@@ -33,7 +33,9 @@
 //! Alerts carry the end of their hour (or the end of capture, if earlier) as time.
 //!
 //! Memory: most sources of a flood hold one row, so a source's single row is held inline,
-//! a few rows in a small sorted `Vec`, and only many of them in a `BTreeMap`.
+//! up to four in a block of an arena all sources share ([`rows::RowBlocks`]: no
+//! allocation per source), a few more in a small sorted `Vec`, and only many of them in a
+//! `BTreeMap`.
 //!
 //! Cost per event: the per-event path does no formatting and no allocation for a
 //! one-row source (a destination's string order is an integer, [`V4Text`]); open sessions
@@ -68,7 +70,7 @@ use crate::time::{Duration, Timestamp, NANOS_PER_SEC};
 use eviction::EvictionOrder;
 use hashbrown::hash_map::Entry;
 use open_sessions::OpenSessions;
-use rows::RowStore;
+use rows::{RowBlocks, RowStore};
 use std::net::{IpAddr, Ipv4Addr};
 use wake_ups::WakeUps;
 
@@ -112,6 +114,8 @@ pub struct SentinelBeaconing {
     max_rows: usize,
     /// Keyed by sender-chosen addresses: randomly seeded.
     sources: KeyedMap<IpAddr, SourceRows>,
+    /// The blocks of the sources holding a few rows (see [`RowStore`]).
+    blocks: RowBlocks,
     rows_total: usize,
     /// Sessions started (with a qualifying destination) but not yet ended.
     open: OpenSessions,
@@ -155,6 +159,7 @@ impl SentinelBeaconing {
         SentinelBeaconing {
             max_rows: max_rows.max(1),
             sources: keyed_map(),
+            blocks: RowBlocks::default(),
             rows_total: 0,
             open: OpenSessions::default(),
             watermark: Timestamp(i64::MIN),
@@ -201,7 +206,7 @@ impl SentinelBeaconing {
         let source = match self.sources.entry(rec.src) {
             Entry::Occupied(known) => {
                 let source = known.into_mut();
-                source.rows.add(key, dst_v4, rec.id);
+                source.rows.add(&mut self.blocks, key, dst_v4, rec.id);
                 source
             }
             // A new source (most of a flood) gets its row inline at once.
@@ -214,7 +219,7 @@ impl SentinelBeaconing {
         // The source is to be evaluated once the horizon passes its first row's hour:
         // before that, evaluating it would only wait for the hour's end (and once the
         // horizon is past it, the next sweep picks it up through `waiting`).
-        let first = source.rows.first_key().expect("a row was just added").0;
+        let first = source.rows.view(&self.blocks).first_key().expect("a row was just added").0;
         let first_hour_end = self.hour.end_of(first);
         if source.wake_at != Some(first_hour_end) {
             source.wake_at = Some(first_hour_end);
@@ -260,6 +265,8 @@ impl Detector for SentinelBeaconing {
     fn finish(&mut self, alerts: &mut Vec<Alert>) {
         self.sweep(None, alerts);
         self.waiting.clear();
+        // Every source was released: no block is held.
+        self.blocks.clear();
         // Every source was released: all entries of the eviction order are stale.
         self.by_size.disarm();
         self.open.clear();

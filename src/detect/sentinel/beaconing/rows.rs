@@ -1,6 +1,7 @@
 //! A source's buffered rows, kept sorted by the KQL's sort key, in the cheapest storage for
 //! how many there are: most sources of a flood hold one row, so that case must not
-//! allocate, while a beacon's hour may hold hundreds.
+//! allocate; most of the others hold a few, which share the blocks of one arena
+//! ([`RowBlocks`]) instead of an allocation each; a beacon's hour may hold hundreds.
 
 use super::ip_order::V4Text;
 use crate::time::Timestamp;
@@ -15,6 +16,7 @@ pub(super) fn first_key_at(t: Timestamp) -> RowKey {
     (t, V4Text::EMPTY, None, None, 0, 0)
 }
 
+#[derive(Clone, Copy)]
 pub(super) struct RowValue {
     pub(super) dst: Ipv4Addr,
     /// Identical rows: all but the last get a gap of 0 to their twin.
@@ -23,13 +25,59 @@ pub(super) struct RowValue {
     pub(super) session: u64,
 }
 
+type Row = (RowKey, RowValue);
+
+/// Rows a block of [`RowBlocks`] holds.
+const BLOCK_ROWS: usize = 4;
+
+/// An unused slot of a block.
+const NO_ROW: Row =
+    ((Timestamp(0), V4Text::EMPTY, None, None, 0, 0), RowValue { dst: Ipv4Addr::UNSPECIFIED, copies: 0, session: 0 });
+
+/// Blocks of `BLOCK_ROWS` rows shared by every source holding 2 to `BLOCK_ROWS` distinct
+/// rows: a source's second row takes a free block (one pop, or a push when none is free)
+/// instead of allocating, and gives it back when it grows out of it or is released.
+#[derive(Default)]
+pub(super) struct RowBlocks {
+    blocks: Vec<[Row; BLOCK_ROWS]>,
+    /// Indexes of the blocks no source holds.
+    free: Vec<u32>,
+}
+
+impl RowBlocks {
+    fn take(&mut self) -> u32 {
+        match self.free.pop() {
+            Some(at) => at,
+            None => {
+                self.blocks.push([NO_ROW; BLOCK_ROWS]);
+                u32::try_from(self.blocks.len() - 1).expect("fewer blocks than buffered rows")
+            }
+        }
+    }
+    fn give_back(&mut self, at: u32) {
+        self.free.push(at);
+    }
+    /// Forgets every block: only once no source holds one.
+    pub(super) fn clear(&mut self) {
+        self.blocks.clear();
+        self.free.clear();
+    }
+}
+
 /// Rows kept sorted by key: inline while there is one (most sources of a flood hold one
-/// row: no allocation), a small `Vec` while few (a leaf of a `BTreeMap` costs ~800 bytes
-/// even for one row), a `BTreeMap` beyond `FEW_ROWS`.
+/// row: no allocation), in a block of [`RowBlocks`] while at most `BLOCK_ROWS`, a small
+/// `Vec` while few (a leaf of a `BTreeMap` costs ~800 bytes even for one row), a
+/// `BTreeMap` beyond `FEW_ROWS`. Storage in a block is given back through
+/// [`RowStore::release_before`] or [`RowStore::free`].
 pub(super) enum RowStore {
-    One((RowKey, RowValue)),
+    One(Row),
+    /// The first `len` rows (at least one) of block `at`.
+    Block {
+        at: u32,
+        len: u32,
+    },
     /// Also the empty store.
-    Few(Vec<(RowKey, RowValue)>),
+    Few(Vec<Row>),
     Many(BTreeMap<RowKey, RowValue>),
 }
 
@@ -41,35 +89,59 @@ impl Default for RowStore {
     }
 }
 
+/// A store's rows for reading: a sorted slice, or the map.
+#[derive(Clone, Copy)]
+pub(super) enum Rows<'a> {
+    Slice(&'a [Row]),
+    Map(&'a BTreeMap<RowKey, RowValue>),
+}
+
 impl RowStore {
     /// A store holding one copy of the row `key` (to `dst`, of session `session`).
     pub(super) fn one(key: RowKey, dst: Ipv4Addr, session: u64) -> Self {
         RowStore::One((key, RowValue { dst, copies: 1, session }))
     }
     /// Adds one copy of the row `key` (to `dst`, of session `session`).
-    pub(super) fn add(&mut self, key: RowKey, dst: Ipv4Addr, session: u64) {
+    pub(super) fn add(&mut self, blocks: &mut RowBlocks, key: RowKey, dst: Ipv4Addr, session: u64) {
+        let new = || (key, RowValue { dst, copies: 1, session });
         match self {
             RowStore::One((k, v)) if *k == key => v.copies += 1,
-            RowStore::One(_) => {
-                let RowStore::One(row) = std::mem::take(self) else { unreachable!("matched One") };
-                let new = (key, RowValue { dst, copies: 1, session });
-                let mut rows = Vec::with_capacity(4);
-                if row.0 < key {
-                    rows.extend([row, new]);
-                } else {
-                    rows.extend([new, row]);
-                }
-                *self = RowStore::Few(rows);
+            RowStore::One(row) => {
+                let row = *row;
+                let at = blocks.take();
+                let block = &mut blocks.blocks[at as usize];
+                (block[0], block[1]) = if row.0 < key { (row, new()) } else { (new(), row) };
+                *self = RowStore::Block { at, len: 2 };
             }
-            RowStore::Few(v) if v.is_empty() => *self = RowStore::One((key, RowValue { dst, copies: 1, session })),
+            RowStore::Block { at, len } => {
+                let rows = &mut blocks.blocks[*at as usize][..*len as usize];
+                match rows.binary_search_by(|(k, _)| k.cmp(&key)) {
+                    Ok(i) => rows[i].1.copies += 1,
+                    Err(i) if rows.len() < BLOCK_ROWS => {
+                        let block = &mut blocks.blocks[*at as usize];
+                        block.copy_within(i..*len as usize, i + 1);
+                        block[i] = new();
+                        *len += 1;
+                    }
+                    Err(i) => {
+                        let mut v = Vec::with_capacity(2 * BLOCK_ROWS);
+                        v.extend_from_slice(&rows[..i]);
+                        v.push(new());
+                        v.extend_from_slice(&rows[i..]);
+                        blocks.give_back(*at);
+                        *self = RowStore::Few(v);
+                    }
+                }
+            }
+            RowStore::Few(v) if v.is_empty() => *self = RowStore::One(new()),
             RowStore::Few(v) => match v.binary_search_by(|(k, _)| k.cmp(&key)) {
                 Ok(i) => v[i].1.copies += 1,
                 Err(i) => {
                     if v.len() < FEW_ROWS {
-                        v.insert(i, (key, RowValue { dst, copies: 1, session }));
+                        v.insert(i, new());
                     } else {
                         let mut map: BTreeMap<RowKey, RowValue> = std::mem::take(v).into_iter().collect();
-                        map.insert(key, RowValue { dst, copies: 1, session });
+                        map.insert(key, new().1);
                         *self = RowStore::Many(map);
                     }
                 }
@@ -84,55 +156,24 @@ impl RowStore {
             _ => None,
         }
     }
-    /// The rows as a sorted slice, unless held in a map.
-    pub(super) fn as_slice(&self) -> Option<&[(RowKey, RowValue)]> {
+    /// The rows, for reading.
+    pub(super) fn view<'a>(&'a self, blocks: &'a RowBlocks) -> Rows<'a> {
         match self {
-            RowStore::One(row) => Some(std::slice::from_ref(row)),
-            RowStore::Few(v) => Some(v),
-            RowStore::Many(_) => None,
+            RowStore::One(row) => Rows::Slice(std::slice::from_ref(row)),
+            RowStore::Block { at, len } => Rows::Slice(&blocks.blocks[*at as usize][..*len as usize]),
+            RowStore::Few(v) => Rows::Slice(v),
+            RowStore::Many(m) => Rows::Map(m),
         }
     }
-    pub(super) fn first_key(&self) -> Option<&RowKey> {
-        match (self, self.as_slice()) {
-            (_, Some(v)) => v.first().map(|(k, _)| k),
-            (RowStore::Many(m), None) => m.first_key_value().map(|(k, _)| k),
-            _ => unreachable!("only a map has no slice"),
-        }
-    }
-    /// The first key at or after `boundary`.
-    pub(super) fn first_key_from(&self, boundary: &RowKey) -> Option<&RowKey> {
-        match (self, self.as_slice()) {
-            (_, Some(v)) => v.get(v.partition_point(|(k, _)| k < boundary)).map(|(k, _)| k),
-            (RowStore::Many(m), None) => m.range(*boundary..).next().map(|(k, _)| k),
-            _ => unreachable!("only a map has no slice"),
-        }
-    }
-    /// The last key before `boundary`.
-    pub(super) fn last_key_before(&self, boundary: &RowKey) -> Option<&RowKey> {
-        match (self, self.as_slice()) {
-            (_, Some(v)) => v[..v.partition_point(|(k, _)| k < boundary)].last().map(|(k, _)| k),
-            (RowStore::Many(m), None) => m.range(..*boundary).next_back().map(|(k, _)| k),
-            _ => unreachable!("only a map has no slice"),
-        }
-    }
-    /// Whether at most `n` distinct rows lie before `boundary`.
-    pub(super) fn at_most_before(&self, boundary: &RowKey, n: usize) -> bool {
-        match (self, self.as_slice()) {
-            (_, Some(v)) => v.partition_point(|(k, _)| k < boundary) <= n,
-            (RowStore::Many(m), None) => m.range(..*boundary).nth(n).is_none(),
-            _ => unreachable!("only a map has no slice"),
-        }
-    }
-    /// Rows before `boundary`, in key order.
-    pub(super) fn before<'a>(&'a self, boundary: &RowKey) -> Box<dyn Iterator<Item = (&'a RowKey, &'a RowValue)> + 'a> {
-        match (self, self.as_slice()) {
-            (_, Some(v)) => Box::new(v[..v.partition_point(|(k, _)| k < boundary)].iter().map(|(k, v)| (k, v))),
-            (RowStore::Many(m), None) => Box::new(m.range(..*boundary)),
-            _ => unreachable!("only a map has no slice"),
+    /// Drops the store, giving back its block.
+    #[inline]
+    pub(super) fn free(self, blocks: &mut RowBlocks) {
+        if let RowStore::Block { at, .. } = self {
+            blocks.give_back(at);
         }
     }
     /// Removes the rows before `boundary`; returns how many (counting copies).
-    pub(super) fn release_before(&mut self, boundary: &RowKey) -> usize {
+    pub(super) fn release_before(&mut self, blocks: &mut RowBlocks, boundary: &RowKey) -> usize {
         match self {
             RowStore::One((k, v)) => {
                 if *k >= *boundary {
@@ -140,6 +181,19 @@ impl RowStore {
                 }
                 let released = v.copies as usize;
                 *self = RowStore::default();
+                released
+            }
+            RowStore::Block { at, len } => {
+                let block = &mut blocks.blocks[*at as usize];
+                let n = block[..*len as usize].partition_point(|(k, _)| k < boundary);
+                let released = block[..n].iter().map(|(_, r)| r.copies as usize).sum();
+                if n == *len as usize {
+                    blocks.give_back(*at);
+                    *self = RowStore::default();
+                } else {
+                    block.copy_within(n..*len as usize, 0);
+                    *len -= n as u32;
+                }
                 released
             }
             RowStore::Few(v) => {
@@ -162,11 +216,48 @@ impl RowStore {
     }
 }
 
+impl<'a> Rows<'a> {
+    pub(super) fn first_key(self) -> Option<&'a RowKey> {
+        match self {
+            Rows::Slice(v) => v.first().map(|(k, _)| k),
+            Rows::Map(m) => m.first_key_value().map(|(k, _)| k),
+        }
+    }
+    /// The first key at or after `boundary`.
+    pub(super) fn first_key_from(self, boundary: &RowKey) -> Option<&'a RowKey> {
+        match self {
+            Rows::Slice(v) => v.get(v.partition_point(|(k, _)| k < boundary)).map(|(k, _)| k),
+            Rows::Map(m) => m.range(*boundary..).next().map(|(k, _)| k),
+        }
+    }
+    /// The last key before `boundary`.
+    pub(super) fn last_key_before(self, boundary: &RowKey) -> Option<&'a RowKey> {
+        match self {
+            Rows::Slice(v) => v[..v.partition_point(|(k, _)| k < boundary)].last().map(|(k, _)| k),
+            Rows::Map(m) => m.range(..*boundary).next_back().map(|(k, _)| k),
+        }
+    }
+    /// Whether at most `n` distinct rows lie before `boundary`.
+    pub(super) fn at_most_before(self, boundary: &RowKey, n: usize) -> bool {
+        match self {
+            Rows::Slice(v) => v.partition_point(|(k, _)| k < boundary) <= n,
+            Rows::Map(m) => m.range(..*boundary).nth(n).is_none(),
+        }
+    }
+    /// Rows before `boundary`, in key order.
+    pub(super) fn before(self, boundary: &RowKey) -> Box<dyn Iterator<Item = (&'a RowKey, &'a RowValue)> + 'a> {
+        match self {
+            Rows::Slice(v) => Box::new(v[..v.partition_point(|(k, _)| k < boundary)].iter().map(|(k, v)| (k, v))),
+            Rows::Map(m) => Box::new(m.range(..*boundary)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every storage (inline, `Vec`, map) holds what a plain ordered map of copy
+    /// Every storage (inline, block, `Vec`, map) holds what a plain ordered map of copy
     /// counts would, through adds (new rows, twins) and releases.
     #[test]
     fn store_matches_an_ordered_map_through_adds_and_releases() {
@@ -177,6 +268,9 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as i64
         };
+        // Sources share the blocks: a second store takes and gives back blocks too.
+        let mut blocks = RowBlocks::default();
+        let mut other = RowStore::default();
         for round in 0..200 {
             let mut store = RowStore::default();
             let mut model: BTreeMap<RowKey, u32> = BTreeMap::new();
@@ -186,19 +280,23 @@ mod tests {
                     let b = first_key_at(Timestamp(next() % spread));
                     let want: usize = model.range(..b).map(|(_, c)| *c as usize).sum();
                     model = model.split_off(&b);
-                    assert_eq!(store.release_before(&b), want);
+                    assert_eq!(store.release_before(&mut blocks, &b), want);
+                    other.release_before(&mut blocks, &b);
                 } else {
                     let k = key(next() % spread, (next() % 3) as u8);
-                    store.add(k, Ipv4Addr::new(9, 9, 9, 1), 7);
+                    store.add(&mut blocks, k, Ipv4Addr::new(9, 9, 9, 1), 7);
+                    other.add(&mut blocks, key(next() % spread, 5), Ipv4Addr::new(9, 9, 9, 5), 8);
                     *model.entry(k).or_default() += 1;
                 }
-                let held: Vec<(RowKey, u32)> = match store.as_slice() {
-                    Some(v) => v.iter().map(|(k, r)| (*k, r.copies)).collect(),
-                    None => store.before(&first_key_at(Timestamp(i64::MAX))).map(|(k, r)| (*k, r.copies)).collect(),
-                };
+                let rows = store.view(&blocks);
+                let held: Vec<(RowKey, u32)> =
+                    rows.before(&first_key_at(Timestamp(i64::MAX))).map(|(k, r)| (*k, r.copies)).collect();
                 assert_eq!(held, model.iter().map(|(k, c)| (*k, *c)).collect::<Vec<_>>());
-                assert_eq!(store.first_key(), model.keys().next());
+                assert_eq!(rows.first_key(), model.keys().next());
             }
+            store.free(&mut blocks);
         }
+        other.free(&mut blocks);
+        assert_eq!(blocks.free.len(), blocks.blocks.len(), "every block given back");
     }
 }
