@@ -161,6 +161,16 @@ impl PacketSource for FileSource {
         self.next_merged()
     }
 
+    /// A single classic-pcap input (after its first frame) is read in one loop over its
+    /// records ([`InputFile::classic_frames`]); the rest, and the input's end or fault,
+    /// the general way.
+    fn read_batch(&mut self, batch: &mut crate::input::Batch, max: usize) -> bool {
+        if let ([input], Some(_)) = (&mut self.inputs[..], self.current) {
+            input.classic_frames(batch.room(max), |frame| batch.push_frame(&frame));
+        }
+        crate::input::fill_batch(self, batch, max)
+    }
+
     fn progress(&self) -> Option<InputProgress> {
         let bytes_read = self.inputs.iter().map(InputFile::bytes_read).sum();
         Some(InputProgress { bytes_read, bytes_total: self.bytes_total })
