@@ -374,18 +374,11 @@ impl RecordWriter {
         }
         let is_tcp = rec.protocol == proto::TCP && rec.sport.is_some();
         if is_tcp {
-            let flags = rec.src_tcp_flags | rec.dst_tcp_flags;
-            for (name, bit) in [
-                (&b",\"TcpFlagsSyn\":"[..], crate::decode::tcp_flags::SYN),
-                (b",\"TcpFlagsAck\":", crate::decode::tcp_flags::ACK),
-                (b",\"TcpFlagsFin\":", crate::decode::tcp_flags::FIN),
-                (b",\"TcpFlagsRst\":", crate::decode::tcp_flags::RST),
-                (b",\"TcpFlagsPsh\":", crate::decode::tcp_flags::PSH),
-                (b",\"TcpFlagsUrg\":", crate::decode::tcp_flags::URG),
-            ] {
-                at = put(b, at, name);
-                at = put(b, at, if flags & bit != 0 { b"true" } else { b"false" });
-            }
+            // One fixed-size copy of the six fields' text for these flags; the bytes past
+            // its length are overwritten by what follows.
+            let (text, len) = &TCP_FLAG_FIELDS[usize::from((rec.src_tcp_flags | rec.dst_tcp_flags) & 0x3f)];
+            b[at..at + TCP_FLAG_FIELDS_MAX].copy_from_slice(text);
+            at += usize::from(*len);
         }
         at = put(b, at, b",\"AdditionalFields\":{\"CommunityId\":\"");
         let tuple =
@@ -424,6 +417,50 @@ impl RecordWriter {
         out.lines += 1;
     }
 }
+
+/// The `TcpFlags*` fields in record order, with their flag bits (FIN, SYN, RST, PSH,
+/// ACK and URG are bits 0 to 5 of the flags byte).
+const TCP_FLAG_NAMES: [(&[u8], u8); 6] = [
+    (b",\"TcpFlagsSyn\":", crate::decode::tcp_flags::SYN),
+    (b",\"TcpFlagsAck\":", crate::decode::tcp_flags::ACK),
+    (b",\"TcpFlagsFin\":", crate::decode::tcp_flags::FIN),
+    (b",\"TcpFlagsRst\":", crate::decode::tcp_flags::RST),
+    (b",\"TcpFlagsPsh\":", crate::decode::tcp_flags::PSH),
+    (b",\"TcpFlagsUrg\":", crate::decode::tcp_flags::URG),
+];
+
+/// Longest text of the six `TcpFlags*` fields (all `false`).
+const TCP_FLAG_FIELDS_MAX: usize = 6 * (15 + 5);
+
+/// The text of the six `TcpFlags*` fields and its length for each value of the low six
+/// flag bits, built at compile time.
+static TCP_FLAG_FIELDS: [([u8; TCP_FLAG_FIELDS_MAX], u8); 64] = {
+    let mut table = [([0u8; TCP_FLAG_FIELDS_MAX], 0u8); 64];
+    let mut flags = 0;
+    while flags < 64 {
+        let (text, len) = &mut table[flags];
+        let mut f = 0;
+        while f < TCP_FLAG_NAMES.len() {
+            let (name, bit) = TCP_FLAG_NAMES[f];
+            let value: &[u8] = if flags as u8 & bit != 0 { b"true" } else { b"false" };
+            let mut i = 0;
+            while i < name.len() {
+                text[*len as usize] = name[i];
+                *len += 1;
+                i += 1;
+            }
+            i = 0;
+            while i < value.len() {
+                text[*len as usize] = value[i];
+                *len += 1;
+                i += 1;
+            }
+            f += 1;
+        }
+        flags += 1;
+    }
+    table
+};
 
 /// ASIM `EventResultDetails` of a failed session (None otherwise), from the values the
 /// NetworkSession schema lists: a TCP attempt reset (REJ, RSTOS0) is `Reset`; one never
