@@ -44,8 +44,10 @@ pub struct RecordContext {
     /// Drives `NetworkDirection` (replaced on SIGHUP).
     pub home_net: NetSet,
     device: Device,
-    /// `,"Dvc":...` up to and including the last `Dvc*` field, rendered once.
-    device_json: Vec<u8>,
+    /// The run of every record that does not change within a run, rendered once: from
+    /// `,"EventSeverity"` through the constant product fields and the `Dvc*` fields to
+    /// the opening quote of `NetworkProtocol`'s value.
+    fixed_json: Vec<u8>,
     community_id_seed: u16,
     ids: SessionIds,
 }
@@ -62,7 +64,7 @@ impl RecordContext {
     /// `live_start_ns`: wall-clock start of a live capture, None for a replay (see
     /// [`SessionIds`]).
     pub fn new(device: Device, home_net: NetSet, community_id_seed: u16, live_start_ns: Option<i128>) -> Self {
-        let mut device_json = Vec::new();
+        let mut device_json = PRODUCT.as_bytes().to_vec();
         device_json.extend_from_slice(b",\"Dvc\":");
         write_json_string(&device.name, &mut device_json);
         let (hostname, fqdn) = dvc_hostname(&device.name);
@@ -81,8 +83,9 @@ impl RecordContext {
             device_json.extend_from_slice(b",\"DvcInterface\":");
             write_json_string(i, &mut device_json);
         }
+        device_json.extend_from_slice(b",\"NetworkProtocol\":\"");
         let ids = SessionIds::new(&device.name, live_start_ns);
-        RecordContext { home_net, device, device_json, community_id_seed, ids }
+        RecordContext { home_net, device, fixed_json: device_json, community_id_seed, ids }
     }
 
     /// The context of a run with these settings. Live: `DvcInterface` is the capture
@@ -194,9 +197,10 @@ pub fn write_record(rec: &FlowRecord, ctx: &RecordContext, out: &mut Vec<u8>) {
     out.extend_from_slice(buf.as_bytes());
 }
 
-/// Room every record has in [`RecordBuffer`] besides the device fields: its constant
-/// text plus the longest values (times, numbers, addresses, history); the longest record
-/// possible is ~1.35 KiB besides the device fields (tested).
+/// Room every record has in [`RecordBuffer`] besides its run rendered once per run
+/// (`RecordContext::fixed_json`): its other constant text plus the longest values (times,
+/// numbers, addresses, history) and the slack of the fixed-size copies; the longest
+/// record possible is ~1.2 KiB besides that run (tested).
 const RECORD_ROOM: usize = 2048;
 
 /// Formatted record lines, reused batch after batch: a zero-filled byte area that records
@@ -277,7 +281,7 @@ fn put(b: &mut [u8], at: usize, s: &[u8]) -> usize {
 impl RecordWriter {
     /// Appends one record as a JSON object followed by `\n`.
     pub fn write(&mut self, rec: &FlowRecord, ctx: &RecordContext, out: &mut RecordBuffer) {
-        out.room(RECORD_ROOM + ctx.device_json.len());
+        out.room(RECORD_ROOM + ctx.fixed_json.len());
         let b = &mut out.area[..];
         let mut at = out.len;
         // TimeGenerated = EventStartTime.
@@ -309,9 +313,7 @@ impl RecordWriter {
             b[at] = b'"';
             at += 1;
         }
-        at = put(b, at, PRODUCT.as_bytes());
-        at = put(b, at, &ctx.device_json);
-        at = put(b, at, b",\"NetworkProtocol\":\"");
+        at = put(b, at, &ctx.fixed_json);
         at = match protocol_name(rec.protocol) {
             Some(name) => put(b, at, name.as_bytes()),
             None => text::put_u64(b, at, rec.protocol.into()),
@@ -917,7 +919,7 @@ mod tests {
             let (text, _) = render(rec, &ctx);
             // Over 1.2 KiB (1.4 with the device fields): keep 256 bytes of margin.
             assert!(text.len() > 1200, "{} bytes: not the longest record", text.len());
-            assert!(text.len() - ctx.device_json.len() + 256 < RECORD_ROOM, "{} bytes: {text}", text.len());
+            assert!(text.len() - ctx.fixed_json.len() + 256 < RECORD_ROOM, "{} bytes: {text}", text.len());
         }
     }
 
