@@ -12,7 +12,7 @@
 //! The reader thread also publishes how much of the replay's input it has read
 //! ([`Stats::input_bytes_read`] and `input_bytes_total`), once per batch.
 
-use crate::capture::{CaptureError, CaptureStats, PacketSource};
+use crate::capture::{CaptureError, CaptureStats, Frame, LinkType, PacketSource};
 use crate::decode::{decode, decode_into, PacketMeta, SkipReason, Transport};
 use crate::stats::Stats;
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -118,11 +118,7 @@ fn read_into<S: PacketSource + ?Sized>(source: &mut S, batch: &mut Batch) -> boo
     let Some(slot) = batch.inputs.last_mut() else { return true };
     match source.next_frame() {
         Ok(Some(frame)) => {
-            let packet = |meta| ManuallyDrop::new(Input::Packet(meta));
-            let skipped = |reason| ManuallyDrop::new(Input::Skipped(reason));
-            if decode_into(frame.link, &frame, slot, packet, skipped) {
-                batch.owning |= slot.owns_heap();
-            }
+            decode_slot(frame.link, &frame, slot, &mut batch.owning);
             false
         }
         Ok(None) => true,
@@ -135,6 +131,36 @@ fn read_into<S: PacketSource + ?Sized>(source: &mut S, batch: &mut Batch) -> boo
             *slot = ManuallyDrop::new(Input::Failed(Box::new(e)));
             batch.owning = true;
             done
+        }
+    }
+}
+
+/// Decodes `frame` into `slot` (the batch's last), noting in `owning` when the result
+/// owns heap memory.
+#[inline(always)]
+fn decode_slot(link: LinkType, frame: &Frame<'_>, slot: &mut ManuallyDrop<Input>, owning: &mut bool) {
+    let packet = |meta| ManuallyDrop::new(Input::Packet(meta));
+    let skipped = |reason| ManuallyDrop::new(Input::Skipped(reason));
+    if decode_into(link, frame, slot, packet, skipped) {
+        *owning |= slot.owns_heap();
+    }
+}
+
+impl Batch {
+    /// Room left before the batch holds `max` inputs.
+    #[inline(always)]
+    pub(crate) fn room(&self, max: usize) -> usize {
+        max.saturating_sub(self.inputs.len())
+    }
+
+    /// Decodes `frame`, of link type `link`, onto the end of the batch (a source that
+    /// reads its own frames in a loop, see [`crate::capture::FileSource`]'s
+    /// `read_batch`; a constant `link` takes the link dispatch out of the loop).
+    #[inline(always)]
+    pub(crate) fn push_frame(&mut self, link: LinkType, frame: &Frame<'_>) {
+        self.inputs.push(ManuallyDrop::new(Input::End));
+        if let Some(slot) = self.inputs.last_mut() {
+            decode_slot(link, frame, slot, &mut self.owning);
         }
     }
 }

@@ -161,6 +161,21 @@ impl PacketSource for FileSource {
         self.next_merged()
     }
 
+    /// A single classic-pcap input (after its first frame) is read in one loop over its
+    /// records ([`InputFile::classic_frames`]), with a loop of its own for Ethernet, the
+    /// common link type, so the link dispatch is not made per frame; the rest, and the
+    /// input's end or fault, the general way.
+    fn read_batch(&mut self, batch: &mut crate::input::Batch, max: usize) -> bool {
+        if let ([input], Some(_)) = (&mut self.inputs[..], self.current) {
+            let room = batch.room(max);
+            match input.link {
+                LinkType::Ethernet => input.classic_frames(room, |f| batch.push_frame(LinkType::Ethernet, &f)),
+                link => input.classic_frames(room, |f| batch.push_frame(link, &f)),
+            }
+        }
+        crate::input::fill_batch(self, batch, max)
+    }
+
     fn progress(&self) -> Option<InputProgress> {
         let bytes_read = self.inputs.iter().map(InputFile::bytes_read).sum();
         Some(InputProgress { bytes_read, bytes_total: self.bytes_total })

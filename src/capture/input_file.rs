@@ -122,6 +122,27 @@ impl InputFile {
         None
     }
 
+    /// Hands up to `max` frames of a classic-pcap input straight to `each`, without the
+    /// head (the single-input replay's loop: [`Self::advance`] and [`Self::head`] in one,
+    /// no reader dispatch per frame). When the input ends or breaks it is closed as
+    /// `advance` closes it, and the next `advance` says so. Other readers: nothing.
+    #[inline(always)]
+    pub fn classic_frames(&mut self, max: usize, mut each: impl FnMut(Frame<'_>)) {
+        let Reader::Classic { reader, .. } = &mut self.reader else { return };
+        for _ in 0..max {
+            match reader.next_record() {
+                Ok(Some(record)) => {
+                    self.frames += 1;
+                    let data = reader.data(&record);
+                    let wire_len = record.len.max(data.len() as u32);
+                    each(Frame { link: self.link, ts: record.ts, wire_len, data });
+                }
+                Ok(None) => return self.stop(None),
+                Err(bad) => return self.stop(Some(bad)),
+            }
+        }
+    }
+
     /// Why the input stopped, if it broke rather than ended (once).
     pub fn take_error(&mut self) -> Option<CaptureError> {
         self.error.take()

@@ -117,7 +117,8 @@ pub trait PacketSource {
     /// the input is over (then returns true), as the replay reader thread does
     /// ([`crate::input`]). Provided, so every source gets its own copy in which
     /// `next_frame` is a direct, inlinable call rather than one through the trait
-    /// object per frame; not meant to be overridden.
+    /// object per frame; [`FileSource`] adds a loop of its own for a single classic
+    /// pcap input.
     fn read_batch(&mut self, batch: &mut crate::input::Batch, max: usize) -> bool {
         crate::input::fill_batch(self, batch, max)
     }

@@ -11,7 +11,6 @@
 //! fixed 30-byte array.
 
 use crate::decode::proto;
-use sha1::{Digest, Sha1};
 use std::net::IpAddr;
 
 /// Length of a v1 Community ID: `1:` and 28 base64 characters.
@@ -77,27 +76,39 @@ pub fn community_id(seed: u16, flow: &FlowTuple) -> [u8; LEN] {
         std::mem::swap(&mut a, &mut b);
         ports = ports.map(|(s, d)| (d, s));
     }
-    // The hashed message (at most 2 + 16 + 16 + 2 + 4 bytes), hashed in one call.
-    let mut msg = [0u8; 40];
-    msg[..2].copy_from_slice(&seed.to_be_bytes());
+    // The hashed message (at most 2 + 16 + 16 + 2 + 4 bytes) fits one SHA-1 block with
+    // its padding (0x80, zeros, the bit length in the last 8 bytes): built in place and
+    // compressed once, with no hasher state or block buffer around it.
+    let mut block = [0u8; 64];
+    block[..2].copy_from_slice(&seed.to_be_bytes());
     let mut n = 2;
     for addr in [a.as_slice(), b.as_slice()] {
-        msg[n..n + addr.len()].copy_from_slice(addr);
+        block[n..n + addr.len()].copy_from_slice(addr);
         n += addr.len();
     }
-    msg[n] = flow.protocol;
+    block[n] = flow.protocol;
     n += 2;
     if let Some((s, d)) = ports {
-        msg[n..n + 2].copy_from_slice(&s.to_be_bytes());
-        msg[n + 2..n + 4].copy_from_slice(&d.to_be_bytes());
+        block[n..n + 2].copy_from_slice(&s.to_be_bytes());
+        block[n + 2..n + 4].copy_from_slice(&d.to_be_bytes());
         n += 4;
     }
-    let digest: [u8; 20] = Sha1::digest(&msg[..n]).into();
+    block[n] = 0x80;
+    block[56..].copy_from_slice(&(8 * n as u64).to_be_bytes());
+    let mut state = SHA1_INIT;
+    sha1::compress(&mut state, &[block.into()]);
+    let mut digest = [0u8; 20];
+    for (d, w) in digest.chunks_exact_mut(4).zip(state) {
+        d.copy_from_slice(&w.to_be_bytes());
+    }
     let mut out = [0u8; LEN];
     out[..2].copy_from_slice(b"1:");
     base64(&digest, &mut out[2..]);
     out
 }
+
+/// SHA-1's initial state (FIPS 180-4, 5.3.1).
+const SHA1_INIT: [u32; 5] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476, 0xc3d2_e1f0];
 
 /// An address in network byte order (4 or 16 bytes).
 struct AddrBytes {
@@ -122,20 +133,17 @@ fn addr_bytes(ip: IpAddr) -> AddrBytes {
     }
 }
 
-/// Standard base64 with padding of 20 bytes into 28 characters.
+/// Standard base64 with padding of 20 bytes into 28 characters: six whole 3-byte
+/// groups, then the last two bytes and one `=`.
 fn base64(input: &[u8; 20], out: &mut [u8]) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut o = 0;
-    for chunk in input.chunks(3) {
-        let n = chunk.len();
-        let v = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            out[o + i] = if i <= n { ALPHABET[((v >> (18 - 6 * i)) & 63) as usize] } else { b'=' };
-        }
-        o += 4;
+    let out = &mut out[..28];
+    let sextets = |v: u32| [18, 12, 6, 0].map(|shift| ALPHABET[(v >> shift & 63) as usize]);
+    for (group, o) in input.chunks_exact(3).zip(out.chunks_exact_mut(4)) {
+        o.copy_from_slice(&sextets(u32::from_be_bytes([0, group[0], group[1], group[2]])));
     }
+    let last = sextets(u32::from_be_bytes([0, input[18], input[19], 0]));
+    out[24..].copy_from_slice(&[last[0], last[1], last[2], b'=']);
 }
 
 #[cfg(test)]

@@ -44,8 +44,10 @@ pub struct RecordContext {
     /// Drives `NetworkDirection` (replaced on SIGHUP).
     pub home_net: NetSet,
     device: Device,
-    /// `,"Dvc":...` up to and including the last `Dvc*` field, rendered once.
-    device_json: Vec<u8>,
+    /// The run of every record that does not change within a run, rendered once: from
+    /// `,"EventSeverity"` through the constant product fields and the `Dvc*` fields to
+    /// the opening quote of `NetworkProtocol`'s value.
+    fixed_json: Vec<u8>,
     community_id_seed: u16,
     ids: SessionIds,
 }
@@ -62,7 +64,7 @@ impl RecordContext {
     /// `live_start_ns`: wall-clock start of a live capture, None for a replay (see
     /// [`SessionIds`]).
     pub fn new(device: Device, home_net: NetSet, community_id_seed: u16, live_start_ns: Option<i128>) -> Self {
-        let mut device_json = Vec::new();
+        let mut device_json = PRODUCT.as_bytes().to_vec();
         device_json.extend_from_slice(b",\"Dvc\":");
         write_json_string(&device.name, &mut device_json);
         let (hostname, fqdn) = dvc_hostname(&device.name);
@@ -81,8 +83,9 @@ impl RecordContext {
             device_json.extend_from_slice(b",\"DvcInterface\":");
             write_json_string(i, &mut device_json);
         }
+        device_json.extend_from_slice(b",\"NetworkProtocol\":\"");
         let ids = SessionIds::new(&device.name, live_start_ns);
-        RecordContext { home_net, device, device_json, community_id_seed, ids }
+        RecordContext { home_net, device, fixed_json: device_json, community_id_seed, ids }
     }
 
     /// The context of a run with these settings. Live: `DvcInterface` is the capture
@@ -194,9 +197,10 @@ pub fn write_record(rec: &FlowRecord, ctx: &RecordContext, out: &mut Vec<u8>) {
     out.extend_from_slice(buf.as_bytes());
 }
 
-/// Room every record has in [`RecordBuffer`] besides the device fields: its constant
-/// text plus the longest values (times, numbers, addresses, history); the longest record
-/// possible is ~1.35 KiB besides the device fields (tested).
+/// Room every record has in [`RecordBuffer`] besides its run rendered once per run
+/// (`RecordContext::fixed_json`): its other constant text plus the longest values (times,
+/// numbers, addresses, history) and the slack of the fixed-size copies; the longest
+/// record possible is ~1.2 KiB besides that run (tested).
 const RECORD_ROOM: usize = 2048;
 
 /// Formatted record lines, reused batch after batch: a zero-filled byte area that records
@@ -277,7 +281,7 @@ fn put(b: &mut [u8], at: usize, s: &[u8]) -> usize {
 impl RecordWriter {
     /// Appends one record as a JSON object followed by `\n`.
     pub fn write(&mut self, rec: &FlowRecord, ctx: &RecordContext, out: &mut RecordBuffer) {
-        out.room(RECORD_ROOM + ctx.device_json.len());
+        out.room(RECORD_ROOM + ctx.fixed_json.len());
         let b = &mut out.area[..];
         let mut at = out.len;
         // TimeGenerated = EventStartTime.
@@ -309,9 +313,7 @@ impl RecordWriter {
             b[at] = b'"';
             at += 1;
         }
-        at = put(b, at, PRODUCT.as_bytes());
-        at = put(b, at, &ctx.device_json);
-        at = put(b, at, b",\"NetworkProtocol\":\"");
+        at = put(b, at, &ctx.fixed_json);
         at = match protocol_name(rec.protocol) {
             Some(name) => put(b, at, name.as_bytes()),
             None => text::put_u64(b, at, rec.protocol.into()),
@@ -374,18 +376,11 @@ impl RecordWriter {
         }
         let is_tcp = rec.protocol == proto::TCP && rec.sport.is_some();
         if is_tcp {
-            let flags = rec.src_tcp_flags | rec.dst_tcp_flags;
-            for (name, bit) in [
-                (&b",\"TcpFlagsSyn\":"[..], crate::decode::tcp_flags::SYN),
-                (b",\"TcpFlagsAck\":", crate::decode::tcp_flags::ACK),
-                (b",\"TcpFlagsFin\":", crate::decode::tcp_flags::FIN),
-                (b",\"TcpFlagsRst\":", crate::decode::tcp_flags::RST),
-                (b",\"TcpFlagsPsh\":", crate::decode::tcp_flags::PSH),
-                (b",\"TcpFlagsUrg\":", crate::decode::tcp_flags::URG),
-            ] {
-                at = put(b, at, name);
-                at = put(b, at, if flags & bit != 0 { b"true" } else { b"false" });
-            }
+            // One fixed-size copy of the six fields' text for these flags; the bytes past
+            // its length are overwritten by what follows.
+            let (text, len) = &TCP_FLAG_FIELDS[usize::from((rec.src_tcp_flags | rec.dst_tcp_flags) & 0x3f)];
+            b[at..at + TCP_FLAG_FIELDS_MAX].copy_from_slice(text);
+            at += usize::from(*len);
         }
         at = put(b, at, b",\"AdditionalFields\":{\"CommunityId\":\"");
         let tuple =
@@ -424,6 +419,50 @@ impl RecordWriter {
         out.lines += 1;
     }
 }
+
+/// The `TcpFlags*` fields in record order, with their flag bits (FIN, SYN, RST, PSH,
+/// ACK and URG are bits 0 to 5 of the flags byte).
+const TCP_FLAG_NAMES: [(&[u8], u8); 6] = [
+    (b",\"TcpFlagsSyn\":", crate::decode::tcp_flags::SYN),
+    (b",\"TcpFlagsAck\":", crate::decode::tcp_flags::ACK),
+    (b",\"TcpFlagsFin\":", crate::decode::tcp_flags::FIN),
+    (b",\"TcpFlagsRst\":", crate::decode::tcp_flags::RST),
+    (b",\"TcpFlagsPsh\":", crate::decode::tcp_flags::PSH),
+    (b",\"TcpFlagsUrg\":", crate::decode::tcp_flags::URG),
+];
+
+/// Longest text of the six `TcpFlags*` fields (all `false`).
+const TCP_FLAG_FIELDS_MAX: usize = 6 * (15 + 5);
+
+/// The text of the six `TcpFlags*` fields and its length for each value of the low six
+/// flag bits, built at compile time.
+static TCP_FLAG_FIELDS: [([u8; TCP_FLAG_FIELDS_MAX], u8); 64] = {
+    let mut table = [([0u8; TCP_FLAG_FIELDS_MAX], 0u8); 64];
+    let mut flags = 0;
+    while flags < 64 {
+        let (text, len) = &mut table[flags];
+        let mut f = 0;
+        while f < TCP_FLAG_NAMES.len() {
+            let (name, bit) = TCP_FLAG_NAMES[f];
+            let value: &[u8] = if flags as u8 & bit != 0 { b"true" } else { b"false" };
+            let mut i = 0;
+            while i < name.len() {
+                text[*len as usize] = name[i];
+                *len += 1;
+                i += 1;
+            }
+            i = 0;
+            while i < value.len() {
+                text[*len as usize] = value[i];
+                *len += 1;
+                i += 1;
+            }
+            f += 1;
+        }
+        flags += 1;
+    }
+    table
+};
 
 /// ASIM `EventResultDetails` of a failed session (None otherwise), from the values the
 /// NetworkSession schema lists: a TCP attempt reset (REJ, RSTOS0) is `Reset`; one never
@@ -880,7 +919,7 @@ mod tests {
             let (text, _) = render(rec, &ctx);
             // Over 1.2 KiB (1.4 with the device fields): keep 256 bytes of margin.
             assert!(text.len() > 1200, "{} bytes: not the longest record", text.len());
-            assert!(text.len() - ctx.device_json.len() + 256 < RECORD_ROOM, "{} bytes: {text}", text.len());
+            assert!(text.len() - ctx.fixed_json.len() + 256 < RECORD_ROOM, "{} bytes: {text}", text.len());
         }
     }
 

@@ -9,6 +9,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
+/// Writes of at least this many bytes bypass the sink's buffer (see [`Sink::write_lines`]).
+const DIRECT: usize = 32 * 1024;
+
 pub enum SinkError {
     /// The reader went away (stdout closed): stop, exit 0.
     BrokenPipe,
@@ -98,13 +101,20 @@ impl Sink {
         }
     }
 
-    /// Appends bytes that hold whole lines.
+    /// Appends bytes that hold whole lines. A piece of at least [`DIRECT`] bytes (the
+    /// records writer's chunks) goes straight to the file or stdout after what is
+    /// buffered: copying it into the buffer first would only add a pass over its bytes.
     pub fn write_lines(&mut self, bytes: &[u8], lines: u64) -> Result<(), SinkError> {
-        let r = if self.terminal {
-            crate::progress::suspend(|| self.out.write_all(bytes))
-        } else {
-            self.out.write_all(bytes)
+        let out = &mut self.out;
+        let mut write = || {
+            if bytes.len() >= DIRECT {
+                out.flush()?;
+                out.get_mut().write_all(bytes)
+            } else {
+                out.write_all(bytes)
+            }
         };
+        let r = if self.terminal { crate::progress::suspend(write) } else { write() };
         r.map_err(|e| self.classify(e))?;
         self.lines += lines;
         Ok(())

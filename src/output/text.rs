@@ -51,15 +51,16 @@ fn put2(dst: &mut [u8], v: usize) {
 }
 
 /// Writes `v`'s decimal text at `buf[at..]`; returns the new end (`buf` needs 20 bytes
-/// free). Digits are made two at a time, last first, then copied in one piece.
+/// free: all 20 are written). Digits are made two at a time, last first, then copied in
+/// one piece.
 #[inline]
 pub fn put_u64(buf: &mut [u8], at: usize, mut v: u64) -> usize {
     if v < 10 {
         buf[at] = b'0' + v as u8;
         return at + 1;
     }
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
+    let mut tmp = [0u8; 40];
+    let mut i = 20;
     while v >= 100 {
         i -= 2;
         put2(&mut tmp[i..], (v % 100) as usize);
@@ -72,9 +73,10 @@ pub fn put_u64(buf: &mut [u8], at: usize, mut v: u64) -> usize {
         i -= 1;
         tmp[i] = b'0' + v as u8;
     }
-    let n = tmp.len() - i;
-    buf[at..at + n].copy_from_slice(&tmp[i..]);
-    at + n
+    // A fixed 20-byte copy (two vector moves, no call); what lands past the digits is
+    // overwritten by the next field or left beyond the end.
+    buf[at..at + 20].copy_from_slice(&tmp[i..i + 20]);
+    at + 20 - i
 }
 
 /// Decimal text of `v`.
