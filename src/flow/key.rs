@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 /// integer operations rather than `IpAddr` enum matches. Packed to 8-byte alignment: 40
 /// bytes rather than 48 (a 128-bit integer would round the key up to 16-byte
 /// alignment), which leaves room beside the key in a session's first cache line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 #[repr(C, packed(8))]
 pub struct FlowKey {
     a: u128,
@@ -110,6 +110,17 @@ impl FlowKey {
         self.a == self.b && self.pa == self.pb && (self.flags & 1) == (self.flags >> 1 & 1)
     }
 
+    /// Every field but the addresses in one word: ports, protocol, flags and VLAN, in
+    /// the order they are laid out (so reading it is one 8-byte load).
+    #[inline]
+    fn word(&self) -> u64 {
+        u64::from(self.pa)
+            | u64::from(self.pb) << 16
+            | u64::from(self.protocol) << 32
+            | u64::from(self.flags) << 40
+            | u64::from(self.vlan) << 48
+    }
+
     /// The VLAN id that is part of the key.
     pub fn vlan(&self) -> Option<u16> {
         (self.flags & 4 != 0).then_some(self.vlan)
@@ -140,7 +151,19 @@ impl FlowKey {
 
 const _KEY_SIZE: () = assert!(std::mem::size_of::<FlowKey>() == 40);
 
-/// The 16-bit fields of a key in one word. A key of two IPv4 addresses (their low 32
+/// Two keys are equal when their addresses and their [`FlowKey::word`]s are: three
+/// integer comparisons folded into one test (the lookup of every packet compares keys).
+impl PartialEq for FlowKey {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.a ^ other.a, self.b ^ other.b);
+        (a | b | u128::from(self.word() ^ other.word())) == 0
+    }
+}
+
+impl Eq for FlowKey {}
+
+/// The 16-bit fields of a key in one word ([`FlowKey::word`]). A key of two IPv4 addresses (their low 32
 /// bits; the rest is the mapped prefix every IPv4 key shares) is that word and both
 /// addresses in one 128-bit write, which the table's hasher folds in a single multiply;
 /// other keys are three writes. Equal keys have equal family flags, so they take the
@@ -148,11 +171,7 @@ const _KEY_SIZE: () = assert!(std::mem::size_of::<FlowKey>() == 40);
 impl std::hash::Hash for FlowKey {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let word = u64::from(self.pa)
-            | u64::from(self.pb) << 16
-            | u64::from(self.protocol) << 32
-            | u64::from(self.flags) << 40
-            | u64::from(self.vlan) << 48;
+        let word = self.word();
         if self.flags & 3 == 0 {
             let (a, b) = (self.a as u32, self.b as u32);
             state.write_u128(u128::from(a) << 96 | u128::from(b) << 64 | u128::from(word));
