@@ -295,6 +295,31 @@ mod tests {
     }
 
     #[test]
+    fn keys_differing_in_any_field_are_unequal_and_equal_keys_hash_alike() {
+        use std::hash::BuildHasher;
+        let x: IpAddr = "192.0.2.1".parse().unwrap();
+        let y: IpAddr = "192.0.2.2".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let hasher = crate::net::KeyedHasher::default();
+        for (src, dst) in [(x, y), (x, v6)] {
+            let k = FlowKey::new(src, 5000, dst, 80, 6, Some(7));
+            for other in [
+                FlowKey::new(src, 5001, dst, 80, 6, Some(7)),
+                FlowKey::new(src, 5000, dst, 81, 6, Some(7)),
+                FlowKey::new(src, 5000, dst, 80, 17, Some(7)),
+                FlowKey::new(src, 5000, dst, 80, 6, Some(8)),
+                FlowKey::new(src, 5000, dst, 80, 6, None),
+                FlowKey::new(y, 5000, dst, 80, 6, Some(7)),
+            ] {
+                assert_ne!(k, other);
+            }
+            let back = FlowKey::new(dst, 80, src, 5000, 6, Some(7));
+            assert_eq!(k, back);
+            assert_eq!(hasher.hash_one(k), hasher.hash_one(back));
+        }
+    }
+
+    #[test]
     fn ipv4_and_its_mapped_ipv6_form_are_different_keys_and_addresses_round_trip() {
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
