@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 /// integer operations rather than `IpAddr` enum matches. Packed to 8-byte alignment: 40
 /// bytes rather than 48 (a 128-bit integer would round the key up to 16-byte
 /// alignment), which leaves room beside the key in a session's first cache line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 #[repr(C, packed(8))]
 pub struct FlowKey {
     a: u128,
@@ -110,6 +110,17 @@ impl FlowKey {
         self.a == self.b && self.pa == self.pb && (self.flags & 1) == (self.flags >> 1 & 1)
     }
 
+    /// Every field but the addresses in one word: ports, protocol, flags and VLAN, in
+    /// the order they are laid out (so reading it is one 8-byte load).
+    #[inline]
+    fn word(&self) -> u64 {
+        u64::from(self.pa)
+            | u64::from(self.pb) << 16
+            | u64::from(self.protocol) << 32
+            | u64::from(self.flags) << 40
+            | u64::from(self.vlan) << 48
+    }
+
     /// The VLAN id that is part of the key.
     pub fn vlan(&self) -> Option<u16> {
         (self.flags & 4 != 0).then_some(self.vlan)
@@ -140,19 +151,35 @@ impl FlowKey {
 
 const _KEY_SIZE: () = assert!(std::mem::size_of::<FlowKey>() == 40);
 
-/// The 16-bit fields of a key in one word, so hashing a key is three writes.
+/// Two keys are equal when their addresses and their [`FlowKey::word`]s are: three
+/// integer comparisons folded into one test (the lookup of every packet compares keys).
+impl PartialEq for FlowKey {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.a ^ other.a, self.b ^ other.b);
+        (a | b | u128::from(self.word() ^ other.word())) == 0
+    }
+}
+
+impl Eq for FlowKey {}
+
+/// The 16-bit fields of a key in one word ([`FlowKey::word`]). A key of two IPv4 addresses (their low 32
+/// bits; the rest is the mapped prefix every IPv4 key shares) is that word and both
+/// addresses in one 128-bit write, which the table's hasher folds in a single multiply;
+/// other keys are three writes. Equal keys have equal family flags, so they take the
+/// same branch and hash alike.
 impl std::hash::Hash for FlowKey {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u128(self.a);
-        state.write_u128(self.b);
-        state.write_u64(
-            u64::from(self.pa)
-                | u64::from(self.pb) << 16
-                | u64::from(self.protocol) << 32
-                | u64::from(self.flags) << 40
-                | u64::from(self.vlan) << 48,
-        );
+        let word = self.word();
+        if self.flags & 3 == 0 {
+            let (a, b) = (self.a as u32, self.b as u32);
+            state.write_u128(u128::from(a) << 96 | u128::from(b) << 64 | u128::from(word));
+        } else {
+            state.write_u128(self.a);
+            state.write_u128(self.b);
+            state.write_u64(word);
+        }
     }
 }
 
@@ -264,6 +291,31 @@ mod tests {
             let ((lo, plo), (hi, phi)) = if a { ((src, sport), (dst, dport)) } else { ((dst, dport), (src, sport)) };
             assert_eq!((k.addr_a(), k.pa, k.addr_b(), k.pb, k.vlan()), (lo, plo, hi, phi, Some(3)));
             assert_eq!(k.is_loop(), src == dst && sport == dport);
+        }
+    }
+
+    #[test]
+    fn keys_differing_in_any_field_are_unequal_and_equal_keys_hash_alike() {
+        use std::hash::BuildHasher;
+        let x: IpAddr = "192.0.2.1".parse().unwrap();
+        let y: IpAddr = "192.0.2.2".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let hasher = crate::net::KeyedHasher::default();
+        for (src, dst) in [(x, y), (x, v6)] {
+            let k = FlowKey::new(src, 5000, dst, 80, 6, Some(7));
+            for other in [
+                FlowKey::new(src, 5001, dst, 80, 6, Some(7)),
+                FlowKey::new(src, 5000, dst, 81, 6, Some(7)),
+                FlowKey::new(src, 5000, dst, 80, 17, Some(7)),
+                FlowKey::new(src, 5000, dst, 80, 6, Some(8)),
+                FlowKey::new(src, 5000, dst, 80, 6, None),
+                FlowKey::new(y, 5000, dst, 80, 6, Some(7)),
+            ] {
+                assert_ne!(k, other);
+            }
+            let back = FlowKey::new(dst, 80, src, 5000, 6, Some(7));
+            assert_eq!(k, back);
+            assert_eq!(hasher.hash_one(k), hasher.hash_one(back));
         }
     }
 
