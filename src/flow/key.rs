@@ -198,7 +198,7 @@ pub fn addr_bits(ip: IpAddr) -> (u128, bool) {
 
 /// The address [`addr_bits`] made `(bits, v6)` of (an IPv4 address is the low 32 bits).
 #[inline]
-fn bits_addr(bits: u128, v6: bool) -> IpAddr {
+pub fn bits_addr(bits: u128, v6: bool) -> IpAddr {
     if v6 {
         IpAddr::V6(std::net::Ipv6Addr::from(bits))
     } else {

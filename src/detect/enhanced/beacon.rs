@@ -24,31 +24,45 @@ use crate::detect::alert::SESSION_SAMPLE;
 use crate::detect::{
     Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
 };
+use crate::flow::key::{addr_bits, bits_addr};
 use crate::flow::{FlowEvent, FlowRecord, SessionExchange, SessionStart};
 use crate::net::NetSet;
 use crate::time::{Duration, Timestamp};
 use serde_json::Map;
 use std::net::IpAddr;
 
+/// The addresses are kept as [`addr_bits`] gives them (low word first, in `u64`s so the
+/// key keeps its size and the slot its layout), with their IPv6 flags in `v6` (bit 0 the
+/// source's, bit 1 the destination's): converted once per event, where `IpAddr`s were
+/// converted again by each hash of the key (two for a key the full map lacks: the
+/// table's and the fixed one of its nursery and admission).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SeriesKey {
-    src: IpAddr,
-    dst: IpAddr,
+    src: [u64; 2],
+    dst: [u64; 2],
     dport: u16,
     proto: u8,
+    v6: u8,
     /// The sibling series of exchanges inside sessions.
     inside: bool,
+}
+
+impl SeriesKey {
+    fn src(&self) -> IpAddr {
+        bits_addr(u128::from(self.src[0]) | u128::from(self.src[1]) << 64, self.v6 & 1 != 0)
+    }
+    fn dst(&self) -> IpAddr {
+        bits_addr(u128::from(self.dst[0]) | u128::from(self.dst[1]) << 64, self.v6 & 2 != 0)
+    }
 }
 
 /// Three word-sized hasher writes instead of the derived field-by-field hash (hot path).
 impl std::hash::Hash for SeriesKey {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        use crate::flow::key::addr_bits;
-        let ((src, src_v6), (dst, dst_v6)) = (addr_bits(self.src), addr_bits(self.dst));
-        state.write_u128(src);
-        state.write_u128(dst);
-        let families = u32::from(src_v6) | u32::from(dst_v6) << 1 | u32::from(self.inside) << 2;
+        state.write_u128(u128::from(self.src[0]) | u128::from(self.src[1]) << 64);
+        state.write_u128(u128::from(self.dst[0]) | u128::from(self.dst[1]) << 64);
+        let families = u32::from(self.v6) | u32::from(self.inside) << 2;
         state.write_u32(u32::from(self.dport) | u32::from(self.proto) << 16 | families << 24);
     }
 }
@@ -260,8 +274,17 @@ impl BeaconDetector {
             && (!self.allow_any || !self.allow.pair_allowed(src, dst))
     }
 
+    #[inline]
     fn key(src: IpAddr, dst: IpAddr, dport: Option<u16>, proto: u8, inside: bool) -> SeriesKey {
-        SeriesKey { src, dst, dport: dport.unwrap_or(0), proto, inside }
+        let ((src, src_v6), (dst, dst_v6)) = (addr_bits(src), addr_bits(dst));
+        SeriesKey {
+            src: [src as u64, (src >> 64) as u64],
+            dst: [dst as u64, (dst >> 64) as u64],
+            dport: dport.unwrap_or(0),
+            proto,
+            v6: u8::from(src_v6) | u8::from(dst_v6) << 1,
+            inside,
+        }
     }
 
     fn on_start(&mut self, s: &SessionStart, alerts: &mut Vec<Alert>) {
@@ -460,8 +483,8 @@ impl Finding {
             severity: if sc.score >= 0.9 { Severity::High } else { Severity::Medium },
             tactics: &["CommandAndControl"],
             techniques: &["T1071", "T1571"],
-            src: key.src,
-            dst: Some(key.dst),
+            src: key.src(),
+            dst: Some(key.dst()),
             dport: (key.proto == 6 || key.proto == 17).then_some(key.dport),
             evidence: ev,
             sessions: self.sessions,

@@ -57,14 +57,16 @@ struct Slot<K, V, A> {
 impl<K, V, A> Slot<K, V, A> {
     /// Puts `key` and the value `make` gives in `slot`: reset in place over a stale
     /// entry left there (an evicted one, or one overwritten in the nursery), else made.
+    /// Returns the value (no second index and check of the slot).
     #[inline(always)]
-    fn fill(slot: &mut Option<Self>, key: K, make: impl Fill<V>) {
+    fn fill(slot: &mut Option<Self>, key: K, make: impl Fill<V>) -> &mut V {
         match slot {
             Some(stale) => {
                 stale.key = key;
                 make.reset(&mut stale.value);
+                &mut stale.value
             }
-            slot => *slot = Some(Slot { key, value: make.make(), align: [] }),
+            slot => &mut slot.insert(Slot { key, value: make.make(), align: [] }).value,
         }
     }
 }
@@ -253,6 +255,7 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
     }
     /// A key not in the map once the map has filled: found in the nursery (and moved
     /// into the map by a promoting call), admitted, or put in the nursery.
+    #[inline]
     fn enter(&mut self, hash: u64, key: K, make: impl Fill<V>, promote: bool) -> &mut V {
         let fixed = fixed_hash(&key);
         let at = self.nursery_at(fixed);
@@ -290,8 +293,7 @@ impl<K: Hash + Eq, V, A> BoundedMap<K, V, A> {
                     }
                 }
                 self.tags[at] = fixed | 1;
-                Slot::fill(&mut self.nursery[at], key, make);
-                return self.nursery_value(at);
+                return Slot::fill(&mut self.nursery[at], key, make);
             }
         };
         &mut self.slots[id as usize].as_mut().expect("a mapped id has a slot").value

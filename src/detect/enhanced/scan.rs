@@ -22,6 +22,7 @@ use crate::detect::alert::SESSION_SAMPLE;
 use crate::detect::{
     Alert, AlertType, DetectConfig, DetectionMode, Detector, DetectorUsage, EvictionCost, Severity, TableUsage, Tracks,
 };
+use crate::flow::key::{addr_bits, bits_addr};
 use crate::flow::FlowEvent;
 use crate::net::{keyed_map, KeyedMap};
 use crate::time::{Duration, Timestamp};
@@ -36,17 +37,35 @@ use std::net::IpAddr;
 /// own. Otherwise a bot's UDP P2P chatter and its TCP telnet sweep (Hide-and-Seek) share
 /// one alert whose suppression hides the second finding, and a host's successful TCP
 /// browsing would pay for its failed UDP probes.
+///
+/// The source is kept as [`addr_bits`] gives it (low word first, in `u64`s so the key
+/// keeps its 8-byte alignment and size): converted once per event, where an `IpAddr`
+/// was converted again by each hash of the key (two for a key the map lacks: the
+/// table's and the fixed one of its admission).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ScanKey {
-    src: IpAddr,
+    src: [u64; 2],
+    v6: bool,
     proto: u8,
+}
+
+impl ScanKey {
+    #[inline]
+    fn new(src: IpAddr, proto: u8) -> Self {
+        let (bits, v6) = addr_bits(src);
+        ScanKey { src: [bits as u64, (bits >> 64) as u64], v6, proto }
+    }
+    fn src(&self) -> IpAddr {
+        bits_addr(u128::from(self.src[0]) | u128::from(self.src[1]) << 64, self.v6)
+    }
 }
 
 /// Two word-sized hasher writes instead of the derived field-by-field hash (hot path).
 impl std::hash::Hash for ScanKey {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u128(crate::flow::key::addr_bits(self.src).0);
-        state.write_u16(u16::from(self.proto) | u16::from(self.src.is_ipv6()) << 8);
+        state.write_u128(u128::from(self.src[0]) | u128::from(self.src[1]) << 64);
+        state.write_u16(u16::from(self.proto) | u16::from(self.v6) << 8);
     }
 }
 
@@ -376,7 +395,7 @@ impl ScanDetector {
     ) {
         let window = self.window();
         let cap = self.cfg.scan_max_targets_per_source;
-        let key = ScanKey { src, proto: t.proto };
+        let key = ScanKey::new(src, t.proto);
         // A session start shows the source again (promoted in the table, admitted into
         // a full one); its end only concludes what the start began.
         let st = if shows {
@@ -482,7 +501,7 @@ impl Judge<'_> {
         llr: f64,
         alerts: &mut Vec<Alert>,
     ) {
-        let src = key.src;
+        let src = key.src();
         let tally = &st.tally;
         // Read in place (a scanner's every probe after its alert comes here).
         let previous = alerted.get(&key);
