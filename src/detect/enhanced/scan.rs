@@ -460,6 +460,15 @@ impl Judge<'_> {
     /// answer depends on them.
     #[inline]
     fn is_scan_with(&self, failed: u32, succeeded: u32, pending: u32, to_dst: impl FnOnce() -> u32) -> Option<f64> {
+        // Neither test can pass below both counts (most sources, on every event): the
+        // TRW needs `scan_min_failed_targets` failures, the fast path that many
+        // unanswered targets on one host, which are among the failed and pending ones
+        // (checked by a test). No logarithm-weighted sum then.
+        if failed < self.cfg.scan_min_failed_targets
+            && u64::from(failed) + u64::from(pending) < u64::from(self.cfg.scan_fast_vertical_ports)
+        {
+            return None;
+        }
         let llr = self.weights.llr(failed, succeeded);
         let trw = failed >= self.cfg.scan_min_failed_targets && llr >= self.weights.threshold;
         let fast =
@@ -786,7 +795,8 @@ mod tests {
     /// The per-host count of failed + pending targets is the same whether it is counted
     /// on demand (targets inline) or kept in a map (from the first ask with the targets on
     /// the heap, or an overflow), through new targets,
-    /// outcome changes, overflow and pruning.
+    /// outcome changes, overflow and pruning; it never exceeds the source's failed +
+    /// pending targets.
     #[test]
     fn per_host_counts_match_the_targets_inline_and_after_the_spill() {
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
@@ -822,6 +832,8 @@ mod tests {
                     let truth =
                         st.targets.iter().filter(|(t, s)| t.dst == d && s.outcome != Outcome::Success).count() as u32;
                     assert_eq!(st.unanswered_on(d), truth, "round {round} step {step}");
+                    // What the scorer's shortcut counts on (`Judge::is_scan_with`).
+                    assert!(truth <= st.tally.failed + st.tally.pending);
                 }
                 let all = |o| st.targets.iter().filter(|(_, s)| s.outcome == o).count() as u32;
                 assert_eq!(
