@@ -347,6 +347,12 @@ pub struct ScanDetector {
     allow: Allowlist,
     /// Whether `allow` lists anything (most configurations list nothing: no per-event check).
     allow_any: bool,
+    /// Whether `allow` or `scan_allow_ports` lists anything (one per-event test).
+    ignore_any: bool,
+    /// The sliding window, and the time after which a source's targets are pruned
+    /// again (an eighth of it): computed once per configuration, not per event.
+    window: Duration,
+    prune_every: Duration,
     suppression: Duration,
     sources: BoundedMap<ScanKey, SourceState, CacheLine>,
     /// (Source, protocol) → its alerts per probe type.
@@ -362,6 +368,9 @@ impl ScanDetector {
             weights: Weights::new(e),
             allow: Allowlist::new(e).unwrap_or_default(),
             allow_any: lists_any(e),
+            ignore_any: lists_any(e) || !e.scan_allow_ports.is_empty(),
+            window: window(e),
+            prune_every: prune_every(e),
             suppression: cfg.suppression,
             sources: BoundedMap::new(e.scan_max_sources),
             alerted: BoundedMap::new(e.scan_max_sources),
@@ -369,14 +378,10 @@ impl ScanDetector {
         }
     }
 
-    fn window(&self) -> Duration {
-        Duration::from_secs(self.cfg.scan_window_secs as i64)
-    }
-
     #[inline]
     fn ignored(&self, src: IpAddr, dst: IpAddr, port: u16) -> bool {
-        (self.allow_any && self.allow.pair_allowed(src, dst))
-            || (!self.cfg.scan_allow_ports.is_empty() && self.cfg.scan_allow_ports.contains(&port))
+        self.ignore_any
+            && ((self.allow_any && self.allow.pair_allowed(src, dst)) || self.cfg.scan_allow_ports.contains(&port))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -393,7 +398,6 @@ impl ScanDetector {
         shows: bool,
         alerts: &mut Vec<Alert>,
     ) {
-        let window = self.window();
         let cap = self.cfg.scan_max_targets_per_source;
         let key = ScanKey::new(src, t.proto);
         // A session start shows the source again (promoted in the table, admitted into
@@ -403,8 +407,8 @@ impl ScanDetector {
         } else {
             self.sources.refresh_or_insert_with(key, NewSource(ts))
         };
-        if ts.since(st.last_prune).0 >= window.0 / 8 {
-            st.prune(ts.saturating_sub(window));
+        if ts.since(st.last_prune) >= self.prune_every {
+            st.prune(ts.saturating_sub(self.window));
             st.last_prune = ts;
         }
         st.record(t, ts, kind, o, tool, cap, session);
@@ -681,6 +685,17 @@ fn build_alert(src: IpAddr, st: &SourceState, only: Option<usize>, now: Timestam
     (alert, probe_class(probe_kind))
 }
 
+/// The sliding window of `cfg`.
+fn window(cfg: &EnhancedConfig) -> Duration {
+    Duration::from_secs(cfg.scan_window_secs as i64)
+}
+
+/// How long after its last pruning a source's targets are pruned again: an eighth of
+/// the window.
+fn prune_every(cfg: &EnhancedConfig) -> Duration {
+    Duration(window(cfg).0 / 8)
+}
+
 /// Whether the allowlists of `cfg` list anything.
 pub(super) fn lists_any(cfg: &EnhancedConfig) -> bool {
     !(cfg.allow_src.is_empty() && cfg.allow_dst.is_empty() && cfg.allow_pairs.is_empty())
@@ -730,7 +745,7 @@ impl Detector for ScanDetector {
     }
 
     fn on_time(&mut self, now: Timestamp, _alerts: &mut Vec<Alert>) {
-        let window = self.window();
+        let window = self.window;
         if now.since(self.last_sweep).0 < window.0 / 4 {
             return;
         }
@@ -748,6 +763,8 @@ impl Detector for ScanDetector {
         self.weights = Weights::new(&self.cfg);
         self.allow = Allowlist::new(&cfg.enhanced).unwrap_or_default();
         self.allow_any = lists_any(&cfg.enhanced);
+        self.ignore_any = self.allow_any || !self.cfg.scan_allow_ports.is_empty();
+        (self.window, self.prune_every) = (window(&self.cfg), prune_every(&self.cfg));
         self.suppression = cfg.suppression;
         self.sources.set_cap(self.cfg.scan_max_sources);
         self.alerted.set_cap(self.cfg.scan_max_sources);
@@ -848,6 +865,20 @@ mod tests {
             }
         }
         assert!(spilled > 1000 && inline_checks > 1000, "{spilled} {inline_checks}");
+    }
+
+    /// The window, pruning interval and ignore test kept with the detector follow a reload.
+    #[test]
+    fn a_reload_recomputes_what_is_kept_per_configuration() {
+        let mut cfg = DetectConfig::default();
+        let mut d = ScanDetector::new(&cfg);
+        assert_eq!((d.window, d.prune_every, d.ignore_any), (window(&cfg.enhanced), prune_every(&cfg.enhanced), false));
+        cfg.enhanced.scan_window_secs = 80;
+        cfg.enhanced.scan_allow_ports = vec![443];
+        d.reload(&cfg);
+        assert_eq!((d.window, d.prune_every, d.ignore_any), (Duration::from_secs(80), Duration::from_secs(10), true));
+        assert!(d.ignored(IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]), 443));
+        assert!(!d.ignored(IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]), 80));
     }
 
     /// The layout the hot path counts on: in a slot (key first, 64-byte aligned) the key,
