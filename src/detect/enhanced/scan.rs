@@ -412,11 +412,26 @@ impl ScanDetector {
             st.last_prune = ts;
         }
         st.record(t, ts, kind, o, tool, cap, session);
+        // Most sources, on every event: no judge to build (see `too_few`).
+        if too_few(&self.cfg, st.tally.failed, st.tally.pending) {
+            return;
+        }
         let class = probe_class(kind);
         // The state just touched is judged in place (no second lookup of the source).
         let judge = Judge { cfg: &self.cfg, weights: &self.weights, allow: &self.allow, suppression: self.suppression };
         judge.evaluate(&mut self.alerted, key, st, t.dst, class, ts, alerts);
     }
+}
+
+/// Whether a source with `failed` failed and `pending` pending targets is no scan
+/// whatever its score: the TRW needs `scan_min_failed_targets` failures, the fast path
+/// `scan_fast_vertical_ports` unanswered targets on one host, which are among the failed
+/// and pending ones (checked by a test). Two integer compares instead of the
+/// log-likelihood sum (most sources, on every event).
+#[inline(always)]
+fn too_few(cfg: &EnhancedConfig, failed: u32, pending: u32) -> bool {
+    failed < cfg.scan_min_failed_targets
+        && u64::from(failed) + u64::from(pending) < u64::from(cfg.scan_fast_vertical_ports)
 }
 
 /// Logarithms the scorer needs on every event, computed once per configuration.
@@ -464,13 +479,7 @@ impl Judge<'_> {
     /// answer depends on them.
     #[inline]
     fn is_scan_with(&self, failed: u32, succeeded: u32, pending: u32, to_dst: impl FnOnce() -> u32) -> Option<f64> {
-        // Neither test can pass below both counts (most sources, on every event): the
-        // TRW needs `scan_min_failed_targets` failures, the fast path that many
-        // unanswered targets on one host, which are among the failed and pending ones
-        // (checked by a test). No logarithm-weighted sum then.
-        if failed < self.cfg.scan_min_failed_targets
-            && u64::from(failed) + u64::from(pending) < u64::from(self.cfg.scan_fast_vertical_ports)
-        {
+        if too_few(self.cfg, failed, pending) {
             return None;
         }
         let llr = self.weights.llr(failed, succeeded);
@@ -849,7 +858,7 @@ mod tests {
                     let truth =
                         st.targets.iter().filter(|(t, s)| t.dst == d && s.outcome != Outcome::Success).count() as u32;
                     assert_eq!(st.unanswered_on(d), truth, "round {round} step {step}");
-                    // What the scorer's shortcut counts on (`Judge::is_scan_with`).
+                    // What the scorer's shortcut counts on (`too_few`).
                     assert!(truth <= st.tally.failed + st.tally.pending);
                 }
                 let all = |o| st.targets.iter().filter(|(_, s)| s.outcome == o).count() as u32;
