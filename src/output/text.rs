@@ -135,21 +135,39 @@ pub fn push_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(&buf[..n]);
 }
 
-/// Writes `a`'s dotted-quad text at `buf[at..]`; returns the new end (`buf` needs 18
-/// bytes free: octets are copied 3 bytes at a time).
-#[inline]
-pub fn put_v4(buf: &mut [u8], mut at: usize, a: Ipv4Addr) -> usize {
-    for (i, octet) in a.octets().into_iter().enumerate() {
-        if i > 0 {
-            buf[at] = b'.';
-            at += 1;
-        }
-        let t = &OCTETS[usize::from(octet)];
-        let n = usize::from(t[0]);
-        buf[at..at + 3].copy_from_slice(&t[1..4]);
-        at += n;
+/// Each octet's decimal text followed by a dot, zero-padded to 4 bytes, and the length of
+/// text and dot.
+const OCTET_DOT: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let [len, d0, d1, d2] = OCTETS[i];
+        let mut text = [d0, d1, d2, 0];
+        text[len as usize] = b'.';
+        t[i] = (text, len + 1);
+        i += 1;
     }
-    at
+    t
+};
+
+/// Writes `a`'s dotted-quad text at `buf[at..]`; returns the new end (`buf` needs 18
+/// bytes free; 16 are written). Each octet is one 4-byte copy of its text and a dot; the
+/// last dot is left past the end.
+#[inline]
+pub fn put_v4(buf: &mut [u8], at: usize, a: Ipv4Addr) -> usize {
+    let out: &mut [u8; 16] = (&mut buf[at..at + 16]).try_into().expect("16 bytes");
+    let octets = a.octets();
+    let mut n = 0;
+    let mut octet = |o: u8| {
+        let (text, len) = &OCTET_DOT[usize::from(o)];
+        out[n..n + 4].copy_from_slice(text);
+        n += usize::from(*len);
+    };
+    octet(octets[0]);
+    octet(octets[1]);
+    octet(octets[2]);
+    octet(octets[3]);
+    at + n - 1
 }
 
 /// IPv4 text, as `Ipv4Addr`'s `Display`.
