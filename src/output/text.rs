@@ -80,7 +80,7 @@ fn put_upto4(out: &mut [u8; 20], v: u32) -> usize {
 /// arithmetic and no loop: the leading 1 to 4 digits by comparisons, then 4 digits
 /// exactly; longer numbers are written two digits at a time, last first, after `ilog10`
 /// has given their length.
-#[inline]
+#[inline(always)]
 pub fn put_u64(buf: &mut [u8], at: usize, v: u64) -> usize {
     let out: &mut [u8; 20] = (&mut buf[at..at + 20]).try_into().expect("20 bytes");
     if v < 10_000 {
