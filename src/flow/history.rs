@@ -70,6 +70,13 @@ impl History {
         &self.letters[..self.len as usize]
     }
 
+    /// The letters' 16-byte area (what is past [`History::as_bytes`] is unspecified) and
+    /// their count: for fixed-size copies.
+    #[inline]
+    pub fn padded(&self) -> (&[u8; 16], usize) {
+        (&self.letters, self.len as usize)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

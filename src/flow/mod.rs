@@ -91,7 +91,7 @@ pub enum ConnState {
 }
 
 impl ConnState {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ConnState::S0 => "S0",
             ConnState::S1 => "S1",
@@ -127,7 +127,7 @@ pub enum EndReason {
 }
 
 impl EndReason {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             EndReason::Fin => "fin",
             EndReason::Rst => "rst",
@@ -148,7 +148,7 @@ pub enum EventResult {
 }
 
 impl EventResult {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             EventResult::Success => "Success",
             EventResult::Failure => "Failure",

@@ -68,24 +68,47 @@ pub fn community_id(seed: u16, flow: &FlowTuple) -> [u8; LEN] {
         (false, _, ports) => (ports, false),
         (true, None, _) => (None, false),
     };
-    let (mut a, mut b) = (addr_bytes(flow.src), addr_bytes(flow.dst));
-    let mut ports = ports;
-    let ordered =
-        one_way || a.as_slice() < b.as_slice() || (a.as_slice() == b.as_slice() && ports.is_some_and(|(s, d)| s < d));
-    if !ordered {
-        std::mem::swap(&mut a, &mut b);
-        ports = ports.map(|(s, d)| (d, s));
-    }
+    // The endpoints in order, written after the seed. Addresses of one family compare
+    // as big-endian integers (what comparing their bytes amounts to); the byte slices
+    // are compared only for a mixed pair.
+    let mut block = [0u8; 64];
+    block[..2].copy_from_slice(&seed.to_be_bytes());
+    let in_order = |smaller: bool, equal: bool, ports: Option<(u16, u16)>| {
+        one_way || smaller || (equal && ports.is_some_and(|(s, d)| s < d))
+    };
+    let (ordered, mut n) = match (flow.src, flow.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let (s, d) = (u32::from(s), u32::from(d));
+            let ordered = in_order(s < d, s == d, ports);
+            let (a, b) = if ordered { (s, d) } else { (d, s) };
+            block[2..6].copy_from_slice(&a.to_be_bytes());
+            block[6..10].copy_from_slice(&b.to_be_bytes());
+            (ordered, 10)
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let (s, d) = (u128::from(s), u128::from(d));
+            let ordered = in_order(s < d, s == d, ports);
+            let (a, b) = if ordered { (s, d) } else { (d, s) };
+            block[2..18].copy_from_slice(&a.to_be_bytes());
+            block[18..34].copy_from_slice(&b.to_be_bytes());
+            (ordered, 34)
+        }
+        (src, dst) => {
+            let (a, b) = (addr_bytes(src), addr_bytes(dst));
+            let ordered = in_order(a.as_slice() < b.as_slice(), a.as_slice() == b.as_slice(), ports);
+            let (a, b) = if ordered { (a, b) } else { (b, a) };
+            let mut n = 2;
+            for addr in [a.as_slice(), b.as_slice()] {
+                block[n..n + addr.len()].copy_from_slice(addr);
+                n += addr.len();
+            }
+            (ordered, n)
+        }
+    };
+    let ports = if ordered { ports } else { ports.map(|(s, d)| (d, s)) };
     // The hashed message (at most 2 + 16 + 16 + 2 + 4 bytes) fits one SHA-1 block with
     // its padding (0x80, zeros, the bit length in the last 8 bytes): built in place and
     // compressed once, with no hasher state or block buffer around it.
-    let mut block = [0u8; 64];
-    block[..2].copy_from_slice(&seed.to_be_bytes());
-    let mut n = 2;
-    for addr in [a.as_slice(), b.as_slice()] {
-        block[n..n + addr.len()].copy_from_slice(addr);
-        n += addr.len();
-    }
     block[n] = flow.protocol;
     n += 2;
     if let Some((s, d)) = ports {
@@ -133,17 +156,32 @@ fn addr_bytes(ip: IpAddr) -> AddrBytes {
     }
 }
 
-/// Standard base64 with padding of 20 bytes into 28 characters: six whole 3-byte
-/// groups, then the last two bytes and one `=`.
-fn base64(input: &[u8; 20], out: &mut [u8]) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let out = &mut out[..28];
-    let sextets = |v: u32| [18, 12, 6, 0].map(|shift| ALPHABET[(v >> shift & 63) as usize]);
-    for (group, o) in input.chunks_exact(3).zip(out.chunks_exact_mut(4)) {
-        o.copy_from_slice(&sextets(u32::from_be_bytes([0, group[0], group[1], group[2]])));
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// The two base64 characters of each 12-bit value.
+static PAIRS: [[u8; 2]; 4096] = {
+    let mut t = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        t[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
+        i += 1;
     }
-    let last = sextets(u32::from_be_bytes([0, input[18], input[19], 0]));
-    out[24..].copy_from_slice(&[last[0], last[1], last[2], b'=']);
+    t
+};
+
+/// Standard base64 with padding of 20 bytes into 28 characters: six whole 3-byte
+/// groups (two 12-bit lookups each), then the last two bytes and one `=`.
+fn base64(input: &[u8; 20], out: &mut [u8]) {
+    let out = &mut out[..28];
+    for (group, o) in input.chunks_exact(3).zip(out.chunks_exact_mut(4)) {
+        let v = usize::from(group[0]) << 16 | usize::from(group[1]) << 8 | usize::from(group[2]);
+        o[..2].copy_from_slice(&PAIRS[v >> 12]);
+        o[2..].copy_from_slice(&PAIRS[v & 0xfff]);
+    }
+    let v = usize::from(input[18]) << 16 | usize::from(input[19]) << 8;
+    out[24..26].copy_from_slice(&PAIRS[v >> 12]);
+    out[26] = ALPHABET[v >> 6 & 63];
+    out[27] = b'=';
 }
 
 #[cfg(test)]
@@ -204,6 +242,81 @@ mod tests {
         );
         assert_eq!(id(1, "8.8.8.8", "192.168.1.52", 17, Some((53, 54585)), None), "1:Q9We8WO3piVF8yEQBNJF4uiSVrI=");
         assert_eq!(id(1, "10.1.12.1", "10.1.12.2", 46, None, None), "1:rYir8gphR31noO9iDRQmF/BteEI=");
+    }
+
+    /// The spec's computation step by step: hasher, byte-slice order, standard base64.
+    fn reference(seed: u16, flow: &FlowTuple) -> String {
+        use sha1::{Digest, Sha1};
+        let is_icmp = flow.protocol == proto::ICMP || flow.protocol == proto::ICMPV6;
+        let (mut ports, one_way) = match (is_icmp, flow.icmp, flow.ports) {
+            (true, Some((t, code)), _) => match icmp_counterpart(flow.protocol == proto::ICMPV6, t) {
+                Some(other) => (Some((u16::from(t), u16::from(other))), false),
+                None => (Some((u16::from(t), u16::from(code))), true),
+            },
+            (false, _, ports) => (ports, false),
+            (true, None, _) => (None, false),
+        };
+        let bytes = |ip: IpAddr| match ip {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        let (mut a, mut b) = (bytes(flow.src), bytes(flow.dst));
+        if !(one_way || a < b || (a == b && ports.is_some_and(|(s, d)| s < d))) {
+            std::mem::swap(&mut a, &mut b);
+            ports = ports.map(|(s, d)| (d, s));
+        }
+        let mut h = Sha1::new();
+        h.update(seed.to_be_bytes());
+        h.update(&a);
+        h.update(&b);
+        h.update([flow.protocol, 0]);
+        if let Some((s, d)) = ports {
+            h.update(s.to_be_bytes());
+            h.update(d.to_be_bytes());
+        }
+        let digest: [u8; 20] = h.finalize().into();
+        let mut text = String::from("1:");
+        for group in digest.chunks(3) {
+            let v = group.iter().enumerate().fold(0u32, |v, (i, &x)| v | u32::from(x) << (16 - 8 * i));
+            for i in 0..=group.len() {
+                text.push(ALPHABET[(v >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        text.push('=');
+        text
+    }
+
+    #[test]
+    fn matches_the_reference_for_either_order_family_and_equal_addresses() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..4_000 {
+            let r = next();
+            let v4 = |r: u64| IpAddr::from(std::net::Ipv4Addr::from((r as u32) & 0xff00_00ff));
+            let v6 = |r: u64| IpAddr::from(std::net::Ipv6Addr::from(u128::from(r & 0xff00_0000_0000_00ff) << 64));
+            let (src, dst) = match i % 5 {
+                0 | 1 => (v4(r), v4(next())),
+                2 => (v6(r), v6(next())),
+                3 => (v4(r), v6(next())),
+                _ => (v6(r), v4(next())),
+            };
+            let dst = if r % 7 == 0 && src.is_ipv4() == dst.is_ipv4() { src } else { dst };
+            let protocol = [6, 17, 1, 58, 47][(r >> 20) as usize % 5];
+            let ports = (protocol == 6 || protocol == 17).then_some(((r >> 8) as u16 % 4, (r >> 30) as u16 % 4));
+            let icmp = (protocol == 1 || protocol == 58).then_some(((r >> 40) as u8, (r >> 48) as u8 % 3));
+            let flow = FlowTuple { src, dst, protocol, ports, icmp };
+            let seed = (r >> 56) as u16 % 3;
+            assert_eq!(
+                String::from_utf8(community_id(seed, &flow).to_vec()).unwrap(),
+                reference(seed, &flow),
+                "{flow:?}"
+            );
+        }
     }
 
     #[test]

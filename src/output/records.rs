@@ -22,7 +22,7 @@ use super::session_id::SessionIds;
 use super::text::{self, push_ip, TimeText, TIME_MAX};
 use crate::config::{Config, SourceConfig};
 use crate::decode::proto;
-use crate::flow::{ConnState, EventResult, FlowEvent, FlowRecord};
+use crate::flow::{ConnState, EndReason, EventResult, FlowEvent, FlowRecord};
 use crate::net::NetSet;
 use std::io::Write;
 use std::net::IpAddr;
@@ -258,7 +258,7 @@ pub struct RecordWriter {
 
 /// One endpoint: `ip_key` (opening the quoted address), the address, its closing quote,
 /// then `port_key` and the port when there is one.
-#[inline]
+#[inline(always)]
 fn put_endpoint(b: &mut [u8], at: usize, ip_key: &[u8], ip: IpAddr, port_key: &[u8], port: Option<u16>) -> usize {
     let mut at = put(b, at, ip_key);
     at = text::put_ip(b, at, ip);
@@ -304,7 +304,7 @@ impl RecordWriter {
         at = put(b, at, b",\"EventEndTime\":");
         at = self.end.put(rec.end, b, at);
         at = put(b, at, b",\"EventCount\":1,\"EventType\":\"NetworkSession\",\"EventResult\":\"");
-        at = put(b, at, rec.result.as_str().as_bytes());
+        at = put_short(b, at, result_text(rec.result));
         b[at] = b'"';
         at += 1;
         if let Some(details) = result_details(rec) {
@@ -314,10 +314,7 @@ impl RecordWriter {
             at += 1;
         }
         at = put(b, at, &ctx.fixed_json);
-        at = match protocol_name(rec.protocol) {
-            Some(name) => put(b, at, name.as_bytes()),
-            None => text::put_u64(b, at, rec.protocol.into()),
-        };
+        at = put_short(b, at, &PROTOCOL_TEXT[usize::from(rec.protocol)]);
         at = put(
             b,
             at,
@@ -328,7 +325,7 @@ impl RecordWriter {
             },
         );
         at = put(b, at, b"\",\"NetworkDirection\":\"");
-        at = put(b, at, direction(rec.src, rec.dst, &ctx.home_net).as_bytes());
+        at = put_short(b, at, direction_text(rec.src, rec.dst, &ctx.home_net));
         at = put(b, at, b"\",\"NetworkDuration\":");
         at = text::put_i64(b, at, rec.end.since(rec.start).0 / 1_000_000);
         at = put_endpoint(b, at, b",\"SrcIpAddr\":\"", rec.src, b",\"SrcPortNumber\":", rec.sport);
@@ -370,7 +367,9 @@ impl RecordWriter {
         at += 1;
         if !rec.history.is_empty() {
             at = put(b, at, b",\"NetworkConnectionHistory\":\"");
-            at = put(b, at, rec.history.as_bytes());
+            let (letters, len) = rec.history.padded();
+            b[at..at + letters.len()].copy_from_slice(letters);
+            at += len;
             b[at] = b'"';
             at += 1;
         }
@@ -387,9 +386,9 @@ impl RecordWriter {
             FlowTuple { src: rec.src, dst: rec.dst, protocol: rec.protocol, ports: rec.sport.zip(rec.dport), icmp };
         at = put(b, at, &community_id::community_id(ctx.community_id_seed, &tuple));
         at = put(b, at, b"\",\"ConnState\":\"");
-        at = put(b, at, rec.conn_state.as_str().as_bytes());
+        at = put_short(b, at, conn_state_text(rec.conn_state));
         at = put(b, at, b"\",\"EndReason\":\"");
-        at = put(b, at, rec.end_reason.as_str().as_bytes());
+        at = put_short(b, at, end_reason_text(rec.end_reason));
         b[at] = b'"';
         at += 1;
         if rec.segment > 0 {
@@ -418,6 +417,101 @@ impl RecordWriter {
         out.len = at;
         out.lines += 1;
     }
+}
+
+/// A short text (at most 16 bytes) zero-padded to 16, so that writing it is one
+/// fixed-size copy (no `memcpy` call for a length known only at run time); the bytes
+/// past its length are overwritten by what follows.
+#[derive(Clone, Copy, Debug)]
+struct Short {
+    text: [u8; 16],
+    len: u8,
+}
+
+impl Short {
+    const fn new(s: &str) -> Short {
+        let s = s.as_bytes();
+        assert!(s.len() <= 16);
+        let mut text = [0u8; 16];
+        let mut i = 0;
+        while i < s.len() {
+            text[i] = s[i];
+            i += 1;
+        }
+        Short { text, len: s.len() as u8 }
+    }
+
+    #[cfg(test)]
+    fn as_bytes(&self) -> &[u8] {
+        &self.text[..usize::from(self.len)]
+    }
+}
+
+/// Copies `s` to `b[at..]` (16 bytes written); returns the new end.
+#[inline(always)]
+fn put_short(b: &mut [u8], at: usize, s: &Short) -> usize {
+    b[at..at + 16].copy_from_slice(&s.text);
+    at + usize::from(s.len)
+}
+
+/// The [`Short`] text of each listed variant of an enum with a const `as_str` (the match
+/// is exhaustive: a new variant fails to compile until it is listed).
+macro_rules! short_text {
+    ($value:expr, $($variant:path),+ $(,)?) => {
+        match $value {
+            $($variant => {
+                const TEXT: Short = Short::new($variant.as_str());
+                &TEXT
+            })+
+        }
+    };
+}
+
+fn result_text(r: EventResult) -> &'static Short {
+    short_text!(r, EventResult::Success, EventResult::Failure, EventResult::NA)
+}
+
+fn conn_state_text(c: ConnState) -> &'static Short {
+    use ConnState::*;
+    short_text!(c, S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH)
+}
+
+fn end_reason_text(e: EndReason) -> &'static Short {
+    use EndReason::*;
+    short_text!(e, Fin, Rst, IdleTimeout, ActiveTimeout, Evicted, Shutdown)
+}
+
+/// `NetworkProtocol`'s text for each protocol number: its [`protocol_name`], else the
+/// number.
+static PROTOCOL_TEXT: [Short; 256] = {
+    let mut table = [Short { text: [0; 16], len: 0 }; 256];
+    let mut p = 0;
+    while p < 256 {
+        table[p] = match protocol_name(p as u8) {
+            Some(name) => Short::new(name),
+            None => {
+                let mut text = [0u8; 16];
+                let len = 1 + (p >= 10) as usize + (p >= 100) as usize;
+                let (mut n, mut v) = (0, p);
+                while n < len {
+                    text[len - 1 - n] = b'0' + (v % 10) as u8;
+                    v /= 10;
+                    n += 1;
+                }
+                Short { text, len: len as u8 }
+            }
+        };
+        p += 1;
+    }
+    table
+};
+
+/// [`direction`] as a [`Short`].
+#[inline]
+fn direction_text(src: IpAddr, dst: IpAddr, home: &NetSet) -> &'static Short {
+    const TEXT: [Short; 4] =
+        [Short::new("External"), Short::new("Inbound"), Short::new("Outbound"), Short::new("Local")];
+    &TEXT[usize::from(home.contains(src)) * 2 + usize::from(home.contains(dst))]
 }
 
 /// The `TcpFlags*` fields in record order, with their flag bits (FIN, SYN, RST, PSH,
@@ -511,7 +605,7 @@ pub fn direction(src: IpAddr, dst: IpAddr, home: &NetSet) -> &'static str {
 
 /// IANA keyword ("Keyword" column of the protocol-numbers registry, as ASIM's
 /// NetworkProtocol asks) for common protocol numbers.
-pub fn protocol_name(protocol: u8) -> Option<&'static str> {
+pub const fn protocol_name(protocol: u8) -> Option<&'static str> {
     Some(match protocol {
         proto::ICMP => "ICMP",
         2 => "IGMP",
@@ -560,17 +654,30 @@ pub fn icmp_type_name(v6: bool, icmp_type: u8) -> Option<&'static str> {
     })
 }
 
-/// TCP flag letters in bit order (FIN first), e.g. `SA` for SYN+ACK, at `b[at..]`;
-/// returns the new end.
-#[inline]
-fn put_tcp_flags(b: &mut [u8], mut at: usize, flags: u8) -> usize {
-    for (bit, letter) in b"FSRPAUEC".iter().enumerate() {
-        if flags & (1 << bit) != 0 {
-            b[at] = *letter;
-            at += 1;
+/// TCP flag letters in bit order (FIN first), e.g. `SA` for SYN+ACK, for each flags byte.
+static TCP_FLAG_LETTERS: [Short; 256] = {
+    let mut table = [Short { text: [0; 16], len: 0 }; 256];
+    let mut flags = 0;
+    while flags < 256 {
+        let (mut bit, mut len) = (0, 0);
+        while bit < 8 {
+            if flags & (1 << bit) != 0 {
+                table[flags].text[len] = b"FSRPAUEC"[bit];
+                len += 1;
+            }
+            bit += 1;
         }
+        table[flags].len = len as u8;
+        flags += 1;
     }
-    at
+    table
+};
+
+/// TCP flag letters of `flags` (see [`TCP_FLAG_LETTERS`]) at `b[at..]`; returns the new
+/// end.
+#[inline]
+fn put_tcp_flags(b: &mut [u8], at: usize, flags: u8) -> usize {
+    put_short(b, at, &TCP_FLAG_LETTERS[usize::from(flags)])
 }
 
 /// A JSON string literal with `"`, `\` and control characters escaped.
@@ -770,6 +877,35 @@ mod tests {
         expect.extend(rest.as_object().unwrap().clone());
         assert_eq!(o, expect);
         assert!(c.session_id(42).ends_with("-42") && c.session_id(42).len() == 16 + 3);
+    }
+
+    #[test]
+    fn short_texts_match_their_sources() {
+        for r in [EventResult::Success, EventResult::Failure, EventResult::NA] {
+            assert_eq!(result_text(r).as_bytes(), r.as_str().as_bytes());
+        }
+        use ConnState::*;
+        for c in [S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH] {
+            assert_eq!(conn_state_text(c).as_bytes(), c.as_str().as_bytes());
+        }
+        use EndReason::*;
+        for e in [Fin, Rst, IdleTimeout, ActiveTimeout, Evicted, Shutdown] {
+            assert_eq!(end_reason_text(e).as_bytes(), e.as_str().as_bytes());
+        }
+        for p in 0..=255u8 {
+            let want = protocol_name(p).map_or_else(|| p.to_string(), str::to_string);
+            assert_eq!(PROTOCOL_TEXT[usize::from(p)].as_bytes(), want.as_bytes());
+        }
+        for flags in 0..=255u8 {
+            let want: Vec<u8> = (0..8).filter(|bit| flags & (1 << bit) != 0).map(|bit| b"FSRPAUEC"[bit]).collect();
+            assert_eq!(TCP_FLAG_LETTERS[usize::from(flags)].as_bytes(), &want[..]);
+        }
+        let home = ctx().home_net;
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let x: IpAddr = "203.0.113.9".parse().unwrap();
+        for (s, d) in [(a, b), (a, x), (x, a), (x, x)] {
+            assert_eq!(direction_text(s, d, &home).as_bytes(), direction(s, d, &home).as_bytes());
+        }
     }
 
     #[test]

@@ -50,33 +50,63 @@ fn put2(dst: &mut [u8], v: usize) {
     dst[..2].copy_from_slice(&DIGITS2[2 * v..2 * v + 2]);
 }
 
-/// Writes `v`'s decimal text at `buf[at..]`; returns the new end (`buf` needs 20 bytes
-/// free: all 20 are written). Digits are made two at a time, last first, then copied in
-/// one piece.
-#[inline]
-pub fn put_u64(buf: &mut [u8], at: usize, mut v: u64) -> usize {
-    if v < 10 {
-        buf[at] = b'0' + v as u8;
-        return at + 1;
+/// Writes `v` (< 10 000) at `out[0..]` without leading zeros; returns its length (1 to 4).
+#[inline(always)]
+fn put_upto4(out: &mut [u8; 20], v: u32) -> usize {
+    if v < 100 {
+        if v < 10 {
+            out[0] = b'0' + v as u8;
+            1
+        } else {
+            put2(out, v as usize);
+            2
+        }
+    } else {
+        let (hi, lo) = ((v / 100) as usize, (v % 100) as usize);
+        if hi < 10 {
+            out[0] = b'0' + hi as u8;
+            put2(&mut out[1..], lo);
+            3
+        } else {
+            put2(out, hi);
+            put2(&mut out[2..], lo);
+            4
+        }
     }
-    let mut tmp = [0u8; 40];
-    let mut i = 20;
+}
+
+/// Writes `v`'s decimal text at `buf[at..]`; returns the new end (`buf` needs 20 bytes
+/// free). Up to 8 digits (every port, count and session number in practice) take 32-bit
+/// arithmetic and no loop: the leading 1 to 4 digits by comparisons, then 4 digits
+/// exactly; longer numbers are written two digits at a time, last first, after `ilog10`
+/// has given their length.
+#[inline(always)]
+pub fn put_u64(buf: &mut [u8], at: usize, v: u64) -> usize {
+    let out: &mut [u8; 20] = (&mut buf[at..at + 20]).try_into().expect("20 bytes");
+    if v < 10_000 {
+        return at + put_upto4(out, v as u32);
+    }
+    if v < 100_000_000 {
+        let v = v as u32;
+        let n = put_upto4(out, v / 10_000);
+        let low = (v % 10_000) as usize;
+        put2(&mut out[n..], low / 100);
+        put2(&mut out[n + 2..], low % 100);
+        return at + n + 4;
+    }
+    let len = v.ilog10() as usize + 1;
+    let (mut v, mut i) = (v, len);
     while v >= 100 {
         i -= 2;
-        put2(&mut tmp[i..], (v % 100) as usize);
+        put2(&mut out[i..], (v % 100) as usize);
         v /= 100;
     }
     if v >= 10 {
-        i -= 2;
-        put2(&mut tmp[i..], v as usize);
+        put2(out, v as usize);
     } else {
-        i -= 1;
-        tmp[i] = b'0' + v as u8;
+        out[0] = b'0' + v as u8;
     }
-    // A fixed 20-byte copy (two vector moves, no call); what lands past the digits is
-    // overwritten by the next field or left beyond the end.
-    buf[at..at + 20].copy_from_slice(&tmp[i..i + 20]);
-    at + 20 - i
+    at + len
 }
 
 /// Decimal text of `v`.
@@ -105,21 +135,39 @@ pub fn push_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(&buf[..n]);
 }
 
-/// Writes `a`'s dotted-quad text at `buf[at..]`; returns the new end (`buf` needs 18
-/// bytes free: octets are copied 3 bytes at a time).
-#[inline]
-pub fn put_v4(buf: &mut [u8], mut at: usize, a: Ipv4Addr) -> usize {
-    for (i, octet) in a.octets().into_iter().enumerate() {
-        if i > 0 {
-            buf[at] = b'.';
-            at += 1;
-        }
-        let t = &OCTETS[usize::from(octet)];
-        let n = usize::from(t[0]);
-        buf[at..at + 3].copy_from_slice(&t[1..4]);
-        at += n;
+/// Each octet's decimal text followed by a dot, zero-padded to 4 bytes, and the length of
+/// text and dot.
+const OCTET_DOT: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let [len, d0, d1, d2] = OCTETS[i];
+        let mut text = [d0, d1, d2, 0];
+        text[len as usize] = b'.';
+        t[i] = (text, len + 1);
+        i += 1;
     }
-    at
+    t
+};
+
+/// Writes `a`'s dotted-quad text at `buf[at..]`; returns the new end (`buf` needs 18
+/// bytes free; 16 are written). Each octet is one 4-byte copy of its text and a dot; the
+/// last dot is left past the end.
+#[inline]
+pub fn put_v4(buf: &mut [u8], at: usize, a: Ipv4Addr) -> usize {
+    let out: &mut [u8; 16] = (&mut buf[at..at + 16]).try_into().expect("16 bytes");
+    let octets = a.octets();
+    let mut n = 0;
+    let mut octet = |o: u8| {
+        let (text, len) = &OCTET_DOT[usize::from(o)];
+        out[n..n + 4].copy_from_slice(text);
+        n += usize::from(*len);
+    };
+    octet(octets[0]);
+    octet(octets[1]);
+    octet(octets[2]);
+    octet(octets[3]);
+    at + n - 1
 }
 
 /// IPv4 text, as `Ipv4Addr`'s `Display`.
@@ -266,11 +314,14 @@ impl TimeText {
             put2(&mut t[18..], sod % 60);
             self.sec = Some(secs);
         }
-        let micros = (ts.0.rem_euclid(NANOS_PER_SEC) / 1000) as usize;
+        // The nanoseconds into the second from the second already found (no second
+        // division by 10^9), as u32s.
+        let micros = ((ts.0 - secs * NANOS_PER_SEC) as u32 / 1000) as usize;
+        let (hi, lo) = (micros / 10_000, micros % 10_000);
         let t = &mut self.text;
-        put2(&mut t[21..], micros / 10_000);
-        put2(&mut t[23..], micros / 100 % 100);
-        put2(&mut t[25..], micros % 100);
+        put2(&mut t[21..], hi);
+        put2(&mut t[23..], lo / 100);
+        put2(&mut t[25..], lo % 100);
         Some(&self.text)
     }
 
