@@ -235,19 +235,13 @@ impl FlowTable {
     /// Ends every open session (reason Shutdown; `fin`/`rst` for sessions already closed
     /// and lingering), oldest start first, then by id.
     pub fn flush_all(&mut self, out: &mut Vec<FlowEvent>) {
-        // Small copied sort keys ((start, id) packed in one integer, slot): the sort never
-        // looks into the slab, and comparing two keys is one 128-bit comparison.
-        let mut open: Vec<(u128, u32)> = Vec::with_capacity(self.map.len());
-        for (i, s) in self.slots.iter().enumerate() {
-            if s.live() {
-                open.push((start_id_key(s.start, s.id), i as u32));
-            }
-        }
-        // Ids are unique, so an unstable sort gives the same order.
-        open.sort_unstable_by_key(|&(k, _)| k);
+        let open = self.open_in_flush_order(self.next_id <= 1 << 32);
+        // Room for every End at once (not a doubling copy of all the events so far each
+        // time the vector fills up).
+        out.reserve(open.len());
         // The events `end` pushes, session by session; then the map, the idle lists and
         // the slab are emptied at once instead of taking each session out of them in turn.
-        for &(_, idx) in &open {
+        for &idx in &open {
             let s = &self.slots[idx as usize];
             let reason = s.closed.unwrap_or(EndReason::Shutdown);
             if let Some(x) = s.final_exchange() {
@@ -264,6 +258,26 @@ impl FlowTable {
         self.tails = [NIL; CLASS_COUNT];
         self.head_deadline = [NEVER; CLASS_COUNT];
         self.next_victim = NIL;
+    }
+
+    /// The slots of the open sessions, oldest start first, then by id. The sort never
+    /// looks into the slab: with `packed` (every id below 2^32) each key is one 128-bit
+    /// integer of start, id and slot (16 bytes to move, and compared whole: ids are
+    /// unique, so the slot never decides); else a `(start, id)` integer beside the slot.
+    pub(super) fn open_in_flush_order(&self, packed: bool) -> Vec<u32> {
+        let live = self.slots.iter().enumerate().filter(|(_, s)| s.live());
+        // Ids are unique, so an unstable sort gives the same order.
+        if packed {
+            let mut keys: Vec<u128> = Vec::with_capacity(self.map.len());
+            keys.extend(live.map(|(i, s)| start_id_key(s.start, s.id << 32 | i as u64)));
+            keys.sort_unstable();
+            keys.iter().map(|&k| k as u32).collect()
+        } else {
+            let mut keys: Vec<(u128, u32)> = Vec::with_capacity(self.map.len());
+            keys.extend(live.map(|(i, s)| (start_id_key(s.start, s.id), i as u32)));
+            keys.sort_unstable_by_key(|&(k, _)| k);
+            keys.iter().map(|&(_, i)| i).collect()
+        }
     }
 
     pub fn counters(&self) -> FlowCounters {
