@@ -29,9 +29,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// Formatted records held before they are handed to the sink. Small enough to stay in
-/// the core's L2 cache while it is formatted, copied into the sink's 256 KiB buffer and
-/// from there by the kernel: with 512 KiB the kernel's copy into the page cache took
-/// 1.0 s instead of 0.56 s of system time on a 5 M-packet mix-b replay with --records.
+/// the core's L2 cache while it is formatted and then copied by the kernel (a chunk this
+/// big goes past the sink's buffer straight to the file, see `Sink::write_lines`): with
+/// 512 KiB the kernel's copy into the page cache took 1.0 s instead of 0.56 s of system
+/// time on a 5 M-packet mix-b replay with --records.
 const REC_BUF_FLUSH: usize = 64 * 1024;
 
 /// The writers' state on the detector thread.
